@@ -1,0 +1,5 @@
+import sys
+
+from alliance.cli import main
+
+sys.exit(main())

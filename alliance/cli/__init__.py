@@ -1,0 +1,54 @@
+"""The `alliance` command line.
+
+Each subcommand lives in its own module exposing ``register(subparsers)``; the module adds
+its parser and sets ``func`` (called with the parsed namespace, returning an exit code).
+Science subcommands import only ``alliance.science``; web subcommands set up Django lazily so
+that ``alliance change`` works without a database.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+
+SUBCOMMAND_MODULES = (
+    "change",
+    "effectiveness",
+    "etr",
+    "therapists",
+    "simulate",
+    "web",
+)
+
+
+class CliError(Exception):
+    """A user error: printed as one line on stderr, exit status 2."""
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="alliance",
+        description="Alliance: outcome and alliance feedback (ORS/SRS) for psychotherapy.",
+    )
+    subparsers = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    for name in SUBCOMMAND_MODULES:
+        module = importlib.import_module(f"alliance.cli.{name}")
+        module.register(subparsers)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return int(args.func(args) or 0)
+    except CliError as error:
+        print(f"alliance {args.command}: error: {error}", file=sys.stderr)
+        return 2
+    except BrokenPipeError:
+        return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

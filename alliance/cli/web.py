@@ -1,7 +1,140 @@
-"""`alliance web` (placeholder until implemented)."""
+"""`alliance demo` and `alliance serve`: the web app with a local SQLite database under ./var/.
+
+Django is configured lazily here so that the science subcommands never need a database.
+"""
 
 from __future__ import annotations
 
+import argparse
+import os
+import secrets
+import subprocess
+import sys
+from pathlib import Path
 
-def register(subparsers) -> None:  # pragma: no cover - replaced by the real module
-    pass
+from alliance.cli import CliError
+
+DEFAULT_HOST = "127.0.0.1"
+DEFAULT_PORT = 8000
+
+
+def register(subparsers) -> None:
+    demo = subparsers.add_parser(
+        "demo",
+        help="create a demo agency with ~60 simulated clients and serve it",
+        description="Create the database (SQLite under ./var/ unless DATABASE_URL is set), a demo "
+        "agency with two teams, a supervisor, four therapists and about 60 simulated clients; print "
+        "the logins; then serve at http://127.0.0.1:8000.",
+    )
+    demo.add_argument("--no-serve", action="store_true", help="only prepare the data")
+    demo.add_argument("--port", type=_port, default=DEFAULT_PORT, help="port (default 8000)")
+    demo.add_argument(
+        "--reset", action="store_true", help="remove the demo data and create it again"
+    )
+    demo.set_defaults(func=run_demo)
+
+    serve = subparsers.add_parser("serve", help="serve existing data with gunicorn")
+    serve.add_argument(
+        "--bind",
+        default=f"{DEFAULT_HOST}:{DEFAULT_PORT}",
+        help="host:port (default 127.0.0.1:8000)",
+    )
+    serve.add_argument(
+        "--workers", type=_positive, default=2, help="gunicorn worker processes (default 2)"
+    )
+    serve.set_defaults(func=run_serve)
+
+
+def _port(text: str) -> int:
+    value = _positive(text)
+    if value > 65535:
+        raise argparse.ArgumentTypeError(f"port must be between 1 and 65535, not {text}")
+    return value
+
+
+def _positive(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, not {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a whole number of 1 or more, not {text}")
+    return value
+
+
+def local_environment() -> dict[str, str]:
+    """Settings for a local run: data and a generated SECRET_KEY under ./var/, DEBUG off."""
+    data_dir = Path(os.environ.get("ALLIANCE_DATA_DIR", Path.cwd() / "var")).resolve()
+    try:
+        data_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        raise CliError(f"cannot create the data directory {data_dir}: {error.strerror}") from None
+    env = {"ALLIANCE_DATA_DIR": str(data_dir), "DEBUG": os.environ.get("DEBUG", "0")}
+    if not os.environ.get("SECRET_KEY"):
+        env["SECRET_KEY"] = _secret_key(data_dir / "secret_key")
+    # Plain HTTP on the loopback interface: cookies cannot be marked Secure there.
+    env["SECURE_COOKIES"] = os.environ.get("SECURE_COOKIES", "0")
+    return env
+
+
+def _secret_key(path: Path) -> str:
+    if not path.exists():
+        path.write_text(secrets.token_urlsafe(50))
+        path.chmod(0o600)
+    return path.read_text().strip()
+
+
+def setup_django() -> dict[str, str]:
+    env = local_environment()
+    os.environ.update(env)
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "alliance.settings")
+    import django
+    from django.core.management import call_command
+
+    django.setup()
+    call_command("migrate", interactive=False, verbosity=0)
+    return env
+
+
+def run_demo(args: argparse.Namespace) -> int:
+    setup_django()
+    from alliance.care.demo import prepare_demo, remove_demo
+
+    if args.reset:
+        remove_demo()
+    result = prepare_demo()
+    url = f"http://{DEFAULT_HOST}:{args.port}/"
+    if result.created:
+        print(f"Demo data created: {result.clients} clients.")
+    else:
+        print(f"Demo data already present ({result.clients} clients); use --reset to recreate it.")
+    print(f"Open {url} and log in as one of: {', '.join(result.usernames)}")
+    print(f"Password for every demo login: {result.password}")
+    if args.no_serve:
+        return 0
+    return serve(f"{DEFAULT_HOST}:{args.port}", workers=2)
+
+
+def run_serve(args: argparse.Namespace) -> int:
+    setup_django()
+    return serve(args.bind, workers=args.workers)
+
+
+def serve(bind: str, workers: int) -> int:
+    print(f"Serving on http://{bind}/ (Ctrl-C to stop)", flush=True)
+    command = [
+        sys.executable,
+        "-m",
+        "gunicorn",
+        "alliance.wsgi:application",
+        "--bind",
+        bind,
+        "--workers",
+        str(workers),
+        "--access-logfile",
+        "-",
+    ]
+    try:
+        return subprocess.call(command, env=os.environ.copy())
+    except KeyboardInterrupt:
+        return 0

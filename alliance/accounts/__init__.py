@@ -1,0 +1,1 @@
+"""Accounts and tenancy: agencies, teams, users and their roles."""

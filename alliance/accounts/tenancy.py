@@ -1,0 +1,22 @@
+"""Who belongs where: small helpers shared by the views, the admin and the services."""
+
+from __future__ import annotations
+
+from .models import Agency, Membership, Role
+
+
+def membership_of(user) -> Membership | None:
+    """The user's agency membership, or None (anonymous users and platform superusers)."""
+    if not getattr(user, "is_authenticated", False):
+        return None
+    return user.agency_membership
+
+
+def agency_of(user) -> Agency | None:
+    membership = membership_of(user)
+    return membership.agency if membership else None
+
+
+def is_agency_admin(user) -> bool:
+    membership = membership_of(user)
+    return bool(membership and membership.role == Role.ADMIN and user.is_active)

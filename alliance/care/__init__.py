@@ -1,0 +1,1 @@
+"""Care records: clients, episodes, sessions, administrations, alerts and the audit trail."""

@@ -1,0 +1,55 @@
+from django.contrib import admin
+from django.utils import timezone
+
+from alliance.accounts.admin import AgencyScopedAdmin
+
+from .models import AuditEvent, Client, ClientShare, Episode
+from .services import audit
+
+
+@admin.register(Client)
+class ClientAdmin(AgencyScopedAdmin):
+    list_display = ["display_code", "therapist", "team", "age_band"]
+    search_fields = ["display_code"]
+
+    def save_model(self, request, obj, form, change):
+        super().save_model(request, obj, form, change)
+        if not change:
+            # A client added here needs an open episode, as create_client gives one.
+            Episode.objects.create(agency=obj.agency, client=obj, start_date=timezone.localdate())
+            audit(obj.agency, request.user, "client.created", obj, request.META.get("REMOTE_ADDR"))
+
+
+@admin.register(ClientShare)
+class ClientShareAdmin(AgencyScopedAdmin):
+    list_display = ["client", "user"]
+
+
+@admin.register(Episode)
+class EpisodeAdmin(AgencyScopedAdmin):
+    list_display = ["client", "start_date", "end_date", "ending", "zone"]
+    readonly_fields = [
+        "session_count",
+        "last_session_date",
+        "intake_total",
+        "last_outcome_total",
+        "last_outcome_session",
+        "zone",
+        "last_alliance_total",
+        "alliance_flag",
+    ]
+
+
+@admin.register(AuditEvent)
+class AuditEventAdmin(AgencyScopedAdmin):
+    list_display = ["at", "actor", "action", "target_type", "target_id", "ip_address"]
+    list_filter = ["action"]
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False

@@ -1,0 +1,78 @@
+"""The bridge to the science core: ETR model and signals for one episode's scores.
+
+The science modules own every rule (zones, alliance cutoff, conversation timing); this module
+only gathers an episode's scores into the shapes they expect.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from functools import lru_cache
+
+from alliance.science.etr import EtrModel, default_model
+from alliance.science.instruments import Instrument, get_instrument
+from alliance.science.signals import AllianceScore, EpisodeSignals, evaluate_episode
+
+from .models import Administration, Episode
+
+
+@lru_cache(maxsize=16)
+def model_for(instrument: str) -> EtrModel:
+    """The ETR model in use for an outcome instrument (the shipped default until an agency fits one)."""
+    return default_model(instrument)
+
+
+@lru_cache(maxsize=32)
+def instrument_for(code: str, language: str = "en") -> Instrument:
+    return get_instrument(code, language)
+
+
+@dataclass(frozen=True)
+class EpisodeFeedback:
+    outcome: list[tuple[int, float]]
+    alliance: list[AllianceScore]
+    signals: EpisodeSignals
+    model: EtrModel
+
+
+def client_scores(
+    episode: Episode, administrations: Iterable[Administration]
+) -> tuple[list[tuple[int, float]], list[AllianceScore]]:
+    """The client's own outcome and alliance totals by session number (collaterals excluded)."""
+    outcome: list[tuple[int, float]] = []
+    alliance: list[AllianceScore] = []
+    for administration in administrations:
+        if administration.rater != "client":
+            continue
+        number = administration.session.number
+        if administration.instrument == episode.outcome_instrument:
+            outcome.append((number, administration.total))
+        elif administration.instrument == episode.alliance_instrument:
+            alliance.append(
+                AllianceScore(
+                    number,
+                    administration.total,
+                    dict(administration.items),
+                    administration.total_only,
+                )
+            )
+    outcome.sort()
+    alliance.sort(key=lambda score: score.session_number)
+    return outcome, alliance
+
+
+def episode_feedback(
+    episode: Episode, administrations: Iterable[Administration]
+) -> EpisodeFeedback:
+    outcome, alliance = client_scores(episode, administrations)
+    model = model_for(episode.outcome_instrument)
+    signals = evaluate_episode(
+        outcome,
+        alliance,
+        model=model,
+        instrument=episode.outcome_instrument,
+        alliance_instrument=episode.alliance_instrument,
+        age_band=episode.client.age_band,
+    )
+    return EpisodeFeedback(outcome=outcome, alliance=alliance, signals=signals, model=model)

@@ -1,0 +1,572 @@
+"""The progress graph: a server-rendered inline SVG of one episode (no JavaScript, no database).
+
+Top panel: the outcome scale (ORS) per session against the expected treatment response, with the
+zones shaded (green above the target line, orange between target and negative line, red below),
+the clinical cutoff dashed, one line per rater. Bottom panel: the alliance scale (SRS) with its
+cutoff. Under the panels: a legend and the ETR model's provenance.
+
+The geometry is fixed (see the layout constants) so that a score maps to the same y on every
+graph: ``y = panel.top + panel.height * (1 - score / scale_max)`` and sessions are spread evenly
+from session 1 at ``PLOT_LEFT`` to the last session shown at ``PLOT_RIGHT``.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from html import escape
+
+WIDTH = 720
+PLOT_LEFT = 56.0
+PLOT_RIGHT = 696.0
+LEGEND_ROW_HEIGHT = 18.0
+LEGEND_CHAR_WIDTH = 6.2  # rough width of one 11px character, enough to keep legend items apart
+MIN_SESSIONS_SHOWN = 8
+SESSIONS_AHEAD = 2  # leave room to the right so the next session has a place to land
+
+
+@dataclass(frozen=True)
+class Panel:
+    top: float
+    height: float
+
+    @property
+    def bottom(self) -> float:
+        return self.top + self.height
+
+
+OUTCOME_PANEL = Panel(top=24.0, height=240.0)
+ALLIANCE_PANEL = Panel(top=320.0, height=80.0)
+LEGEND_TOP = 446.0
+
+ZONE_WORDS = {"green": "green", "orange": "orange", "red": "red", "grey": "grey"}
+SERIES_DASHES = ("", "7 4", "2 3", "9 3 2 3")
+SERIES_MARKERS = ("circle", "square", "triangle", "diamond")
+
+STYLE = """
+.pg-frame{fill:#fff}
+.pg-zone-green{fill:#e2f3e5}
+.pg-zone-orange{fill:#fdecd2}
+.pg-zone-red{fill:#fbe1e1}
+.pg-grid{stroke:#d9d9d9;stroke-width:1}
+.pg-axis{stroke:#444;stroke-width:1}
+.pg-tick{font:11px sans-serif;fill:#333}
+.pg-axis-label{font:12px sans-serif;fill:#222}
+.pg-target{fill:none;stroke:#1b6e34;stroke-width:1.5;stroke-dasharray:1 0}
+.pg-negative{fill:none;stroke:#a12626;stroke-width:1.5;stroke-dasharray:4 3}
+.pg-cutoff{stroke:#333;stroke-width:1.2;stroke-dasharray:6 4}
+.pg-cutoff-label{font:11px sans-serif;fill:#222}
+.pg-series{fill:none;stroke-width:2}
+.pg-marker{stroke:#fff;stroke-width:1.5}
+.pg-colour-green{fill:#1b7d3a}
+.pg-colour-orange{fill:#b35900}
+.pg-colour-red{fill:#c62828}
+.pg-colour-grey{fill:#666}
+.pg-colour-none{fill:#1f3a93}
+.srs-point{fill:#1f3a93;stroke:#fff;stroke-width:1.5}
+.srs-point.below-cutoff{fill:#c62828}
+.pg-empty{font:14px sans-serif;fill:#333}
+.pg-legend{font:11px sans-serif;fill:#222}
+.provenance{font:12px sans-serif;fill:#333}
+"""
+
+SERIES_STROKES = ("#1f3a93", "#6a3d9a", "#4d4d4d", "#8c510a")
+
+
+@dataclass
+class GraphSeries:
+    label: str
+    points: list[tuple[int, float]]
+
+
+@dataclass
+class GraphData:
+    outcome_series: list[GraphSeries]
+    outcome_name: str
+    outcome_max: float
+    outcome_cutoff: float | None
+    target: list[tuple[int, float]]
+    negative: list[tuple[int, float]]
+    colours: dict[int, str]
+    alliance_points: list[tuple[int, float]]
+    alliance_name: str
+    alliance_max: float
+    alliance_cutoff: float | None
+    model_label: str
+    provisional: bool
+    title: str
+
+
+class GraphDataError(ValueError):
+    """The graph data is inconsistent; the message names the offending field."""
+
+
+@dataclass(frozen=True)
+class Scales:
+    """Maps sessions and scores to SVG coordinates for one graph."""
+
+    last_session: int
+    outcome_max: float
+    alliance_max: float
+
+    def x(self, session: float) -> float:
+        span = PLOT_RIGHT - PLOT_LEFT
+        return PLOT_LEFT + span * (session - 1) / (self.last_session - 1)
+
+    def outcome_y(self, score: float) -> float:
+        return _panel_y(OUTCOME_PANEL, score, self.outcome_max)
+
+    def alliance_y(self, score: float) -> float:
+        return _panel_y(ALLIANCE_PANEL, score, self.alliance_max)
+
+
+def render_progress_svg(data: GraphData) -> str:
+    """Return the progress graph as a self-contained inline ``<svg>`` element."""
+    _validate(data)
+    scales = Scales(_last_session_shown(data), data.outcome_max, data.alliance_max)
+    legend_rows = _legend_rows(_legend_entries(data))
+    height = LEGEND_TOP + LEGEND_ROW_HEIGHT * len(legend_rows) + 22
+    parts = [
+        f'<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {WIDTH} {_num(height)}" '
+        f'role="img" data-testid="progress-graph" class="progress-graph" '
+        f'preserveAspectRatio="xMidYMid meet" style="width:100%;height:auto">',
+        f"<title>{escape(data.title)}</title>",
+        f"<desc>{escape(describe(data))}</desc>",
+        f"<style>{STYLE}</style>",
+        _outcome_panel(data, scales),
+        _alliance_panel(data, scales),
+        _legend(legend_rows),
+        _provenance(data, height - 8),
+        "</svg>",
+    ]
+    return "\n".join(part for part in parts if part)
+
+
+def describe(data: GraphData) -> str:
+    """A text summary of the graph for screen readers: latest scores and zones."""
+    sentences = [_describe_outcome(data), _describe_alliance(data)]
+    return " ".join(sentence for sentence in sentences if sentence)
+
+
+def _describe_outcome(data: GraphData) -> str:
+    client = data.outcome_series[0].points if data.outcome_series else []
+    if not client:
+        return f"No {data.outcome_name} scores yet."
+    session, score = max(client)
+    zone = data.colours.get(session)
+    zone_text = f", {ZONE_WORDS.get(zone, zone)} zone" if zone else ""
+    count = len(client)
+    plural = "score" if count == 1 else "scores"
+    return (
+        f"{data.outcome_name}: {count} {plural}; latest {_score(score)} "
+        f"at session {session}{zone_text}."
+    )
+
+
+def _describe_alliance(data: GraphData) -> str:
+    if not data.alliance_points:
+        return f"No {data.alliance_name} scores yet."
+    session, score = max(data.alliance_points)
+    below = _below(score, data.alliance_cutoff)
+    note = f", below the cutoff of {_num(data.alliance_cutoff)}" if below else ""
+    return f"{data.alliance_name}: latest {_score(score)} at session {session}{note}."
+
+
+def _validate(data: GraphData) -> None:
+    for name, maximum in (("outcome_max", data.outcome_max), ("alliance_max", data.alliance_max)):
+        if not (math.isfinite(maximum) and maximum > 0):
+            raise GraphDataError(f"{name} must be a positive number, got {maximum!r}")
+    for series in data.outcome_series:
+        _check_points(f"outcome series {series.label!r}", series.points, data.outcome_max)
+    _check_points("alliance_points", data.alliance_points, data.alliance_max)
+    for name, line in (("target", data.target), ("negative", data.negative)):
+        _check_sessions(name, line)
+
+
+def _check_points(name: str, points: Sequence[tuple[int, float]], maximum: float) -> None:
+    _check_sessions(name, points)
+    for session, score in points:
+        if not (math.isfinite(score) and 0 <= score <= maximum):
+            raise GraphDataError(
+                f"{name}: score {score!r} at session {session} is outside 0..{_num(maximum)}"
+            )
+
+
+def _check_sessions(name: str, points: Sequence[tuple[int, float]]) -> None:
+    for session, _score_value in points:
+        if int(session) != session or session < 1:
+            raise GraphDataError(f"{name}: session number {session!r} must be an integer >= 1")
+
+
+def _last_session_shown(data: GraphData) -> int:
+    sessions = [s for series in data.outcome_series for s, _ in series.points]
+    sessions += [s for s, _ in data.alliance_points]
+    latest = max(sessions, default=0)
+    line_end = max((s for s, _ in [*data.target, *data.negative]), default=0)
+    return int(max(MIN_SESSIONS_SHOWN, latest + SESSIONS_AHEAD, line_end))
+
+
+def _panel_y(panel: Panel, score: float, maximum: float) -> float:
+    return panel.top + panel.height * (1 - score / maximum)
+
+
+# -- outcome panel ---------------------------------------------------------------------------
+
+
+def _outcome_panel(data: GraphData, scales: Scales) -> str:
+    parts = [
+        _frame(OUTCOME_PANEL),
+        _zones(data, scales),
+        _y_grid(OUTCOME_PANEL, data.outcome_max, scales.outcome_y),
+        _x_axis(OUTCOME_PANEL, scales),
+        _y_label(OUTCOME_PANEL, data.outcome_name),
+        _model_line("pg-target", data.target, scales),
+        _model_line("pg-negative", data.negative, scales),
+        _cutoff(data.outcome_cutoff, scales.outcome_y),
+    ]
+    for index, series in enumerate(data.outcome_series):
+        parts.append(_series(index, series, data.colours, scales))
+    if not any(series.points for series in data.outcome_series):
+        parts.append(_empty_message(data.outcome_name))
+    return "\n".join(part for part in parts if part)
+
+
+def _zones(data: GraphData, scales: Scales) -> str:
+    target = _clipped_line(data.target, data.outcome_max, scales)
+    negative = _clipped_line(data.negative, data.outcome_max, scales)
+    top_edge = _edge(target or negative, scales.outcome_y(data.outcome_max))
+    bottom_edge = _edge(negative or target, scales.outcome_y(0))
+    polygons = []
+    if target:
+        polygons.append(("pg-zone-green", top_edge + target[::-1]))
+    if target and negative:
+        polygons.append(("pg-zone-orange", target + negative[::-1]))
+    if negative:
+        polygons.append(("pg-zone-red", negative + bottom_edge[::-1]))
+    return "\n".join(
+        f'<polygon class="{css}" points="{_points_attr(points)}"/>' for css, points in polygons
+    )
+
+
+def _clipped_line(
+    line: Sequence[tuple[int, float]], maximum: float, scales: Scales
+) -> list[tuple[float, float]]:
+    # A fitted model may predict beyond the scale; the graph shows the scale's bounds instead.
+    return [
+        (scales.x(session), scales.outcome_y(min(max(score, 0.0), maximum)))
+        for session, score in sorted(line)
+    ]
+
+
+def _edge(line: list[tuple[float, float]], y: float) -> list[tuple[float, float]]:
+    return [(x, y) for x, _ in line]
+
+
+def _model_line(css: str, line: Sequence[tuple[int, float]], scales: Scales) -> str:
+    if not line:
+        return ""
+    points = _clipped_line(line, scales.outcome_max, scales)
+    return f'<polyline class="{css}" points="{_points_attr(points)}"/>'
+
+
+def _series(index: int, series: GraphSeries, colours: dict[int, str], scales: Scales) -> str:
+    if not series.points:
+        return ""
+    is_client = index == 0
+    stroke = SERIES_STROKES[index % len(SERIES_STROKES)]
+    dash = SERIES_DASHES[index % len(SERIES_DASHES)]
+    dash_attr = f' stroke-dasharray="{dash}"' if dash else ""
+    ordered = sorted(series.points)
+    coordinates = [(scales.x(s), scales.outcome_y(score)) for s, score in ordered]
+    parts = [f'<g class="pg-rater" data-rater="{escape(series.label)}">']
+    if len(coordinates) > 1:
+        parts.append(
+            f'<polyline class="pg-series" stroke="{stroke}"{dash_attr} '
+            f'points="{_points_attr(coordinates)}"/>'
+        )
+    for (session, score), (x, y) in zip(ordered, coordinates, strict=True):
+        if is_client:
+            parts.append(_ors_point(session, score, colours.get(session), x, y))
+        else:
+            parts.append(_rater_marker(index, series.label, session, score, stroke, x, y))
+    parts.append("</g>")
+    return "\n".join(parts)
+
+
+def _ors_point(session: int, score: float, colour: str | None, x: float, y: float) -> str:
+    zone = colour if colour in ZONE_WORDS else None
+    css = f"pg-marker pg-colour-{zone or 'none'}"
+    label = f"Session {session}: {_score(score)}" + (f", {zone}" if zone else "")
+    return (
+        f'<circle class="ors-point {css}" data-session="{session}" data-score="{_score(score)}" '
+        f'cx="{_num(x)}" cy="{_num(y)}" r="5.5"><title>{escape(label)}</title></circle>'
+    )
+
+
+def _rater_marker(
+    index: int, label: str, session: int, score: float, fill: str, x: float, y: float
+) -> str:
+    title = f"{label}, session {session}: {_score(score)}"
+    shape = SERIES_MARKERS[index % len(SERIES_MARKERS)]
+    common = (
+        f'class="rater-point pg-marker" data-session="{session}" data-score="{_score(score)}" '
+        f'fill="{fill}"'
+    )
+    return f"{_marker_shape(shape, x, y, common)}<title>{escape(title)}</title></{_tag(shape)}>"
+
+
+def _tag(shape: str) -> str:
+    return {"circle": "circle", "square": "rect"}.get(shape, "polygon")
+
+
+def _marker_shape(shape: str, x: float, y: float, attributes: str) -> str:
+    size = 5.0
+    if shape == "circle":
+        return f'<circle {attributes} cx="{_num(x)}" cy="{_num(y)}" r="{_num(size)}">'
+    if shape == "square":
+        return (
+            f'<rect {attributes} x="{_num(x - size)}" y="{_num(y - size)}" '
+            f'width="{_num(2 * size)}" height="{_num(2 * size)}">'
+        )
+    if shape == "triangle":
+        corners = [(x, y - size - 1), (x + size + 1, y + size), (x - size - 1, y + size)]
+    else:
+        corners = [(x, y - size - 1), (x + size + 1, y), (x, y + size + 1), (x - size - 1, y)]
+    return f'<polygon {attributes} points="{_points_attr(corners)}">'
+
+
+def _empty_message(outcome_name: str) -> str:
+    x = (PLOT_LEFT + PLOT_RIGHT) / 2
+    y = OUTCOME_PANEL.top + OUTCOME_PANEL.height / 2
+    text = f"No scores yet: the graph fills in after the first {outcome_name}."
+    return (
+        f'<text class="pg-empty" x="{_num(x)}" y="{_num(y)}" text-anchor="middle">'
+        f"{escape(text)}</text>"
+    )
+
+
+# -- alliance panel --------------------------------------------------------------------------
+
+
+def _alliance_panel(data: GraphData, scales: Scales) -> str:
+    parts = [
+        _frame(ALLIANCE_PANEL),
+        _y_grid(ALLIANCE_PANEL, data.alliance_max, scales.alliance_y),
+        _x_axis(ALLIANCE_PANEL, scales),
+        _y_label(ALLIANCE_PANEL, data.alliance_name),
+        _cutoff(data.alliance_cutoff, scales.alliance_y),
+    ]
+    ordered = sorted(data.alliance_points)
+    coordinates = [(scales.x(s), scales.alliance_y(score)) for s, score in ordered]
+    if len(coordinates) > 1:
+        parts.append(
+            f'<polyline class="pg-series" stroke="{SERIES_STROKES[0]}" '
+            f'points="{_points_attr(coordinates)}"/>'
+        )
+    for (session, score), (x, y) in zip(ordered, coordinates, strict=True):
+        parts.append(_srs_point(session, score, data.alliance_cutoff, x, y))
+    return "\n".join(part for part in parts if part)
+
+
+def _srs_point(session: int, score: float, cutoff: float | None, x: float, y: float) -> str:
+    below = _below(score, cutoff)
+    css = "srs-point below-cutoff" if below else "srs-point"
+    note = f", below {_num(cutoff)}" if below else ""
+    label = f"Session {session}: {_score(score)}{note}"
+    return (
+        f'<circle class="{css}" data-session="{session}" data-score="{_score(score)}" '
+        f'cx="{_num(x)}" cy="{_num(y)}" r="4.5"><title>{escape(label)}</title></circle>'
+    )
+
+
+def _below(score: float, cutoff: float | None) -> bool:
+    return cutoff is not None and score < cutoff
+
+
+# -- shared pieces ---------------------------------------------------------------------------
+
+
+def _frame(panel: Panel) -> str:
+    return (
+        f'<rect class="pg-frame" x="{_num(PLOT_LEFT)}" y="{_num(panel.top)}" '
+        f'width="{_num(PLOT_RIGHT - PLOT_LEFT)}" height="{_num(panel.height)}"/>'
+    )
+
+
+def _y_grid(panel: Panel, maximum: float, to_y: Callable[[float], float]) -> str:
+    step = _tick_step(maximum, max_ticks=max(2, int(panel.height // 22)))
+    parts = []
+    for value in _ticks(0.0, maximum, step):
+        y = _num(to_y(value))
+        parts.append(
+            f'<line class="pg-grid" x1="{_num(PLOT_LEFT)}" x2="{_num(PLOT_RIGHT)}" '
+            f'y1="{y}" y2="{y}"/>'
+        )
+        parts.append(
+            f'<text class="pg-tick" x="{_num(PLOT_LEFT - 6)}" y="{y}" text-anchor="end" '
+            f'dominant-baseline="middle">{_num(value)}</text>'
+        )
+    parts.append(
+        f'<line class="pg-axis" x1="{_num(PLOT_LEFT)}" x2="{_num(PLOT_LEFT)}" '
+        f'y1="{_num(panel.top)}" y2="{_num(panel.bottom)}"/>'
+    )
+    return "\n".join(parts)
+
+
+def _x_axis(panel: Panel, scales: Scales) -> str:
+    step = int(_tick_step(scales.last_session - 1, max_ticks=20)) or 1
+    parts = [
+        f'<line class="pg-axis" x1="{_num(PLOT_LEFT)}" x2="{_num(PLOT_RIGHT)}" '
+        f'y1="{_num(panel.bottom)}" y2="{_num(panel.bottom)}"/>'
+    ]
+    for session in range(1, scales.last_session + 1, step):
+        x = _num(scales.x(session))
+        parts.append(
+            f'<text class="pg-tick" x="{x}" y="{_num(panel.bottom + 15)}" '
+            f'text-anchor="middle">{session}</text>'
+        )
+    parts.append(
+        f'<text class="pg-axis-label" x="{_num(PLOT_RIGHT)}" y="{_num(panel.bottom + 30)}" '
+        f'text-anchor="end">Session</text>'
+    )
+    return "\n".join(parts)
+
+
+def _y_label(panel: Panel, name: str) -> str:
+    x = 14.0
+    y = panel.top + panel.height / 2
+    return (
+        f'<text class="pg-axis-label" x="{_num(x)}" y="{_num(y)}" text-anchor="middle" '
+        f'transform="rotate(-90 {_num(x)} {_num(y)})">{escape(_short_name(name))}</text>'
+    )
+
+
+def _short_name(name: str) -> str:
+    # The rotated axis label has room for an abbreviation only: "Outcome Rating Scale" -> "ORS".
+    words = name.split()
+    if len(name) <= 12 or len(words) < 2:
+        return name
+    return "".join(word[0].upper() for word in words if word[0].isalnum())
+
+
+def _cutoff(cutoff: float | None, to_y: Callable[[float], float]) -> str:
+    if cutoff is None:
+        return ""
+    y = to_y(cutoff)
+    return (
+        f'<line class="pg-cutoff" x1="{_num(PLOT_LEFT)}" x2="{_num(PLOT_RIGHT)}" '
+        f'y1="{_num(y)}" y2="{_num(y)}"/>'
+        f'<text class="pg-cutoff-label" x="{_num(PLOT_RIGHT - 4)}" y="{_num(y - 4)}" '
+        f'text-anchor="end">Cutoff {_num(cutoff)}</text>'
+    )
+
+
+def _legend_entries(data: GraphData) -> list[tuple[str, str]]:
+    """(swatch kind, text) pairs; the swatch repeats the line style so colour is never alone."""
+    entries = [(f"series-{i}", s.label) for i, s in enumerate(data.outcome_series) if s.points]
+    if data.target:
+        entries.append(("target", "Expected (target)"))
+    if data.negative:
+        entries.append(("negative", "Low percentile"))
+    if data.target or data.negative:
+        entries += [
+            ("zone-green", "On track"),
+            ("zone-orange", "Below target"),
+            ("zone-red", "Off track"),
+        ]
+    if data.outcome_cutoff is not None or data.alliance_cutoff is not None:
+        entries.append(("cutoff", "Clinical / alliance cutoff"))
+    return entries
+
+
+def _legend_rows(entries: list[tuple[str, str]]) -> list[list[tuple[str, str, float]]]:
+    rows: list[list[tuple[str, str, float]]] = [[]]
+    x = PLOT_LEFT
+    for kind, text in entries:
+        width = 30 + LEGEND_CHAR_WIDTH * len(text) + 16
+        if rows[-1] and x + width > PLOT_RIGHT:
+            rows.append([])
+            x = PLOT_LEFT
+        rows[-1].append((kind, text, x))
+        x += width
+    return [row for row in rows if row]
+
+
+def _legend(rows: list[list[tuple[str, str, float]]]) -> str:
+    parts = ['<g class="pg-legend-group">']
+    for row_index, row in enumerate(rows):
+        y = LEGEND_TOP + row_index * LEGEND_ROW_HEIGHT
+        for kind, text, x in row:
+            parts.append(_swatch(kind, x, y))
+            parts.append(
+                f'<text class="pg-legend" x="{_num(x + 30)}" y="{_num(y + 4)}">{escape(text)}</text>'
+            )
+    parts.append("</g>")
+    return "\n".join(parts)
+
+
+def _swatch(kind: str, x: float, y: float) -> str:
+    line = f'x1="{_num(x)}" x2="{_num(x + 24)}" y1="{_num(y)}" y2="{_num(y)}"'
+    if kind.startswith("series-"):
+        index = int(kind.removeprefix("series-"))
+        stroke = SERIES_STROKES[index % len(SERIES_STROKES)]
+        dash = SERIES_DASHES[index % len(SERIES_DASHES)]
+        dash_attr = f' stroke-dasharray="{dash}"' if dash else ""
+        marker = _marker_shape(
+            SERIES_MARKERS[index % len(SERIES_MARKERS)],
+            x + 12,
+            y,
+            f'class="pg-marker" fill="{stroke}"',
+        )
+        shape_tag = _tag(SERIES_MARKERS[index % len(SERIES_MARKERS)])
+        return (
+            f'<line class="pg-series" stroke="{stroke}"{dash_attr} {line}/>{marker}</{shape_tag}>'
+        )
+    if kind.startswith("zone-"):
+        return (
+            f'<rect class="pg-{kind}" x="{_num(x)}" y="{_num(y - 6)}" width="24" height="12" '
+            f'stroke="#999" stroke-width="0.5"/>'
+        )
+    if kind in ("target", "negative", "cutoff"):
+        return f'<line class="pg-{kind}" {line}/>'
+    return ""
+
+
+def _provenance(data: GraphData, y: float) -> str:
+    text = data.model_label + (" (provisional)" if data.provisional else "")
+    return f'<text class="provenance" x="{_num(PLOT_LEFT)}" y="{_num(y)}">{escape(text)}</text>'
+
+
+def _points_attr(points: Sequence[tuple[float, float]]) -> str:
+    return " ".join(f"{_num(x)},{_num(y)}" for x, y in points)
+
+
+def _tick_step(span: float, max_ticks: int) -> float:
+    """The smallest of 1, 2, 5, 10, 20, 50... that keeps the tick count within max_ticks."""
+    if span <= 0:
+        return 1.0
+    magnitude = 10 ** math.floor(math.log10(span / max_ticks)) if span > max_ticks else 1
+    for factor in (1, 2, 5, 10):
+        step = factor * magnitude
+        if span / step <= max_ticks:
+            return float(step)
+    return float(10 * magnitude)
+
+
+def _ticks(start: float, stop: float, step: float) -> list[float]:
+    count = int(math.floor((stop - start) / step + 1e-9))
+    return [start + i * step for i in range(count + 1)]
+
+
+def _num(value: float | None) -> str:
+    """Compact coordinates: at most two decimals, no trailing zeros."""
+    if value is None:
+        return ""
+    text = f"{value:.2f}".rstrip("0").rstrip(".")
+    return "0" if text == "-0" else text
+
+
+def _score(score: float) -> str:
+    # Scores are measured to the millimetre, so one decimal is the instrument's own precision.
+    return f"{score:.1f}"

@@ -1,0 +1,277 @@
+"""Care records. Every row carries its ``agency`` (indexed, part of every uniqueness rule)."""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.db import models
+from django.db.models import Q
+from django.utils.translation import gettext_lazy as _
+
+from alliance.accounts.models import Agency, Team, new_public_id
+
+# Four 10 cm visual analogue lines: totals 0-40. Other instruments have their own ranges.
+VAS_INSTRUMENTS = ("ors", "srs", "cors", "csrs", "gsrs", "ycors", "ycsrs")
+TOTAL_MAXIMA = {"phq9": 27, "gad7": 21}
+
+
+class AgeBand(models.TextChoices):
+    CHILD = "child", _("Child (6-12)")
+    ADOLESCENT = "adolescent", _("Adolescent (13-17)")
+    ADULT = "adult", _("Adult (18+)")
+
+
+class Ending(models.TextChoices):
+    PLANNED = "planned", _("Planned / mutual")
+    UNILATERAL = "unilateral", _("Unilateral (drop-out)")
+
+
+class Attendance(models.TextChoices):
+    ATTENDED = "attended", _("Attended")
+    CANCELLED = "cancelled", _("Cancelled")
+    NO_SHOW = "no_show", _("No-show")
+
+
+class EntryMode(models.TextChoices):
+    IN_SESSION = "in_session", _("In session")
+    LINK = "link", _("Link")
+    PAPER = "paper", _("Paper")
+    PHONE = "phone", _("Phone")
+    IMPORT = "import", _("Import")
+
+
+class Zone(models.TextChoices):
+    NONE = "none", _("No data")
+    GREY = "grey", _("Grey")
+    GREEN = "green", _("Green")
+    ORANGE = "orange", _("Orange")
+    RED = "red", _("Red")
+
+
+class Client(models.Model):
+    agency = models.ForeignKey(Agency, on_delete=models.CASCADE, related_name="clients")
+    public_id = models.CharField(max_length=32, unique=True, default=new_public_id, editable=False)
+    display_code = models.CharField(_("display code"), max_length=40)
+    name = models.CharField(_("name"), max_length=200, blank=True)
+    birth_year = models.PositiveSmallIntegerField(_("birth year"), null=True, blank=True)
+    age_band = models.CharField(
+        _("age band"), max_length=20, choices=AgeBand.choices, default=AgeBand.ADULT
+    )
+    therapist = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="clients"
+    )
+    team = models.ForeignKey(
+        Team, on_delete=models.SET_NULL, null=True, blank=True, related_name="clients"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        verbose_name = _("client")
+        ordering = ["display_code"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["agency", "display_code"], name="client_code_unique_per_agency"
+            ),
+            models.CheckConstraint(
+                condition=Q(age_band__in=AgeBand.values), name="client_age_band_valid"
+            ),
+            models.CheckConstraint(
+                condition=Q(birth_year__isnull=True)
+                | Q(birth_year__gte=1900, birth_year__lte=2100),
+                name="client_birth_year_plausible",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.display_code
+
+
+class ClientShare(models.Model):
+    """A client explicitly shared with another therapist of the same agency."""
+
+    agency = models.ForeignKey(Agency, on_delete=models.CASCADE, related_name="+")
+    client = models.ForeignKey(Client, on_delete=models.CASCADE, related_name="shares")
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="shared_clients"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["agency", "client", "user"], name="client_share_unique")
+        ]
+
+
+class Episode(models.Model):
+    """One course of treatment; carries a denormalised summary so the caseload is one query."""
+
+    agency = models.ForeignKey(Agency, on_delete=models.CASCADE, related_name="episodes")
+    public_id = models.CharField(max_length=32, unique=True, default=new_public_id, editable=False)
+    client = models.ForeignKey(Client, on_delete=models.CASCADE, related_name="episodes")
+    start_date = models.DateField(_("start date"))
+    end_date = models.DateField(_("end date"), null=True, blank=True)
+    outcome_instrument = models.CharField(max_length=20, default="ors")
+    alliance_instrument = models.CharField(max_length=20, default="srs")
+    raters = models.JSONField(
+        default=list, blank=True, help_text="collateral raters in use, e.g. ['parent']"
+    )
+    ending = models.CharField(_("ending"), max_length=20, choices=Ending.choices, blank=True)
+    # Summary kept up to date by services.refresh_episode_summary.
+    session_count = models.PositiveIntegerField(default=0)
+    last_session_date = models.DateField(null=True, blank=True)
+    intake_total = models.FloatField(null=True, blank=True)
+    last_outcome_total = models.FloatField(null=True, blank=True)
+    last_outcome_session = models.PositiveIntegerField(null=True, blank=True)
+    zone = models.CharField(max_length=10, choices=Zone.choices, default=Zone.NONE)
+    last_alliance_total = models.FloatField(null=True, blank=True)
+    alliance_flag = models.CharField(max_length=10, choices=Zone.choices, default=Zone.NONE)
+
+    class Meta:
+        verbose_name = _("episode")
+        ordering = ["-start_date"]
+        indexes = [models.Index(fields=["agency", "end_date"], name="episode_open_idx")]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(ending="") | Q(ending__in=Ending.values), name="episode_ending_valid"
+            ),
+            models.CheckConstraint(
+                condition=Q(end_date__isnull=True) | Q(end_date__gte=models.F("start_date")),
+                name="episode_ends_after_start",
+            ),
+            models.CheckConstraint(
+                condition=Q(end_date__isnull=True, ending="")
+                | Q(end_date__isnull=False) & ~Q(ending=""),
+                name="episode_closed_with_reason",
+            ),
+            models.CheckConstraint(condition=Q(zone__in=Zone.values), name="episode_zone_valid"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.client} from {self.start_date}"
+
+    @property
+    def is_open(self) -> bool:
+        return self.end_date is None
+
+
+class Session(models.Model):
+    agency = models.ForeignKey(Agency, on_delete=models.CASCADE, related_name="+")
+    public_id = models.CharField(max_length=32, unique=True, default=new_public_id, editable=False)
+    episode = models.ForeignKey(Episode, on_delete=models.CASCADE, related_name="sessions")
+    number = models.PositiveIntegerField(_("number"))
+    date = models.DateField(_("date"))
+    attendance = models.CharField(
+        max_length=20, choices=Attendance.choices, default=Attendance.ATTENDED
+    )
+
+    class Meta:
+        ordering = ["number"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["agency", "episode", "number"], name="session_number_unique"
+            ),
+            models.CheckConstraint(condition=Q(number__gte=1), name="session_number_positive"),
+            models.CheckConstraint(
+                condition=Q(attendance__in=Attendance.values), name="session_attendance_valid"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"session {self.number}"
+
+
+class Administration(models.Model):
+    """One completed instrument by one rater in one session."""
+
+    agency = models.ForeignKey(Agency, on_delete=models.CASCADE, related_name="+")
+    public_id = models.CharField(max_length=32, unique=True, default=new_public_id, editable=False)
+    episode = models.ForeignKey(Episode, on_delete=models.CASCADE, related_name="administrations")
+    session = models.ForeignKey(Session, on_delete=models.CASCADE, related_name="administrations")
+    instrument = models.CharField(max_length=20)
+    rater = models.CharField(
+        max_length=30, default="client", help_text="'client' or a collateral role"
+    )
+    rater_relationship = models.CharField(max_length=100, blank=True)
+    items = models.JSONField(default=dict, blank=True)
+    total = models.FloatField()
+    total_only = models.BooleanField(default=False)
+    entry_mode = models.CharField(
+        max_length=20, choices=EntryMode.choices, default=EntryMode.IN_SESSION
+    )
+    idempotency_key = models.CharField(max_length=64)
+    entered_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["session__number", "instrument"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["agency", "session", "instrument", "rater"],
+                name="one_per_rater_per_session",
+            ),
+            models.UniqueConstraint(
+                fields=["agency", "idempotency_key"], name="administration_idempotent"
+            ),
+            models.CheckConstraint(
+                condition=Q(total__gte=0), name="administration_total_not_negative"
+            ),
+            models.CheckConstraint(
+                condition=~Q(instrument__in=VAS_INSTRUMENTS) | Q(total__lte=40),
+                name="administration_vas_total_at_most_40",
+            ),
+            *[
+                models.CheckConstraint(
+                    condition=~Q(instrument=code) | Q(total__lte=maximum),
+                    name=f"administration_{code}_total_in_range",
+                )
+                for code, maximum in TOTAL_MAXIMA.items()
+            ],
+            models.CheckConstraint(
+                condition=Q(entry_mode__in=EntryMode.values), name="administration_entry_mode_valid"
+            ),
+            models.CheckConstraint(condition=~Q(rater=""), name="administration_rater_named"),
+        ]
+
+
+class Alert(models.Model):
+    """A signal raised for an episode at a session (kept as history)."""
+
+    agency = models.ForeignKey(Agency, on_delete=models.CASCADE, related_name="+")
+    episode = models.ForeignKey(Episode, on_delete=models.CASCADE, related_name="alerts")
+    session_number = models.PositiveIntegerField()
+    code = models.CharField(max_length=60)
+    severity = models.CharField(max_length=10)
+    reason = models.TextField()
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-session_number", "code"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["agency", "episode", "session_number", "code"],
+                name="alert_unique_per_session",
+            )
+        ]
+
+
+class AuditEvent(models.Model):
+    """Who did what, when, from where. Details hold identifiers and scores, never names."""
+
+    agency = models.ForeignKey(Agency, on_delete=models.CASCADE, related_name="+")
+    actor = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, related_name="+"
+    )
+    action = models.CharField(max_length=60)
+    target_type = models.CharField(max_length=40)
+    target_id = models.CharField(max_length=32)
+    detail = models.JSONField(default=dict, blank=True)
+    ip_address = models.GenericIPAddressField(null=True, blank=True)
+    at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-at"]
+        indexes = [
+            models.Index(fields=["agency", "target_type", "target_id"], name="audit_target_idx")
+        ]

@@ -1,0 +1,21 @@
+from django.urls import path
+
+from . import views
+
+urlpatterns = [
+    path("", views.caseload, name="caseload"),
+    path("clients/<str:public_id>/", views.client_detail, name="client"),
+    path("clients/<str:public_id>/close/", views.close_episode, name="close_episode"),
+    path("clients/<str:public_id>/sessions/start/", views.start_session, name="start_session"),
+    path("clients/<str:public_id>/sessions/<int:number>/", views.session_page, name="session"),
+    path(
+        "clients/<str:public_id>/sessions/<int:number>/attendance/",
+        views.set_attendance,
+        name="set_attendance",
+    ),
+    path(
+        "clients/<str:public_id>/sessions/<int:number>/undo/<str:administration_id>/",
+        views.undo_administration,
+        name="undo_administration",
+    ),
+]

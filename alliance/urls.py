@@ -1,0 +1,10 @@
+"""URL configuration: accounts, care pages, and the Django admin."""
+
+from django.contrib import admin
+from django.urls import include, path
+
+urlpatterns = [
+    path("admin/", admin.site.urls),
+    path("", include("alliance.accounts.urls")),
+    path("", include("alliance.care.urls")),
+]

@@ -82,6 +82,10 @@ INSTALLED_APPS = [
     "django.contrib.staticfiles",
     "alliance.accounts",
     "alliance.care",
+    "alliance.feedback",
+    "alliance.reports",
+    "alliance.api",
+    "alliance.audit",
 ]
 
 MIDDLEWARE = [

@@ -7,4 +7,8 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     path("", include("alliance.accounts.urls")),
     path("", include("alliance.care.urls")),
+    path("f/", include("alliance.feedback.urls")),
+    path("reports/", include("alliance.reports.urls")),
+    path("api/", include("alliance.api.urls")),
+    path("audit/", include("alliance.audit.urls")),
 ]

@@ -6,7 +6,6 @@ import argparse
 import sys
 
 from alliance.cli import CliError
-from alliance.science.simulate import simulate
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -30,6 +29,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from alliance.science.simulate import simulate  # numpy/pandas only when the command runs
+
     if args.episodes < 1:
         raise CliError(f"--episodes must be 1 or more, not {args.episodes}")
     if args.therapists < 1:

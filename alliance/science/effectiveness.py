@@ -394,7 +394,10 @@ def _objects(column: pd.Series) -> npt.NDArray[np.object_]:
 def _index_rows(frame: pd.DataFrame) -> _Rows:
     # All rows, not only the analysed instruments': episode columns (ending, age band...) count
     # from any row of the episode, as in table.episode_outcomes.
-    episode, episode_ids = pd.factorize(frame["episode_id"].to_numpy(dtype=object))
+    ids = frame["episode_id"]
+    # A categorical column already holds the codes; object arrays factorize faster than strings.
+    source = ids if isinstance(ids.dtype, pd.CategoricalDtype) else ids.to_numpy(dtype=object)
+    episode, episode_ids = pd.factorize(source)
     return _Rows(
         frame=frame,
         episode=episode.astype(np.int64),

@@ -1,0 +1,1 @@
+"""Versioned REST API (django-ninja), tokens, imports and webhooks."""

@@ -1,0 +1,1 @@
+"""Client-facing feedback: links, kiosk, child and group forms."""

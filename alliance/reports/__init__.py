@@ -1,0 +1,1 @@
+"""Supervision dashboard, effectiveness reports, ETR refit and exports."""

@@ -22,24 +22,47 @@ SUBCOMMAND_MODULES = (
 )
 
 
+# Which module registers each command, so that `alliance change ...` imports only what it needs
+# (pandas/scipy/Django take seconds to import). Commands not listed here import every module.
+COMMAND_MODULES: dict[str, str] = {
+    "change": "change",
+    "effectiveness": "effectiveness",
+    "etr": "etr",
+    "therapists": "therapists",
+    "simulate": "simulate",
+    "demo": "web",
+    "serve": "web",
+}
+
+
 class CliError(Exception):
     """A user error: printed as one line on stderr, exit status 2."""
 
 
-def build_parser() -> argparse.ArgumentParser:
+def modules_for(argv: list[str]) -> tuple[str, ...]:
+    """The subcommand modules to import for this command line (all of them for help)."""
+    command = next((arg for arg in argv if not arg.startswith("-")), None)
+    if command in COMMAND_MODULES:
+        return (COMMAND_MODULES[command],)
+    return SUBCOMMAND_MODULES
+
+
+def build_parser(modules: tuple[str, ...] = SUBCOMMAND_MODULES) -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="alliance",
         description="Alliance: outcome and alliance feedback (ORS/SRS) for psychotherapy.",
     )
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
-    for name in SUBCOMMAND_MODULES:
+    for name in modules:
         module = importlib.import_module(f"alliance.cli.{name}")
         module.register(subparsers)
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = build_parser()
+    if argv is None:
+        argv = sys.argv[1:]
+    parser = build_parser(modules_for(argv))
     args = parser.parse_args(argv)
     try:
         return int(args.func(args) or 0)

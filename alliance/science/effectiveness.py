@@ -15,6 +15,7 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass
+from functools import cached_property
 from typing import Any, Protocol
 
 import numpy as np
@@ -155,24 +156,29 @@ def pre_post(frame: pd.DataFrame, instrument: str = "ors", rater: str = "client"
     definition = get_instrument(instrument)
     if definition.reliable_change is None:
         raise EffectivenessError(f"instrument {instrument!r} has no reliable_change")
-    episodes, _ = _episode_table(_index_rows(frame), definition.code, rater, episode_columns=False)
-    used = episodes.loc[episodes["n_scores"] >= 2]
+    rows = _index_rows(frame)
+    total = rows.column("total").astype(float)
+    session = rows.column("session_number").astype(np.int64)
+    picked, starts, ends = _score_runs(rows, definition.code, rater, total, session)
+    used = (ends - starts + 1) >= 2
+    intake, final = total[picked[starts[used]]], total[picked[ends[used]]]
     category = categorize(
-        used["intake"].to_numpy(float),
-        used["final"].to_numpy(float),
+        intake,
+        final,
         float(definition.reliable_change),
         higher_is_better=bool(definition.higher_is_better),
     )
-    sd_intake = float(used["intake"].std())
-    change_mean = float(used["change"].mean())
+    sd_intake = float(np.std(intake, ddof=1)) if len(intake) > 1 else math.nan
+    change_mean = float(np.mean(final - intake)) if len(intake) else math.nan
     improved = int(np.isin(category, ("recovered", "improved")).sum())
+    n_used = len(intake)
     return _json_safe(
         {
-            "n_used": len(used),
+            "n_used": n_used,
             "change_mean": change_mean,
             "intake_sd": sd_intake,
             "es": change_mean / sd_intake if sd_intake > 0 else math.nan,
-            "reliable_improvement": _proportion(improved, len(used)),
+            "reliable_improvement": _proportion(improved, n_used),
         }
     )
 
@@ -374,8 +380,14 @@ class _Rows:
     frame: pd.DataFrame
     episode: npt.NDArray[np.int64]  # episode code of each row (-1 when missing)
     episode_ids: npt.NDArray[np.object_]
-    instrument: npt.NDArray[np.object_]
-    rater: npt.NDArray[np.object_]
+
+    @cached_property
+    def instrument(self) -> npt.NDArray[np.object_]:
+        return _objects(self.frame["instrument"])
+
+    @cached_property
+    def rater(self) -> npt.NDArray[np.object_]:
+        return _objects(self.frame["rater"])
 
     def column(self, name: str) -> npt.NDArray[Any]:
         return self.frame[name].to_numpy()
@@ -402,8 +414,6 @@ def _index_rows(frame: pd.DataFrame) -> _Rows:
         frame=frame,
         episode=episode.astype(np.int64),
         episode_ids=np.asarray(episode_ids, dtype=object),
-        instrument=_objects(frame["instrument"]),
-        rater=_objects(frame["rater"]),
     )
 
 
@@ -417,6 +427,47 @@ def episode_table(
     return _episode_table(_index_rows(frame), instrument, rater)[0]
 
 
+def _equals(column: pd.Series, value: str) -> npt.NDArray[np.bool_]:
+    """Rows whose text value equals ``value``; on a categorical, one integer comparison."""
+    if isinstance(column.dtype, pd.CategoricalDtype):
+        categories = column.cat.categories
+        if value not in categories:
+            return np.zeros(len(column), dtype=bool)
+        return np.asarray(column.cat.codes.to_numpy() == categories.get_loc(value))
+    return np.asarray(_objects(column) == value, dtype=bool)
+
+
+def _score_runs(
+    rows: _Rows,
+    instrument: str,
+    rater: str,
+    total: npt.NDArray[np.float64],
+    session: npt.NDArray[np.int64],
+) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int64], npt.NDArray[np.int64]]:
+    """The scored rows ordered by episode then session, and where each episode's run starts/ends.
+
+    Returns (picked row positions, run starts, run ends) with ends inclusive, indexing ``picked``.
+    """
+    scored = (
+        _equals(rows.frame["instrument"], instrument)
+        & _equals(rows.frame["rater"], rater)
+        & ~np.isnan(total)
+        & (rows.episode >= 0)
+    )
+    picked = np.flatnonzero(scored)
+    # One int64 key (episode, session); a stable sort keeps the table's order for ties. Exports
+    # are usually already in this order, and checking that is much cheaper than sorting.
+    key = rows.episode[picked] * (int(session.max(initial=0)) + 1) + session[picked]
+    if len(key) > 1 and bool(np.any(key[1:] < key[:-1])):
+        picked = picked[np.argsort(key, kind="stable")]
+    code = rows.episode[picked]
+    if not len(code):
+        return picked, code, code
+    starts = np.flatnonzero(np.r_[True, code[1:] != code[:-1]])
+    ends = np.r_[starts[1:], len(code)] - 1
+    return picked, starts, ends
+
+
 def _episode_table(
     rows: _Rows, instrument: str, rater: str, episode_columns: bool = True
 ) -> tuple[pd.DataFrame, npt.NDArray[np.int64]]:
@@ -427,19 +478,9 @@ def _episode_table(
     the episode in the result (-1 when it has no score).
     """
     total = rows.column("total").astype(float)
-    scored = (
-        (rows.instrument == instrument)
-        & (rows.rater == rater)
-        & ~np.isnan(total)
-        & (rows.episode >= 0)
-    )
-    picked = np.flatnonzero(scored)
     session = rows.column("session_number").astype(np.int64)
-    # Stable order: episode, then session, then the row's place in the table (as a stable sort).
-    picked = picked[np.lexsort((picked, session[picked], rows.episode[picked]))]
+    picked, starts, ends = _score_runs(rows, instrument, rater, total, session)
     code = rows.episode[picked]
-    starts = np.flatnonzero(np.r_[True, code[1:] != code[:-1]]) if len(code) else code
-    ends = np.r_[starts[1:], len(code)] - 1 if len(code) else code
     first, last = picked[starts], picked[ends]
     position = np.full(len(rows.episode_ids), -1, dtype=np.int64)
     position[code[starts]] = np.arange(len(starts))

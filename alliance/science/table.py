@@ -51,7 +51,8 @@ class TableError(ValueError):
 
 def read_administrations(source: str | os.PathLike[str] | IO[str]) -> pd.DataFrame:
     """Read and validate an administrations CSV file."""
-    dtypes = {column: "string" for column in _TEXT_COLUMNS}
+    # Categoricals: identifiers repeat across many rows, and group-bys on codes are much faster.
+    dtypes = dict.fromkeys(_TEXT_COLUMNS, "category")
     try:
         frame = pd.read_csv(source, dtype=dtypes, keep_default_na=True)
     except FileNotFoundError as error:
@@ -66,14 +67,15 @@ def validate_administrations(frame: pd.DataFrame) -> pd.DataFrame:
     missing = [column for column in REQUIRED_COLUMNS if column not in frame.columns]
     if missing:
         raise TableError(
-            "missing required column(s): " + ", ".join(missing)
+            "missing required column(s): "
+            + ", ".join(missing)
             + f" (required: {', '.join(REQUIRED_COLUMNS)})"
         )
     frame = frame.copy()
     for column in _TEXT_COLUMNS:
         if column in frame.columns:
-            frame[column] = frame[column].astype("string")
-    frame["instrument"] = frame["instrument"].str.lower()
+            frame[column] = _text_category(frame[column])
+    frame["instrument"] = _lower_category(frame["instrument"])
     frame["session_number"] = _numeric_column(frame, "session_number").astype("int64")
     frame["total"] = _numeric_column(frame, "total", allow_missing=True).astype("float64")
     frame["session_date"] = _date_column(frame)
@@ -97,6 +99,23 @@ def item_columns(columns: Iterable[str]) -> list[str]:
     """The item columns (``item_1`` ...) in item order."""
     found = [c for c in columns if c.startswith("item_") and c[5:].isdigit()]
     return sorted(found, key=lambda c: int(c[5:]))
+
+
+def _text_category(values: pd.Series) -> pd.Series:
+    """Text values as a categorical whose categories are strings (ids like 7 become "7")."""
+    if isinstance(values.dtype, pd.CategoricalDtype):
+        categories = values.cat.categories
+        if categories.dtype == object or pd.api.types.is_string_dtype(categories):
+            return values
+        return values.cat.rename_categories([str(c) for c in categories])
+    return values.astype("string").astype("category")
+
+
+def _lower_category(values: pd.Series) -> pd.Series:
+    lowered = [str(c).lower() for c in values.cat.categories]
+    if len(set(lowered)) == len(lowered):
+        return values.cat.rename_categories(lowered)
+    return values.astype("string").str.lower().astype("category")
 
 
 def _numeric_column(frame: pd.DataFrame, column: str, allow_missing: bool = False) -> pd.Series:
@@ -141,7 +160,9 @@ def episode_outcomes(
     rows = rows.sort_values(["episode_id", "session_number"], kind="stable")
     grouped = rows.groupby("episode_id", sort=False, observed=True)
     extra = [c for c in EPISODE_COLUMNS if c in rows.columns]
-    firsts = grouped[["client_id", "therapist_id", "total", "session_number", "session_date"]].first()
+    firsts = grouped[
+        ["client_id", "therapist_id", "total", "session_number", "session_date"]
+    ].first()
     lasts = grouped[["total", "session_number", "session_date"]].last()
     result = pd.DataFrame(
         {
@@ -160,9 +181,11 @@ def episode_outcomes(
     result["days"] = (result["last_date"] - result["first_date"]).dt.days
     if extra:
         # Episode columns may be filled only on some rows (e.g. ending on the last one).
-        episode_values = frame.loc[frame["episode_id"].isin(result.index)].groupby(
-            "episode_id", sort=False, observed=True
-        )[extra].first()
+        episode_values = (
+            frame.loc[frame["episode_id"].isin(result.index)]
+            .groupby("episode_id", sort=False, observed=True)[extra]
+            .first()
+        )
         result = result.join(episode_values)
     result.index.name = "episode_id"
     return result

@@ -19,6 +19,7 @@ from alliance.science.effectiveness import (
     episode_table,
     fisher_interval,
     fit_reference,
+    pre_post,
     wilson_interval,
 )
 from alliance.science.simulate import simulate
@@ -327,3 +328,15 @@ def test_episode_table_matches_table_episode_outcomes_on_simulated_data() -> Non
         reference = episode_outcomes(frame, instrument=instrument, rater=rater).sort_index()
         pd.testing.assert_frame_equal(ours, reference[ours.columns], check_dtype=False)
         assert list(ours.columns) == list(reference.columns)
+
+
+def test_pre_post_matches_the_full_computation_on_shuffled_rows(tiny: pd.DataFrame) -> None:
+    # pre_post is the lean path used by the benchmark: same definitions, whatever the row order.
+    shuffled = tiny.sample(frac=1.0, random_state=3).reset_index(drop=True)
+    lean = pre_post(shuffled)
+    full = effectiveness(tiny, model=FakeModel())["overall"]
+    assert lean["n_used"] == full["n_used"] == 5
+    assert lean["change_mean"] == pytest.approx(3.6)
+    assert lean["es"] == pytest.approx(3.6 / math.sqrt(12.2))
+    assert lean["reliable_improvement"]["n"] == 5
+    assert lean["reliable_improvement"]["count"] == full["reliable_improvement"]["count"]

@@ -18,6 +18,8 @@ lint: setup
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy alliance/science
+	$(BIN)/bandit -q -r alliance -ll -ii -x alliance/science,alliance/accounts/migrations,alliance/care/migrations,alliance/audit/migrations
+	@scripts/audit-dependencies
 
 test-sqlite: setup
 	env -u DATABASE_URL $(BIN)/pytest
@@ -25,7 +27,7 @@ test-sqlite: setup
 # The science tests touch no database, so the PostgreSQL run covers the Django suites only.
 test-postgres: setup
 	@scripts/ensure-postgres
-	DATABASE_URL=$(PG_URL) $(BIN)/pytest tests/web tests/browser
+	DATABASE_URL=$(PG_URL) $(BIN)/pytest --ignore=tests/science
 
 test: lint test-sqlite test-postgres
 

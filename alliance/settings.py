@@ -98,8 +98,8 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
-    "alliance.accounts.middleware.AccountSecurityMiddleware",  # idle expiry, two-factor
     "django.contrib.messages.middleware.MessageMiddleware",
+    "alliance.accounts.middleware.AccountSecurityMiddleware",  # idle expiry, two-factor
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
 ]
 
@@ -201,6 +201,14 @@ LOCKOUT_IP_FAILURES = int(os.environ.get("LOCKOUT_IP_FAILURES", 20))
 LOCKOUT_WINDOW_SECONDS = int(os.environ.get("LOCKOUT_WINDOW_SECONDS", 15 * 60))
 
 TASKS = {"default": {"BACKEND": "django.tasks.backends.immediate.ImmediateBackend"}}
+
+# Client-facing forms (alliance.feedback): link lifetime, kiosk passes, SMS backend.
+ALLIANCE_LINK_HOURS = int(os.environ.get("ALLIANCE_LINK_HOURS", 24))
+ALLIANCE_KIOSK_MINUTES = int(os.environ.get("ALLIANCE_KIOSK_MINUTES", 60))
+ALLIANCE_KIOSK_MAX_ATTEMPTS = int(os.environ.get("ALLIANCE_KIOSK_MAX_ATTEMPTS", 5))
+ALLIANCE_SMS_BACKEND = os.environ.get(
+    "ALLIANCE_SMS_BACKEND", "alliance.feedback.sms.ConsoleBackend"
+)
 
 # REST API (alliance.api): requests per token per window, and webhook delivery.
 API_RATE_LIMIT = int(os.environ.get("API_RATE_LIMIT", 600))

@@ -11,4 +11,5 @@ urlpatterns = [
     path("reports/", include("alliance.reports.urls")),
     path("api/", include("alliance.api.urls")),
     path("audit/", include("alliance.audit.urls")),
+    path("i18n/", include("django.conf.urls.i18n")),
 ]

@@ -1,5 +1,14 @@
+from django import forms
+from django.conf import settings
 from django.contrib.auth.forms import AuthenticationForm
+from django.core.exceptions import ValidationError
 from django.utils.translation import gettext_lazy as _
+
+from .security import clear_failures, is_locked_out, note_failure
+
+
+def _ip(request) -> str | None:
+    return request.META.get("REMOTE_ADDR") if request is not None else None
 
 
 class LoginForm(AuthenticationForm):
@@ -8,4 +17,39 @@ class LoginForm(AuthenticationForm):
         **AuthenticationForm.error_messages,
         "invalid_login": _("Those details did not match. Please try again."),
         "inactive": _("Those details did not match. Please try again."),
+        "locked": _(
+            "Too many failed attempts. Sign-in is paused for %(minutes)s minutes; "
+            "ask your agency admin if you need help sooner."
+        ),
     }
+
+    def clean(self):
+        username = self.cleaned_data.get("username") or ""
+        ip = _ip(self.request)
+        if is_locked_out(username, ip):
+            note_failure(username, ip)
+            raise self.locked_error()
+        try:
+            cleaned = super().clean()
+        except ValidationError:
+            if note_failure(username, ip):
+                raise self.locked_error() from None
+            raise
+        clear_failures(username)
+        return cleaned
+
+    def locked_error(self) -> ValidationError:
+        minutes = max(1, settings.LOCKOUT_WINDOW_SECONDS // 60)
+        return ValidationError(
+            self.error_messages["locked"], code="locked", params={"minutes": minutes}
+        )
+
+
+class TwoFactorForm(forms.Form):
+    code = forms.CharField(
+        label=_("Six-digit code from your authenticator app"),
+        max_length=10,
+        widget=forms.TextInput(
+            attrs={"autocomplete": "one-time-code", "inputmode": "numeric", "autofocus": True}
+        ),
+    )

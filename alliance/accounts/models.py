@@ -21,6 +21,16 @@ class Agency(models.Model):
     public_id = models.CharField(max_length=32, unique=True, default=new_public_id, editable=False)
     name = models.CharField(_("name"), max_length=200, unique=True)
     created_at = models.DateTimeField(auto_now_add=True)
+    # Security and privacy policy (docs/security.md).
+    require_two_factor = models.BooleanField(
+        _("require two-factor sign-in for admins and supervisors"), default=False
+    )
+    allow_client_names = models.BooleanField(
+        _("allow client names (otherwise pseudonymous codes only)"), default=False
+    )
+    retention_years = models.PositiveSmallIntegerField(
+        _("years to keep closed episodes (empty: keep)"), null=True, blank=True
+    )
 
     class Meta:
         verbose_name = _("agency")
@@ -101,3 +111,33 @@ class TeamMembership(models.Model):
 
     def __str__(self) -> str:
         return f"{self.user} in {self.team}"
+
+
+class TwoFactorDevice(models.Model):
+    """A staff member's TOTP authenticator (RFC 6238, 30 s steps, 6 digits)."""
+
+    agency = models.ForeignKey(Agency, on_delete=models.CASCADE, related_name="+")
+    user = models.OneToOneField(User, on_delete=models.CASCADE, related_name="two_factor")
+    secret = models.CharField(max_length=64)
+    confirmed_at = models.DateTimeField(null=True, blank=True)
+    # The last accepted time step: a code is accepted once (no replay within its window).
+    last_step = models.BigIntegerField(default=0)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        verbose_name = _("two-factor device")
+        constraints = [
+            models.UniqueConstraint(fields=["agency", "user"], name="two_factor_unique_per_agency")
+        ]
+
+    @property
+    def confirmed(self) -> bool:
+        return self.confirmed_at is not None
+
+
+class LoginFailure(models.Model):
+    """A failed sign-in (for lockout). Not tenant data: the username may not exist."""
+
+    username = models.CharField(max_length=150, db_index=True)
+    ip_address = models.GenericIPAddressField(null=True, blank=True, db_index=True)
+    at = models.DateTimeField(db_index=True)

@@ -7,3 +7,13 @@ class ApiConfig(AppConfig):
     label = "api"
     verbose_name = _("REST API")
     default_auto_field = "django.db.models.BigAutoField"
+
+    def ready(self) -> None:
+        from alliance.care import services
+
+        from . import webhooks
+
+        services.administration_recorded.connect(
+            webhooks.on_administration_recorded, dispatch_uid="api-webhooks-administration"
+        )
+        services.alerts_raised.connect(webhooks.on_alerts_raised, dispatch_uid="api-webhooks-alert")

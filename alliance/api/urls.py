@@ -1,4 +1,7 @@
-from django.urls import path  # noqa: F401
+"""/api/ routes. No app namespace here: django-ninja reverses its own (``api-v1``) from the root."""
 
-app_name = "api"
-urlpatterns: list = []
+from django.urls import path
+
+from .api import api
+
+urlpatterns = [path("v1/", api.urls)]

@@ -3,7 +3,7 @@ from django.utils import timezone
 
 from alliance.accounts.admin import AgencyScopedAdmin
 
-from .models import AuditEvent, Client, ClientShare, Episode
+from .models import Client, ClientShare, Episode
 from .services import audit
 
 
@@ -39,17 +39,3 @@ class EpisodeAdmin(AgencyScopedAdmin):
         "alliance_flag",
     ]
 
-
-@admin.register(AuditEvent)
-class AuditEventAdmin(AgencyScopedAdmin):
-    list_display = ["at", "actor", "action", "target_type", "target_id", "ip_address"]
-    list_filter = ["action"]
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False

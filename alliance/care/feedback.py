@@ -10,7 +10,9 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from functools import lru_cache
 
-from alliance.science.etr import EtrModel, default_model
+import numpy as np
+
+from alliance.science.etr import EtrError, EtrModel, Trajectory, default_model
 from alliance.science.instruments import Instrument, get_instrument
 from alliance.science.signals import AllianceScore, EpisodeSignals, evaluate_episode
 
@@ -19,8 +21,33 @@ from .models import Administration, Episode
 
 @lru_cache(maxsize=16)
 def model_for(instrument: str) -> EtrModel:
-    """The ETR model in use for an outcome instrument (the shipped default until an agency fits one)."""
+    """The ETR model in use for an outcome instrument (the shipped default until an agency fits one).
+
+    Raises EtrError when there is none (YCORS, PHQ-9, ...); see ``model_or_none``.
+    """
     return default_model(instrument)
+
+
+def model_or_none(instrument: str) -> EtrModel | None:
+    """The ETR model for an instrument, or None: such episodes show scores and cutoffs only."""
+    try:
+        return model_for(instrument)
+    except EtrError:
+        return None
+
+
+class NoModel:
+    """Stands in for a missing ETR model: no target, no negative line, so sessions stay grey.
+
+    It never invents an expectation; the signals treat NaN as "nothing to compare with".
+    """
+
+    provisional = False
+
+    def predict(self, intake: float, sessions) -> Trajectory:
+        sessions = np.asarray(sessions, dtype=np.int64).reshape(-1)
+        missing = np.full(sessions.shape, np.nan)
+        return Trajectory(intake=float(intake), sessions=sessions, target=missing, negative=missing)
 
 
 @lru_cache(maxsize=32)
@@ -33,7 +60,7 @@ class EpisodeFeedback:
     outcome: list[tuple[int, float]]
     alliance: list[AllianceScore]
     signals: EpisodeSignals
-    model: EtrModel
+    model: EtrModel | None
 
 
 def client_scores(
@@ -66,11 +93,11 @@ def episode_feedback(
     episode: Episode, administrations: Iterable[Administration]
 ) -> EpisodeFeedback:
     outcome, alliance = client_scores(episode, administrations)
-    model = model_for(episode.outcome_instrument)
+    model = model_or_none(episode.outcome_instrument)
     signals = evaluate_episode(
         outcome,
         alliance,
-        model=model,
+        model=model if model is not None else NoModel(),
         instrument=episode.outcome_instrument,
         alliance_instrument=episode.alliance_instrument,
         age_band=episode.client.age_band,

@@ -17,6 +17,9 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from html import escape
 
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
+
 WIDTH = 720
 PLOT_LEFT = 56.0
 PLOT_RIGHT = 696.0
@@ -40,7 +43,12 @@ OUTCOME_PANEL = Panel(top=24.0, height=240.0)
 ALLIANCE_PANEL = Panel(top=320.0, height=80.0)
 LEGEND_TOP = 446.0
 
-ZONE_WORDS = {"green": "green", "orange": "orange", "red": "red", "grey": "grey"}
+ZONE_WORDS = {
+    "green": gettext_lazy("green"),
+    "orange": gettext_lazy("orange"),
+    "red": gettext_lazy("red"),
+    "grey": gettext_lazy("grey"),
+}
 SERIES_DASHES = ("", "7 4", "2 3", "9 3 2 3")
 SERIES_MARKERS = ("circle", "square", "triangle", "diamond")
 
@@ -152,7 +160,7 @@ def describe(data: GraphData) -> str:
 def _describe_outcome(data: GraphData) -> str:
     client = data.outcome_series[0].points if data.outcome_series else []
     if not client:
-        return f"No {data.outcome_name} scores yet."
+        return _("No %(name)s scores yet.") % {"name": data.outcome_name}
     session, score = max(client)
     zone = data.colours.get(session)
     zone_text = f", {ZONE_WORDS.get(zone, zone)} zone" if zone else ""
@@ -166,7 +174,7 @@ def _describe_outcome(data: GraphData) -> str:
 
 def _describe_alliance(data: GraphData) -> str:
     if not data.alliance_points:
-        return f"No {data.alliance_name} scores yet."
+        return _("No %(name)s scores yet.") % {"name": data.alliance_name}
     session, score = max(data.alliance_points)
     below = _below(score, data.alliance_cutoff)
     note = f", below the cutoff of {_num(data.alliance_cutoff)}" if below else ""
@@ -297,7 +305,9 @@ def _series(index: int, series: GraphSeries, colours: dict[int, str], scales: Sc
 def _ors_point(session: int, score: float, colour: str | None, x: float, y: float) -> str:
     zone = colour if colour in ZONE_WORDS else None
     css = f"pg-marker pg-colour-{zone or 'none'}"
-    label = f"Session {session}: {_score(score)}" + (f", {zone}" if zone else "")
+    label = _("Session %(n)s: %(score)s") % {"n": session, "score": _score(score)} + (
+        f", {ZONE_WORDS[zone]}" if zone else ""
+    )
     return (
         f'<circle class="ors-point {css}" data-session="{session}" data-score="{_score(score)}" '
         f'cx="{_num(x)}" cy="{_num(y)}" r="5.5"><title>{escape(label)}</title></circle>'
@@ -339,7 +349,7 @@ def _marker_shape(shape: str, x: float, y: float, attributes: str) -> str:
 def _empty_message(outcome_name: str) -> str:
     x = (PLOT_LEFT + PLOT_RIGHT) / 2
     y = OUTCOME_PANEL.top + OUTCOME_PANEL.height / 2
-    text = f"No scores yet: the graph fills in after the first {outcome_name}."
+    text = _("No scores yet: the graph fills in after the first %(name)s.") % {"name": outcome_name}
     return (
         f'<text class="pg-empty" x="{_num(x)}" y="{_num(y)}" text-anchor="middle">'
         f"{escape(text)}</text>"
@@ -372,8 +382,8 @@ def _alliance_panel(data: GraphData, scales: Scales) -> str:
 def _srs_point(session: int, score: float, cutoff: float | None, x: float, y: float) -> str:
     below = _below(score, cutoff)
     css = "srs-point below-cutoff" if below else "srs-point"
-    note = f", below {_num(cutoff)}" if below else ""
-    label = f"Session {session}: {_score(score)}{note}"
+    note = _(", below %(cutoff)s") % {"cutoff": _num(cutoff)} if below else ""
+    label = _("Session %(n)s: %(score)s") % {"n": session, "score": _score(score)} + note
     return (
         f'<circle class="{css}" data-session="{session}" data-score="{_score(score)}" '
         f'cx="{_num(x)}" cy="{_num(y)}" r="4.5"><title>{escape(label)}</title></circle>'
@@ -458,7 +468,7 @@ def _cutoff(cutoff: float | None, to_y: Callable[[float], float]) -> str:
         f'<line class="pg-cutoff" x1="{_num(PLOT_LEFT)}" x2="{_num(PLOT_RIGHT)}" '
         f'y1="{_num(y)}" y2="{_num(y)}"/>'
         f'<text class="pg-cutoff-label" x="{_num(PLOT_RIGHT - 4)}" y="{_num(y - 4)}" '
-        f'text-anchor="end">Cutoff {_num(cutoff)}</text>'
+        f'text-anchor="end">{escape(_("Cutoff %(value)s") % {"value": _num(cutoff)})}</text>'
     )
 
 
@@ -466,17 +476,17 @@ def _legend_entries(data: GraphData) -> list[tuple[str, str]]:
     """(swatch kind, text) pairs; the swatch repeats the line style so colour is never alone."""
     entries = [(f"series-{i}", s.label) for i, s in enumerate(data.outcome_series) if s.points]
     if data.target:
-        entries.append(("target", "Expected (target)"))
+        entries.append(("target", _("Expected (target)")))
     if data.negative:
-        entries.append(("negative", "Low percentile"))
+        entries.append(("negative", _("Low percentile")))
     if data.target or data.negative:
         entries += [
-            ("zone-green", "On track"),
-            ("zone-orange", "Below target"),
-            ("zone-red", "Off track"),
+            ("zone-green", _("On track")),
+            ("zone-orange", _("Below target")),
+            ("zone-red", _("Off track")),
         ]
     if data.outcome_cutoff is not None or data.alliance_cutoff is not None:
-        entries.append(("cutoff", "Clinical / alliance cutoff"))
+        entries.append(("cutoff", _("Clinical / alliance cutoff")))
     return entries
 
 
@@ -534,7 +544,7 @@ def _swatch(kind: str, x: float, y: float) -> str:
 
 
 def _provenance(data: GraphData, y: float) -> str:
-    text = data.model_label + (" (provisional)" if data.provisional else "")
+    text = data.model_label + (_(" (provisional)") if data.provisional else "")
     return f'<text class="provenance" x="{_num(PLOT_LEFT)}" y="{_num(y)}">{escape(text)}</text>'
 
 

@@ -15,9 +15,39 @@ TOTAL_MAXIMA = {"phq9": 27, "gad7": 21}
 
 
 class AgeBand(models.TextChoices):
+    YOUNG_CHILD = "young_child", _("Young child (5 and under)")
     CHILD = "child", _("Child (6-12)")
     ADOLESCENT = "adolescent", _("Adolescent (13-17)")
     ADULT = "adult", _("Adult (18+)")
+
+
+# The forms each age band fills in (outcome, alliance); a therapist may choose others.
+FORMS_BY_AGE_BAND = {
+    "young_child": ("ycors", "ycsrs"),
+    "child": ("cors", "csrs"),
+    "adolescent": ("ors", "srs"),
+    "adult": ("ors", "srs"),
+}
+
+
+class Rater(models.TextChoices):
+    """Who fills in a form: the client, or someone rating how they think the client is doing."""
+
+    CLIENT = "client", _("Client")
+    PARTNER = "partner", _("Partner")
+    PARENT = "parent", _("Parent or carer")
+    FAMILY = "family", _("Other family member")
+    TEACHER = "teacher", _("Teacher")
+    CASEWORKER = "caseworker", _("Caseworker")
+    OTHER = "other", _("Other")
+
+
+def rater_label(rater: str) -> str:
+    """The translated name of a rater role (unknown roles are shown as stored)."""
+    try:
+        return str(Rater(rater).label)
+    except ValueError:
+        return rater.capitalize()
 
 
 class Ending(models.TextChoices):
@@ -253,25 +283,4 @@ class Alert(models.Model):
                 fields=["agency", "episode", "session_number", "code"],
                 name="alert_unique_per_session",
             )
-        ]
-
-
-class AuditEvent(models.Model):
-    """Who did what, when, from where. Details hold identifiers and scores, never names."""
-
-    agency = models.ForeignKey(Agency, on_delete=models.CASCADE, related_name="+")
-    actor = models.ForeignKey(
-        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, related_name="+"
-    )
-    action = models.CharField(max_length=60)
-    target_type = models.CharField(max_length=40)
-    target_id = models.CharField(max_length=32)
-    detail = models.JSONField(default=dict, blank=True)
-    ip_address = models.GenericIPAddressField(null=True, blank=True)
-    at = models.DateTimeField(auto_now_add=True)
-
-    class Meta:
-        ordering = ["-at"]
-        indexes = [
-            models.Index(fields=["agency", "target_type", "target_id"], name="audit_target_idx")
         ]

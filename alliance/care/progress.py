@@ -3,25 +3,50 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
+from dataclasses import replace
 
 from django.utils.translation import gettext as _
 
+from alliance.science.signals import evaluate_episode
+
 from .feedback import EpisodeFeedback, instrument_for
 from .graph import GraphData, GraphSeries, render_progress_svg
-from .models import Administration, Episode
+from .models import Administration, Episode, rater_label
 
 # Draw the expected trajectory at least this far so a new client's graph shows where to head.
 MIN_SESSIONS_DRAWN = 10
 
 
 def model_label(feedback: EpisodeFeedback) -> str:
-    model = feedback.model
-    if model.provisional:
-        return _("Expected treatment response: provisional default model")
-    return _("Expected treatment response: model fitted on %(n)s episodes (%(date)s)") % {
-        "n": model.n_episodes,
-        "date": model.fitted_on,
+    from alliance.reports.active import model_description
+
+    if feedback.model is None:
+        return _("No expected treatment response for this scale: scores and cutoffs only")
+    return _("Expected treatment response: %(model)s") % {
+        "model": model_description(feedback.model)
     }
+
+
+def with_agency_model(episode: Episode, feedback: EpisodeFeedback) -> EpisodeFeedback:
+    """The feedback recomputed with the agency's active ETR model when it has activated one."""
+    from alliance.reports.active import active_model
+    from alliance.science.etr import EtrError
+
+    try:
+        model = active_model(episode.agency_id, episode.outcome_instrument)
+    except EtrError:  # no model for this instrument (YCORS, PHQ-9, ...)
+        return feedback
+    if feedback.model is not None and model.to_dict() == feedback.model.to_dict():
+        return feedback
+    signals = evaluate_episode(
+        feedback.outcome,
+        feedback.alliance,
+        model=model,
+        instrument=episode.outcome_instrument,
+        alliance_instrument=episode.alliance_instrument,
+        age_band=episode.client.age_band,
+    )
+    return replace(feedback, signals=signals, model=model)
 
 
 def _rater_series(episode: Episode, administrations: Iterable[Administration]) -> list[GraphSeries]:
@@ -34,7 +59,7 @@ def _rater_series(episode: Episode, administrations: Iterable[Administration]) -
     ordered = sorted(by_rater, key=lambda rater: (rater != "client", rater))
     return [
         GraphSeries(
-            label=_("Client") if rater == "client" else rater.capitalize(),
+            label=rater_label(rater),
             points=sorted(by_rater[rater]),
         )
         for rater in ordered
@@ -44,7 +69,7 @@ def _rater_series(episode: Episode, administrations: Iterable[Administration]) -
 def _expected_lines(
     feedback: EpisodeFeedback, last_session: int
 ) -> tuple[list[tuple[int, float]], list[tuple[int, float]]]:
-    if not feedback.outcome:
+    if not feedback.outcome or feedback.model is None:
         return [], []
     sessions = list(range(1, max(last_session, MIN_SESSIONS_DRAWN) + 1))
     trajectory = feedback.model.predict(feedback.outcome[0][1], sessions)
@@ -60,6 +85,7 @@ def _expected_lines(
 def graph_data(
     episode: Episode, administrations: list[Administration], feedback: EpisodeFeedback
 ) -> GraphData:
+    feedback = with_agency_model(episode, feedback)
     outcome = instrument_for(episode.outcome_instrument)
     alliance = instrument_for(episode.alliance_instrument)
     last_session = max((a.session.number for a in administrations), default=1)
@@ -77,7 +103,8 @@ def graph_data(
         alliance_max=float(alliance.total_max),
         alliance_cutoff=alliance.alliance_cutoff,
         model_label=model_label(feedback),
-        provisional=bool(feedback.model.provisional),
+        # model_label already names a provisional model: the graph must not add it a second time.
+        provisional=False,
         title=_("Progress of %(code)s") % {"code": episode.client.display_code},
     )
 

@@ -1,29 +1,34 @@
-"""Business actions on care records. Each is one transaction and writes an AuditEvent."""
+"""Business actions on care records. Each is one transaction and writes an audit event."""
 
 from __future__ import annotations
 
 import datetime
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 from django.db import IntegrityError, transaction
-from django.db.models import Max
+from django.db.models import Max, Q
+from django.dispatch import Signal
 from django.utils import timezone
+from django.utils.translation import gettext as _
 
 from alliance.accounts.models import Agency, Team
-from alliance.science.etr import EtrError
-from alliance.science.instruments import ResponseError, ScoredResponse
+from alliance.audit.services import record
+from alliance.science.instruments import ResponseError, ScoredResponse, UnknownInstrumentError
 
-from .feedback import EpisodeFeedback, episode_feedback, instrument_for, model_for
+from .feedback import EpisodeFeedback, episode_feedback, instrument_for
 from .models import (
+    FORMS_BY_AGE_BAND,
     Administration,
+    AgeBand,
     Alert,
     Attendance,
-    AuditEvent,
     Client,
+    ClientShare,
     Ending,
     EntryMode,
     Episode,
+    Rater,
     Session,
     Zone,
 )
@@ -37,13 +42,24 @@ __all__ = [
     "record_administration",
     "refresh_episode_summary",
     "set_attendance",
+    "set_raters",
+    "share_client",
     "start_session",
     "undo_administration",
 ]
 
 
+# Group sessions: each member rates the group on the GSRS, stored in the member's own episode.
+GROUP_FORM = "gsrs"
+
+
 class ServiceError(ValueError):
     """A business rule was broken; the message is meant for the user."""
+
+
+# Sent after commit (the API app delivers webhooks from them): administration=, alerts=[...].
+administration_recorded = Signal()
+alerts_raised = Signal()
 
 
 @dataclass(frozen=True)
@@ -56,15 +72,8 @@ class RecordResult:
 def audit(
     agency: Agency, actor, action: str, target, ip: str | None = None, **detail: object
 ) -> None:
-    AuditEvent.objects.create(
-        agency=agency,
-        actor=actor if getattr(actor, "is_authenticated", False) else None,
-        action=action,
-        target_type=type(target).__name__.lower(),
-        target_id=target.public_id,
-        detail=detail,
-        ip_address=ip or None,
-    )
+    """Append to the hash-chained audit trail (alliance.audit) in the caller's transaction."""
+    record(actor, agency, action, target, ip, detail)
 
 
 def today() -> datetime.date:
@@ -83,19 +92,32 @@ def create_client(
     name: str = "",
     team: Team | None = None,
     start_date: datetime.date | None = None,
-    outcome_instrument: str = "ors",
-    alliance_instrument: str = "srs",
+    outcome_instrument: str | None = None,
+    alliance_instrument: str | None = None,
+    raters: Sequence[str] = (),
     ip: str | None = None,
 ) -> Client:
-    """Create a client with an open episode."""
+    """Create a client with an open episode.
+
+    The forms default to those of the age band (CORS/CSRS for children, YCORS/YCSRS for young
+    children, ORS/SRS otherwise). An outcome instrument without an ETR model is allowed: its
+    episodes show scores and cutoffs but no expected-response lines.
+    """
     if therapist.agency_membership is None or therapist.membership.agency_id != agency.pk:
-        raise ServiceError("the therapist does not belong to this agency")
+        raise ServiceError(_("The therapist does not belong to this agency."))
     if team is not None and team.agency_id != agency.pk:
-        raise ServiceError("the team belongs to another agency")
-    try:
-        model_for(outcome_instrument)
-    except EtrError as error:
-        raise ServiceError(str(error)) from None
+        raise ServiceError(_("The team belongs to another agency."))
+    name = (name or "").strip()
+    if name and not agency.allow_client_names:
+        raise ServiceError(_("This agency keeps pseudonymous codes only: leave the name empty."))
+    display_code = (display_code or "").strip() or new_client_code(agency)
+    default_outcome, default_alliance = FORMS_BY_AGE_BAND.get(age_band, ("ors", "srs"))
+    outcome_instrument = outcome_instrument or default_outcome
+    alliance_instrument = alliance_instrument or default_alliance
+    _check_instruments(outcome_instrument, alliance_instrument)
+    raters = _clean_raters(raters)
+    if Client.objects.filter(agency=agency, display_code=display_code).exists():
+        raise ServiceError(_("There is already a client with this display code."))
     client = Client.objects.create(
         agency=agency,
         display_code=display_code,
@@ -111,15 +133,81 @@ def create_client(
         start_date=start_date or today(),
         outcome_instrument=outcome_instrument,
         alliance_instrument=alliance_instrument,
+        raters=raters,
     )
     audit(agency, actor, "client.created", client, ip, episode=episode.public_id)
+    return client
+
+
+def _check_instruments(outcome: str, alliance: str) -> None:
+    try:
+        outcome_kind = instrument_for(outcome).kind
+        alliance_kind = instrument_for(alliance).kind
+    except UnknownInstrumentError:
+        raise ServiceError(_("Unknown instrument.")) from None
+    if outcome_kind == "alliance" or alliance_kind != "alliance":
+        raise ServiceError(_("Choose an outcome form and a session (alliance) form."))
+
+
+def _clean_raters(raters: Sequence[str]) -> list[str]:
+    """Collateral raters besides the client, each once, in the order given."""
+    cleaned: list[str] = []
+    for rater in raters:
+        if rater not in Rater.values:
+            raise ServiceError(_("Unknown rater %(rater)r.") % {"rater": rater})
+        if rater != Rater.CLIENT and rater not in cleaned:
+            cleaned.append(rater)
+    return cleaned
+
+
+@transaction.atomic
+def set_raters(actor, episode: Episode, raters: Sequence[str], *, ip: str | None = None) -> Episode:
+    """The raters besides the client who rate this episode (couples, families, collaterals)."""
+    episode = Episode.objects.select_for_update().get(pk=episode.pk)
+    before = list(episode.raters)
+    episode.raters = _clean_raters(raters)
+    episode.save(update_fields=["raters"])
+    audit(episode.agency, actor, "episode.raters", episode, ip, before=before, after=episode.raters)
+    return episode
+
+
+@transaction.atomic
+def share_client(actor, client: Client, colleague, *, ip: str | None = None) -> ClientShare:
+    """Share a client with another therapist or supervisor of the same agency."""
+    membership = colleague.agency_membership
+    if membership is None or membership.agency_id != client.agency_id:
+        raise ServiceError(_("That colleague is not in this agency."))
+    if colleague.pk == client.therapist_id:
+        raise ServiceError(_("This is the client's own therapist."))
+    share, created = ClientShare.objects.get_or_create(
+        agency_id=client.agency_id, client=client, user=colleague
+    )
+    if created:
+        audit(client.agency, actor, "client.shared", client, ip, colleague=colleague.public_id)
+    return share
+
+
+@transaction.atomic
+def update_client(actor, client: Client, *, ip: str | None = None, **changes: object) -> Client:
+    """Change a client's name, birth year or age band (the REST API's PATCH)."""
+    allowed = {"name", "birth_year", "age_band"}
+    unknown = set(changes) - allowed
+    if unknown:
+        raise ServiceError(f"cannot change {', '.join(sorted(unknown))}")
+    if "age_band" in changes and changes["age_band"] not in AgeBand.values:
+        raise ServiceError(f"unknown age band {changes['age_band']!r}")
+    client = Client.objects.select_for_update().get(pk=client.pk)
+    for name, value in changes.items():
+        setattr(client, name, value)
+    client.save(update_fields=list(changes))
+    audit(client.agency, actor, "client.updated", client, ip, fields=sorted(changes))
     return client
 
 
 def open_episode(client: Client) -> Episode:
     episode = client.episodes.filter(end_date__isnull=True).order_by("-start_date").first()
     if episode is None:
-        raise ServiceError("this client has no open episode")
+        raise ServiceError(_("This client has no open episode."))
     return episode
 
 
@@ -163,10 +251,10 @@ def start_session(
 def set_attendance(actor, session: Session, attendance: str, *, ip: str | None = None) -> Session:
     """Mark a session attended, cancelled or a no-show (only attended sessions count)."""
     if attendance not in Attendance.values:
-        raise ServiceError(f"unknown attendance {attendance!r}")
+        raise ServiceError(_("Unknown attendance %(value)r.") % {"value": attendance})
     episode = Episode.objects.select_for_update().get(pk=session.episode_id)
     if not episode.is_open:
-        raise ServiceError("this episode is closed")
+        raise ServiceError(_("This episode is closed."))
     before = session.attendance
     session.attendance = attendance
     session.save(update_fields=["attendance"])
@@ -183,7 +271,7 @@ def _score(
         return instrument.score(items)
     if total is not None and total != "":
         return instrument.score_total(total)
-    raise ServiceError("enter the item scores or the total")
+    raise ServiceError(_("Enter the item scores or the total."))
 
 
 def record_administration(
@@ -206,14 +294,14 @@ def record_administration(
     same session is an edit of the first.
     """
     if not idempotency_key:
-        raise ServiceError("missing idempotency key: reload the page and try again")
+        raise ServiceError(_("The form is out of date: reload the page and try again."))
     episode = session.episode
-    if instrument not in (episode.outcome_instrument, episode.alliance_instrument):
-        raise ServiceError(f"instrument {instrument!r} is not in use in this episode")
+    if instrument not in (episode.outcome_instrument, episode.alliance_instrument, GROUP_FORM):
+        raise ServiceError(_("This form is not in use for this client."))
     if entry_mode not in EntryMode.values:
-        raise ServiceError(f"unknown entry mode {entry_mode!r}")
+        raise ServiceError(_("Unknown entry mode %(value)r.") % {"value": entry_mode})
     if not rater:
-        raise ServiceError("the rater is missing")
+        raise ServiceError(_("The rater is missing."))
     scored = _score(instrument, items, total)
     try:
         return _store_administration(
@@ -252,7 +340,7 @@ def _store_administration(
     # Lock the episode so concurrent saves of one episode serialise and the summary stays right.
     episode = Episode.objects.select_for_update().get(pk=session.episode_id)
     if not episode.is_open:
-        raise ServiceError("this episode is closed")
+        raise ServiceError(_("This episode is closed."))
     duplicate = Administration.objects.filter(
         agency_id=episode.agency_id, idempotency_key=idempotency_key
     ).first()
@@ -312,6 +400,9 @@ def _store_administration(
             entry_mode=entry_mode,
         )
     feedback = refresh_episode_summary(episode)
+    transaction.on_commit(
+        lambda: administration_recorded.send(sender=Administration, administration=administration)
+    )
     return RecordResult(administration, existing is None, feedback)
 
 
@@ -322,7 +413,7 @@ def undo_administration(
     """Remove an administration saved in a session; the audit trail keeps what it was."""
     episode = Episode.objects.select_for_update().get(pk=administration.episode_id)
     if not episode.is_open:
-        raise ServiceError("this episode is closed")
+        raise ServiceError(_("This episode is closed."))
     audit(
         episode.agency,
         actor,
@@ -344,10 +435,12 @@ def close_episode(
     actor, episode: Episode, ending: str, *, on: datetime.date | None = None, ip: str | None = None
 ) -> Episode:
     if ending not in Ending.values:
-        raise ServiceError(f"unknown ending {ending!r} (expected planned or unilateral)")
+        raise ServiceError(
+            _("Unknown ending %(value)r (expected planned or unilateral).") % {"value": ending}
+        )
     episode = Episode.objects.select_for_update().get(pk=episode.pk)
     if not episode.is_open:
-        raise ServiceError("this episode is already closed")
+        raise ServiceError(_("This episode is already closed."))
     last_date = episode.last_session_date or episode.start_date
     episode.end_date = max(on or today(), last_date, episode.start_date)
     episode.ending = ending
@@ -415,7 +508,7 @@ def _sync_alerts(episode: Episode, feedback: EpisodeFeedback) -> None:
     ]
     if stale:
         Alert.objects.filter(pk__in=stale).delete()
-    Alert.objects.bulk_create(
+    raised = Alert.objects.bulk_create(
         [
             Alert(
                 agency_id=episode.agency_id,
@@ -429,8 +522,72 @@ def _sync_alerts(episode: Episode, feedback: EpisodeFeedback) -> None:
             if key not in stored
         ]
     )
+    if raised:
+        transaction.on_commit(lambda: alerts_raised.send(sender=Alert, alerts=raised))
 
 
 def latest_scored_session(feedback: EpisodeFeedback) -> int:
     numbers = [n for n, _ in feedback.outcome] + [s.session_number for s in feedback.alliance]
     return max(numbers, default=0)
+
+
+# --- privacy: pseudonymous codes, erasure on request, retention (docs/security.md) -----------
+
+CODE_ALPHABET = "ACDEFHJKMNPRTUVWXY34679"  # no look-alikes (0/O, 1/I/L, 2/Z, 5/S, 8/B)
+
+
+def new_client_code(agency: Agency) -> str:
+    """A random pseudonymous code such as ``C-7KX3PM``, unique in the agency."""
+    import secrets
+
+    for _attempt in range(20):
+        code = "C-" + "".join(secrets.choice(CODE_ALPHABET) for _i in range(6))
+        if not Client.objects.filter(agency=agency, display_code=code).exists():
+            return code
+    raise ServiceError("could not find a free client code")  # pragma: no cover - 23**6 codes
+
+
+@transaction.atomic
+def erase_client(actor, client: Client, *, reason: str = "request", ip: str | None = None) -> dict:
+    """Remove a client and everything recorded about them (episodes, sessions, scores, alerts,
+    links); the audit trail keeps only that it happened, under the pseudonymous id.
+
+    Returns the counts removed, which the audit event also records.
+    """
+    client = Client.objects.select_for_update().get(pk=client.pk)
+    counts = {
+        "episodes": client.episodes.count(),
+        "sessions": Session.objects.filter(episode__client=client).count(),
+        "administrations": Administration.objects.filter(episode__client=client).count(),
+    }
+    audit(client.agency, actor, "client.erased", client, ip, reason=reason, **counts)
+    client.delete()
+    return counts
+
+
+def retention_due(agency: Agency, on: datetime.date | None = None):
+    """Clients of the agency with no open episode whose last episode ended before the cutoff."""
+    if not agency.retention_years:
+        return Client.objects.none()
+    on = on or today()
+    try:
+        cutoff = on.replace(year=on.year - agency.retention_years)
+    except ValueError:  # 29 February
+        cutoff = on.replace(year=on.year - agency.retention_years, day=28)
+    open_or_recent = Episode.objects.filter(agency=agency).filter(
+        Q(end_date__isnull=True) | Q(end_date__gte=cutoff)
+    )
+    return (
+        Client.objects.filter(agency=agency, episodes__isnull=False)
+        .exclude(pk__in=open_or_recent.values("client_id"))
+        .distinct()
+    )
+
+
+def apply_retention(agency: Agency, on: datetime.date | None = None) -> int:
+    """Erase every client past the agency's retention period; returns how many."""
+    erased = 0
+    for client in list(retention_due(agency, on)):
+        erase_client(None, client, reason="retention")
+        erased += 1
+    return erased

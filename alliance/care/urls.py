@@ -4,7 +4,10 @@ from . import views
 
 urlpatterns = [
     path("", views.caseload, name="caseload"),
+    path("clients/new/", views.new_client, name="new_client"),
     path("clients/<str:public_id>/", views.client_detail, name="client"),
+    path("clients/<str:public_id>/raters/", views.set_raters, name="set_raters"),
+    path("clients/<str:public_id>/share/", views.share_client, name="share_client"),
     path("clients/<str:public_id>/close/", views.close_episode, name="close_episode"),
     path("clients/<str:public_id>/sessions/start/", views.start_session, name="start_session"),
     path("clients/<str:public_id>/sessions/<int:number>/", views.session_page, name="session"),

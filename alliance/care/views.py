@@ -2,26 +2,38 @@
 
 from __future__ import annotations
 
-import secrets
-from dataclasses import dataclass, field
 from urllib.parse import urlencode
 
 from django.contrib.auth.decorators import login_required
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
-from django.utils import timezone
+from django.utils import timezone, translation
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-from alliance.science.instruments import Instrument, ResponseError
+from alliance.audit.services import record_request
+from alliance.feedback.forms import FormState, NotRated, read_items
+from alliance.feedback.panel import link_panel, live_stamp
+from alliance.science.instruments import ResponseError
 
 from . import services
 from .caseload import CaseloadQuery, caseload_episodes, days_since
 from .feedback import EpisodeFeedback, instrument_for
-from .models import Administration, Attendance, Client, Ending, EntryMode, Episode, Session, Zone
-from .progress import model_label, progress_svg
+from .models import (
+    Administration,
+    Attendance,
+    Client,
+    Ending,
+    EntryMode,
+    Episode,
+    Rater,
+    Session,
+    Zone,
+    rater_label,
+)
+from .progress import model_label, progress_svg, with_agency_model
 from .visibility import get_visible_client_or_404
 
 ZONE_LABELS = {
@@ -69,15 +81,7 @@ def caseload(request: HttpRequest) -> HttpResponse:
 
 
 # Who filled in the form: the client, or a collateral rater (how they think the client is doing).
-RATERS = (
-    ("client", gettext_lazy("Client")),
-    ("parent", gettext_lazy("Parent or carer")),
-    ("partner", gettext_lazy("Partner")),
-    ("family", gettext_lazy("Other family member")),
-    ("teacher", gettext_lazy("Teacher")),
-    ("caseworker", gettext_lazy("Caseworker")),
-    ("other", gettext_lazy("Other")),
-)
+RATERS = tuple(Rater.choices)
 
 CASELOAD_COLUMNS = (
     ("client", gettext_lazy("Client")),
@@ -146,8 +150,9 @@ def start_session(request: HttpRequest, public_id: str) -> HttpResponse:
 def client_detail(request: HttpRequest, public_id: str) -> HttpResponse:
     client = get_visible_client_or_404(request.user, public_id)
     episode = _current_episode(client)
+    record_request(request, client.agency_id, "client.viewed", client, episode=episode.public_id)
     administrations = _administrations(episode)
-    feedback = services.episode_feedback(episode, administrations)
+    feedback = with_agency_model(episode, services.episode_feedback(episode, administrations))
     sessions = list(episode.sessions.order_by("number"))
     context = {
         "client": client,
@@ -157,8 +162,159 @@ def client_detail(request: HttpRequest, public_id: str) -> HttpResponse:
         "session_rows": _session_rows(episode, sessions, administrations, feedback),
         "alerts": list(episode.alerts.order_by("-session_number", "code")),
         "endings": Ending.choices,
+        "rater_choices": COLLATERAL_RATERS,
+        "colleagues": _colleagues(request.user, client),
+        "shared_with": [share.user for share in client.shares.select_related("user")],
+        "outcome_name": instrument_for(episode.outcome_instrument).short_name,
+        "alliance_name": instrument_for(episode.alliance_instrument).short_name,
     }
     return render(request, "care/client.html", context)
+
+
+COLLATERAL_RATERS = [(value, label) for value, label in Rater.choices if value != Rater.CLIENT]
+
+
+def _colleagues(user, client: Client) -> list:
+    """Therapists and supervisors of the client's agency the client could be shared with."""
+    from alliance.accounts.models import Membership, Role
+
+    taken = {client.therapist_id, *client.shares.values_list("user_id", flat=True)}
+    return [
+        membership.user
+        for membership in Membership.objects.filter(
+            agency_id=client.agency_id, role__in=(Role.THERAPIST, Role.SUPERVISOR)
+        )
+        .select_related("user")
+        .order_by("user__username")
+        if membership.user_id not in taken and membership.user.is_active
+    ]
+
+
+@require_POST
+@login_required
+def set_raters(request: HttpRequest, public_id: str) -> HttpResponse:
+    client = get_visible_client_or_404(request.user, public_id)
+    episode = _current_episode(client)
+    try:
+        services.set_raters(
+            request.user, episode, request.POST.getlist("raters"), ip=client_ip(request)
+        )
+    except services.ServiceError as error:
+        return HttpResponse(str(error), status=400, content_type="text/plain; charset=utf-8")
+    return redirect("client", public_id=client.public_id)
+
+
+@require_POST
+@login_required
+def share_client(request: HttpRequest, public_id: str) -> HttpResponse:
+    client = get_visible_client_or_404(request.user, public_id)
+    colleague = next(
+        (
+            u
+            for u in _colleagues(request.user, client)
+            if u.public_id == request.POST.get("colleague")
+        ),
+        None,
+    )
+    if colleague is None:
+        raise Http404("No such colleague")
+    services.share_client(request.user, client, colleague, ip=client_ip(request))
+    return redirect("client", public_id=client.public_id)
+
+
+def _form_choices(kind: str) -> list[tuple[str, str]]:
+    from alliance.science.instruments import all_instruments
+
+    language = translation.get_language() or "en"
+    return [
+        (instrument.code, instrument.name)
+        for instrument in all_instruments(language)
+        if (instrument.kind == "alliance") == (kind == "alliance")
+    ]
+
+
+@require_http_methods(["GET", "POST"])
+@login_required
+def new_client(request: HttpRequest) -> HttpResponse:
+    """A therapist adds a client of their own (an admin or supervisor adds one to themselves)."""
+    from alliance.accounts.tenancy import membership_of
+
+    from .models import AgeBand
+
+    membership = membership_of(request.user)
+    if membership is None:
+        raise Http404("No agency")
+    values = {"age_band": "", "raters": []}
+    error = ""
+    if request.method == "POST":
+        values = {
+            "display_code": request.POST.get("display_code", "").strip()[:40],
+            "name": request.POST.get("name", "").strip()[:200],
+            "age_band": request.POST.get("age_band", ""),
+            "birth_year": request.POST.get("birth_year", "").strip(),
+            "outcome_instrument": request.POST.get("outcome_instrument", ""),
+            "alliance_instrument": request.POST.get("alliance_instrument", ""),
+            "raters": request.POST.getlist("raters"),
+        }
+        error = _new_client_error(values)
+        if not error and not values["age_band"]:
+            values["age_band"] = age_band_for_year(int(values["birth_year"]))
+        if not error:
+            team = request.user.team_memberships.select_related("team").first()
+            try:
+                client = services.create_client(
+                    request.user,
+                    membership.agency,
+                    display_code=values["display_code"],
+                    therapist=request.user,
+                    name=values["name"],
+                    age_band=values["age_band"],
+                    birth_year=int(values["birth_year"]) if values["birth_year"] else None,
+                    team=team.team if team else None,
+                    outcome_instrument=values["outcome_instrument"] or None,
+                    alliance_instrument=values["alliance_instrument"] or None,
+                    raters=values["raters"],
+                    ip=client_ip(request),
+                )
+            except services.ServiceError as failure:
+                error = str(failure)
+            else:
+                return redirect("client", public_id=client.public_id)
+    context = {
+        "values": values,
+        "error": error,
+        "age_bands": AgeBand.choices,
+        "outcome_forms": _form_choices("outcome"),
+        "alliance_forms": _form_choices("alliance"),
+        "rater_choices": COLLATERAL_RATERS,
+        "allow_names": membership.agency.allow_client_names,
+    }
+    return render(request, "care/new_client.html", context, status=400 if error else 200)
+
+
+def _new_client_error(values: dict) -> str:
+    from .models import AgeBand
+
+    if not values["display_code"]:
+        return _("Give the client a display code.")
+    year = values["birth_year"]
+    if year and (not year.isdigit() or not 1900 <= int(year) <= timezone.localdate().year):
+        return _("The birth year must be a year such as 1990.")
+    if values["age_band"] not in AgeBand.values and not (values["age_band"] == "" and year):
+        return _("Choose an age band or give the birth year.")
+    return ""
+
+
+def age_band_for_year(birth_year: int) -> str:
+    """The age band of someone born in birth_year, by their age this year."""
+    age = timezone.localdate().year - birth_year
+    if age <= 5:
+        return "young_child"
+    if age <= 12:
+        return "child"
+    if age <= 17:
+        return "adolescent"
+    return "adult"
 
 
 def _session_rows(
@@ -203,45 +359,35 @@ def close_episode(request: HttpRequest, public_id: str) -> HttpResponse:
     return redirect("client", public_id=client.public_id)
 
 
-@dataclass
-class FormState:
-    """One instrument's form on the session page: definition, saved row, error."""
-
-    instrument: Instrument
-    legend: str
-    button: str
-    saved: Administration | None = None
-    error: str = ""
-    error_item: str | None = None
-    key: str = field(default_factory=lambda: secrets.token_hex(16))
-
-    def shown_total(self) -> float:
-        """The saved total, or the total of the sliders' starting positions."""
-        if self.saved is not None:
-            return self.saved.total
-        return sum(row["value"] for row in self.item_rows())
-
-    def item_rows(self) -> list[dict]:
-        saved_items = self.saved.items if self.saved else {}
-        return [
-            {
-                "item": item,
-                "value": saved_items.get(item.key, (item.min + item.max) / 2),
-                "invalid": self.error_item == item.key,
-            }
-            for item in self.instrument.items
-        ]
-
-
-def _forms_for(episode: Episode) -> dict[str, FormState]:
+def _forms_for(episode: Episode, rater: str = "client") -> dict[str, FormState]:
     states = {}
+    language = translation.get_language() or "en"
     for code in (episode.outcome_instrument, episode.alliance_instrument):
-        instrument = instrument_for(code)
+        instrument = instrument_for(code, language)
         short_name = instrument.short_name or code.upper()
         states[code] = FormState(
-            instrument, instrument.name, _("Save %(name)s") % {"name": short_name}
+            instrument, instrument.name, _("Save %(name)s") % {"name": short_name}, rater=rater
         )
     return states
+
+
+def rater_steps(episode: Episode) -> list[str]:
+    """The raters the session flow cycles through: the client first, then the others."""
+    return ["client", *[r for r in episode.raters if r != "client"]]
+
+
+def _current_rater(request: HttpRequest, episode: Episode) -> str:
+    rater = request.GET.get("rater") or "client"
+    return rater if rater in rater_steps(episode) else "client"
+
+
+def _next_rater(episode: Episode, rater: str) -> str | None:
+    """The next rater in the cycle (after the last comes the client again); None when alone."""
+    steps = rater_steps(episode)
+    if len(steps) < 2:
+        return None
+    index = steps.index(rater) if rater in steps else 0
+    return steps[(index + 1) % len(steps)]
 
 
 def _session_of(request: HttpRequest, public_id: str, number: int) -> tuple[Client, Session]:
@@ -261,7 +407,10 @@ def _session_of(request: HttpRequest, public_id: str, number: int) -> tuple[Clie
 def session_page(request: HttpRequest, public_id: str, number: int) -> HttpResponse:
     client, session = _session_of(request, public_id, number)
     episode = session.episode
-    forms = _forms_for(episode)
+    if request.method == "GET":
+        record_request(request, client.agency_id, "session.viewed", session, number=number)
+    rater = _current_rater(request, episode)
+    forms = _forms_for(episode, rater)
     status = 200
     if request.method == "POST":
         code = request.POST.get("instrument", "")
@@ -270,16 +419,33 @@ def session_page(request: HttpRequest, public_id: str, number: int) -> HttpRespo
                 _("Unknown instrument."), status=400, content_type="text/plain; charset=utf-8"
             )
         error = _record(request, session, forms[code])
-        if error is None and not wants_fragment(request):
-            return redirect("session", public_id=client.public_id, number=session.number)
+        if error is None:
+            # Move on to the next rater who has not filled in this form yet (skip is a link).
+            following = _next_rater(episode, rater)
+            if following is not None and not _has_rated(session, following, code):
+                rater = following
+                forms = _forms_for(episode, rater)
+            if not wants_fragment(request):
+                url = reverse("session", kwargs={"public_id": client.public_id, "number": number})
+                return redirect(url + (f"?rater={rater}" if rater != "client" else ""))
         status = 200 if error is None else 400
-    return _render_session(request, client, session, forms, status)
+    return _render_session(request, client, session, forms, status, rater)
+
+
+def _has_rated(session: Session, rater: str, instrument: str) -> bool:
+    return Administration.objects.filter(
+        agency_id=session.agency_id, session=session, rater=rater, instrument=instrument
+    ).exists()
 
 
 def _record(request: HttpRequest, session: Session, form: FormState) -> str | None:
     code = form.instrument.code
-    items = {item.key: request.POST.get(f"{code}-{item.key}", "") for item in form.instrument.items}
     total = request.POST.get(f"{code}-total", "").strip()
+    try:
+        items = {} if total else read_items(form, request.POST)
+    except NotRated as error:
+        form.error = str(error)
+        return form.error
     try:
         services.record_administration(
             request.user,
@@ -289,7 +455,7 @@ def _record(request: HttpRequest, session: Session, form: FormState) -> str | No
             items=None if total else items,
             total=total or None,
             entry_mode=request.POST.get("entry_mode", EntryMode.IN_SESSION),
-            rater=request.POST.get("rater", "client") or "client",
+            rater=request.POST.get("rater", form.rater) or form.rater,
             rater_relationship=request.POST.get("relationship", "").strip()[:100],
             ip=client_ip(request),
         )
@@ -308,15 +474,16 @@ def _render_session(
     session: Session,
     forms: dict[str, FormState],
     status: int,
+    rater: str = "client",
 ) -> HttpResponse:
     episode = session.episode
     administrations = _administrations(episode)
     for administration in administrations:
-        if administration.session_id == session.pk and administration.rater == "client":
+        if administration.session_id == session.pk and administration.rater == rater:
             state = forms.get(administration.instrument)
             if state is not None:
                 state.saved = administration
-    feedback = services.episode_feedback(episode, administrations)
+    feedback = with_agency_model(episode, services.episode_feedback(episode, administrations))
     outcome_form = forms[episode.outcome_instrument]
     alliance_form = forms[episode.alliance_instrument]
     alliance_instrument = alliance_form.instrument
@@ -328,8 +495,13 @@ def _render_session(
         "alliance_form": alliance_form,
         "entry_modes": EntryMode.choices,
         "collateral": [
-            a for a in administrations if a.session_id == session.pk and a.rater != "client"
+            a for a in administrations if a.session_id == session.pk and a.rater != rater
         ],
+        "rater_steps": rater_steps(episode),
+        "rater_index": rater_steps(episode).index(rater) + 1,
+        "current_rater_label": rater_label(rater),
+        "next_rater": _next_rater(episode, rater),
+        "next_rater_label": rater_label(_next_rater(episode, rater) or "client"),
         "raters": RATERS,
         "attendance_choices": Attendance.choices,
         "zone_colour": feedback.signals.colours.get(session.number, ""),
@@ -347,6 +519,8 @@ def _render_session(
         "graph": progress_svg(episode, administrations, feedback),
         "model_label": model_label(feedback),
         "handover": request.GET.get("handover") == "1",
+        "link_panel": link_panel(request, session),
+        "live_stamp": live_stamp(session),
         "page_url": reverse(
             "session", kwargs={"public_id": client.public_id, "number": session.number}
         ),
@@ -379,5 +553,7 @@ def undo_administration(
     )
     services.undo_administration(request.user, administration, ip=client_ip(request))
     if wants_fragment(request):
-        return _render_session(request, client, session, _forms_for(session.episode), 200)
+        rater = _current_rater(request, session.episode)
+        forms = _forms_for(session.episode, rater)
+        return _render_session(request, client, session, forms, 200, rater)
     return redirect("session", public_id=client.public_id, number=session.number)

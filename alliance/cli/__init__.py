@@ -19,6 +19,8 @@ SUBCOMMAND_MODULES = (
     "therapists",
     "simulate",
     "web",
+    "token",
+    "backup",
 )
 
 
@@ -32,6 +34,7 @@ COMMAND_MODULES: dict[str, str] = {
     "simulate": "simulate",
     "demo": "web",
     "serve": "web",
+    "token": "token",
 }
 
 

@@ -1,0 +1,100 @@
+"""Reporting state: the agency's fitted ETR models, refit jobs and the research-export secret.
+
+Every row carries its ``agency`` (indexed, part of the uniqueness rules) like the care tables.
+"""
+
+from __future__ import annotations
+
+import secrets
+
+from django.conf import settings
+from django.db import models
+from django.db.models import Q
+from django.utils.translation import gettext_lazy as _
+
+from alliance.accounts.models import Agency, new_public_id
+
+
+def new_secret() -> str:
+    return secrets.token_hex(32)
+
+
+class AgencySecret(models.Model):
+    """The agency's key for de-identified exports (HMAC of ids, per-client date offsets).
+
+    Never shown, never exported; changing it makes earlier research exports unlinkable.
+    """
+
+    agency = models.OneToOneField(Agency, on_delete=models.CASCADE, related_name="report_secret")
+    secret = models.CharField(max_length=128, default=new_secret, editable=False)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+
+class FittedModel(models.Model):
+    """An ETR model fitted on an agency's own closed episodes (``EtrModel.to_dict()``)."""
+
+    agency = models.ForeignKey(Agency, on_delete=models.CASCADE, related_name="+")
+    public_id = models.CharField(max_length=32, unique=True, default=new_public_id, editable=False)
+    instrument = models.CharField(max_length=20)
+    parameters = models.JSONField(help_text="EtrModel.to_dict()")
+    calibration = models.JSONField(default=dict, blank=True)
+    n_episodes = models.PositiveIntegerField()
+    fitted_on = models.DateField()
+    active = models.BooleanField(default=False)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    activated_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        indexes = [models.Index(fields=["agency", "instrument"], name="fitted_model_agency_idx")]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["agency", "instrument"],
+                condition=Q(active=True),
+                name="one_active_model_per_instrument",
+            )
+        ]
+
+
+class JobStatus(models.TextChoices):
+    QUEUED = "queued", _("Queued")
+    RUNNING = "running", _("Running")
+    DONE = "done", _("Done")
+    FAILED = "failed", _("Failed")
+
+
+class RefitJob(models.Model):
+    """One ETR refit run in the background; the page shows its progress."""
+
+    agency = models.ForeignKey(Agency, on_delete=models.CASCADE, related_name="+")
+    public_id = models.CharField(max_length=32, unique=True, default=new_public_id, editable=False)
+    instrument = models.CharField(max_length=20, default="ors")
+    status = models.CharField(max_length=10, choices=JobStatus.choices, default=JobStatus.QUEUED)
+    progress = models.PositiveSmallIntegerField(default=0, help_text="percent")
+    step = models.CharField(max_length=200, blank=True)
+    message = models.TextField(blank=True)
+    result = models.ForeignKey(
+        FittedModel, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    requested_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        indexes = [models.Index(fields=["agency", "created_at"], name="refit_job_agency_idx")]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(status__in=JobStatus.values), name="refit_job_status_valid"
+            ),
+            models.CheckConstraint(condition=Q(progress__lte=100), name="refit_job_progress_pct"),
+        ]
+
+    @property
+    def finished(self) -> bool:
+        return self.status in (JobStatus.DONE, JobStatus.FAILED)

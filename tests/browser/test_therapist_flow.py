@@ -166,6 +166,8 @@ def test_the_ors_form_saves_with_a_plain_post_when_javascript_is_off(
         ("Overall", "3.5"),
     ):
         slider_in(ors, label).fill(value)
+    # Without JavaScript the sliders' starting spot is not a rating: the client confirms.
+    ors.get_by_label("I have set every line myself").check()
     with page.expect_navigation():
         ors.get_by_role("button", name="Save ORS").click()
 

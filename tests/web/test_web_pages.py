@@ -9,7 +9,8 @@ from django.test import Client as Browser
 from django.urls import reverse
 
 from alliance.care import services
-from alliance.care.models import Administration, AuditEvent, Episode
+from alliance.audit.models import AuditEvent
+from alliance.care.models import Administration, Episode
 from tests.web.personas import PASSWORD
 
 ORS_POST = {
@@ -18,6 +19,7 @@ ORS_POST = {
     "ors-interpersonally": "4.8",
     "ors-socially": "6.1",
     "ors-overall": "3.9",
+    "confirmed": "1",  # every line was moved (JavaScript) or the client ticked the box
 }  # total 20.0
 SRS_LOW_POST = {
     "instrument": "srs",
@@ -25,6 +27,7 @@ SRS_LOW_POST = {
     "srs-goals_topics": "9.0",
     "srs-approach": "8.5",
     "srs-overall": "9.4",
+    "confirmed": "1",
 }  # total 34.9
 
 
@@ -238,6 +241,7 @@ def test_the_client_page_shows_the_graph_model_sessions_and_closes_the_episode(
     page = browser.get(url).content.decode()
     assert "<h1>R-TARA-1</h1>" in page
     assert 'data-testid="progress-graph"' in page and 'role="img"' in page and "<title" in page
+    assert page.count("provisional") == 1  # the provenance is shown once, and says it once
     assert "Expected treatment response: provisional default model" in page
     assert "Start today&#x27;s session" in page or "Start today's session" in page
     assert (

@@ -7,7 +7,8 @@ import datetime
 import pytest
 
 from alliance.care import services
-from alliance.care.models import Administration, Alert, AuditEvent, Episode, Session
+from alliance.audit.models import AuditEvent
+from alliance.care.models import Administration, Alert, Episode, Session
 from tests.web.personas import START
 
 ORS_ITEMS = {"individually": 5.2, "interpersonally": 4.8, "socially": 6.1, "overall": 3.9}  # 20.0

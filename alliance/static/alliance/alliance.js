@@ -1,5 +1,6 @@
-/* Progressive enhancement for the session page: live values and totals, hand-over mode,
-   and saving without a page reload. Everything works without this file. */
+/* Progressive enhancement for the session page and the client forms: live values and totals,
+   "not yet rated" lines, hand-over mode, saving without a page reload, and live updates when a
+   client's form arrives by link. Everything works without this file. */
 (function () {
   "use strict";
 
@@ -7,17 +8,49 @@
     return (Math.round(value * 10) / 10).toFixed(1);
   }
 
+  // A line counts only once the client moved it: untouched lines stay "not yet rated" and the
+  // form is not sent (without JavaScript a required tick box plays this part).
+  function markRated(range) {
+    var line = range.closest(".vas");
+    if (line) { line.classList.remove("unset"); }
+    var max = range.getAttribute("max");
+    range.setAttribute("aria-valuetext", formatScore(parseFloat(range.value)) + " / " + max);
+  }
+
+  function unrated(form) {
+    return Array.prototype.slice.call(form.querySelectorAll(".vas.unset input[type=range]"));
+  }
+
   function updateTotals(form) {
     var total = 0;
+    var complete = true;
     form.querySelectorAll('input[type="range"]').forEach(function (range) {
+      var set = !range.closest(".vas.unset");
       var output = form.querySelector('output[for="' + range.id + '"]');
-      if (output) { output.textContent = formatScore(parseFloat(range.value)); }
+      if (output && set) { output.textContent = formatScore(parseFloat(range.value)); }
+      if (!set) { complete = false; }
       total += parseFloat(range.value);
     });
+    var confirm = form.querySelector('input[name="confirmed"]');
+    if (confirm) { confirm.checked = complete; }
     var totalOnly = form.querySelector('input[type="number"]');
-    if (totalOnly && totalOnly.value !== "") { total = parseFloat(totalOnly.value); }
     var live = form.querySelector("output.live-total");
-    if (live && !isNaN(total)) { live.textContent = formatScore(total); }
+    if (totalOnly && totalOnly.value !== "") { total = parseFloat(totalOnly.value); complete = true; }
+    if (live) { live.textContent = complete && !isNaN(total) ? formatScore(total) : "\u2013"; }
+  }
+
+  function readyToSend(form) {
+    var totalOnly = form.querySelector('input[type="number"]');
+    if (totalOnly && totalOnly.value !== "") { return true; }
+    var missing = unrated(form);
+    var message = form.querySelector(".rate-all-message");
+    if (missing.length) {
+      if (message) { message.hidden = false; }
+      missing[0].focus();
+      return false;
+    }
+    if (message) { message.hidden = true; }
+    return true;
   }
 
   function setHandover(on) {
@@ -28,7 +61,21 @@
 
   function bind(root) {
     root.querySelectorAll("form.instrument-form").forEach(function (form) {
-      form.addEventListener("input", function () { updateTotals(form); });
+      form.classList.add("js-tracked");
+      // The script checks the (hidden) confirmation box itself once every line was chosen.
+      form.querySelectorAll('input[name="confirmed"]').forEach(function (box) { box.required = false; });
+      var chosen = function (event) {
+        if (event.target.type === "range") { markRated(event.target); }
+        updateTotals(form);
+      };
+      // A tap on the thumb's current spot is a choice too, though the value does not change.
+      form.addEventListener("input", chosen);
+      form.addEventListener("change", chosen);
+      form.addEventListener("click", function (event) { if (event.target.type === "range") { chosen(event); } });
+      // Capture phase: runs before the fetch handler below and can stop it.
+      form.addEventListener("submit", function (event) {
+        if (!readyToSend(form)) { event.preventDefault(); event.stopImmediatePropagation(); }
+      }, true);
     });
     root.querySelectorAll("form[data-handover]").forEach(function (form) {
       form.addEventListener("submit", function (event) {
@@ -70,8 +117,46 @@
     });
   }
 
+  // While a link or kiosk code is out, ask the server every few seconds whether a rating
+  // arrived, and redraw the session's live part when it did (no reload).
+  function poll(container) {
+    var url = container.dataset.liveUrl;
+    window.setInterval(function () {
+      if (document.hidden || document.body.classList.contains("handover")) { return; }
+      if (container.contains(document.activeElement) && document.activeElement !== document.body) { return; }
+      fetch(url, { credentials: "same-origin", headers: { "Accept": "application/json" } })
+        .then(function (response) { return response.ok ? response.json() : null; })
+        .then(function (data) {
+          if (!data || data.stamp === container.dataset.liveStamp) { return; }
+          container.dataset.liveStamp = data.stamp;
+          return fetch(window.location.href, { credentials: "same-origin", headers: { "X-Requested-With": "fetch" } })
+            .then(function (response) { return response.text(); })
+            .then(function (html) { container.innerHTML = html; bind(container); });
+        })
+        .catch(function () { /* try again next time */ });
+    }, 4000);
+  }
+
+  function bindCopy() {
+    document.querySelectorAll("button[data-copy]").forEach(function (button) {
+      var field = document.getElementById(button.dataset.copy);
+      if (!field || !navigator.clipboard) { return; }
+      button.hidden = false;
+      button.addEventListener("click", function () {
+        navigator.clipboard.writeText(field.value).then(function () { button.textContent = button.dataset.done || "\u2713"; });
+      });
+    });
+  }
+
   document.addEventListener("DOMContentLoaded", function () {
+    document.documentElement.classList.add("js");
     var container = document.getElementById("session-live");
-    if (container) { bind(container); }
+    if (container) {
+      bind(container);
+      if (container.hasAttribute("data-live-poll")) { poll(container); }
+    } else {
+      bind(document);
+    }
+    bindCopy();
   });
 })();

@@ -1,0 +1,86 @@
+"""Bearer-token authentication, scopes, roles and per-token rate limiting for the API."""
+
+from __future__ import annotations
+
+import math
+import time
+
+from django.conf import settings
+from django.core.cache import cache
+from ninja.security import HttpBearer
+
+from alliance.accounts.models import Role
+from alliance.accounts.tenancy import membership_of
+
+from .models import ApiToken
+from .services import find_token, token_acts_for, touch
+
+
+class ApiError(Exception):
+    """An error answered as JSON ``{"code", "message"}`` with ``status``."""
+
+    def __init__(self, status: int, code: str, message: str, errors: list | None = None):
+        super().__init__(message)
+        self.status, self.code, self.message, self.errors = status, code, message, errors
+
+
+class RateLimited(Exception):
+    def __init__(self, retry_after: int):
+        super().__init__("rate limit exceeded")
+        self.retry_after = retry_after
+
+
+def check_rate(token: ApiToken, now: float | None = None) -> int:
+    """Count one request in the token's current window; raise RateLimited past the limit.
+
+    Fixed windows of ``API_RATE_WINDOW_SECONDS`` in the Django cache (shared between workers
+    when the cache is Redis or Memcached). Returns the requests left in the window.
+    """
+    limit = settings.API_RATE_LIMIT
+    window = settings.API_RATE_WINDOW_SECONDS
+    now = time.time() if now is None else now
+    slot = int(now // window)
+    key = f"api-rate:{token.pk}:{slot}"
+    cache.add(key, 0, timeout=window + 1)
+    try:
+        count = cache.incr(key)
+    except ValueError:  # expired between add and incr
+        cache.set(key, 1, timeout=window + 1)
+        count = 1
+    if count > limit:
+        raise RateLimited(max(1, math.ceil((slot + 1) * window - now)))
+    return limit - count
+
+
+class TokenAuth(HttpBearer):
+    def authenticate(self, request, token: str) -> ApiToken | None:
+        found = find_token(token)
+        if found is None or token_acts_for(found) is None:
+            return None
+        request.rate_remaining = check_rate(found)
+        touch(found)
+        return found
+
+
+def token_of(request) -> ApiToken:
+    return request.auth
+
+
+def actor(request):
+    return request.auth.user
+
+
+def require_write(request) -> None:
+    if not request.auth.can_write:
+        raise ApiError(403, "insufficient_scope", "this token is read-only (scope read)")
+
+
+def require_admin(request) -> None:
+    membership = membership_of(request.auth.user)
+    if membership is None or membership.role != Role.ADMIN:
+        raise ApiError(403, "forbidden", "only an agency admin may do this")
+
+
+def role_of(request) -> str:
+    membership = membership_of(request.auth.user)
+    return membership.role if membership else ""

@@ -1,0 +1,232 @@
+"""Webhooks: "administration recorded" and "alert raised", HMAC-SHA256 signed, retried.
+
+Signature: ``X-Alliance-Signature: sha256=<hex>`` where hex = HMAC-SHA256(secret,
+``f"{timestamp}.{body}"``) and ``timestamp`` (Unix seconds) is sent in ``X-Alliance-Timestamp``.
+A receiver checks the signature with ``verify_signature`` and rejects old timestamps.
+Failed deliveries (network error or non-2xx) are retried with exponential backoff:
+attempt n+1 is due ``WEBHOOK_RETRY_BASE_SECONDS * 2**(n-1)`` after attempt n, until
+``WEBHOOK_MAX_ATTEMPTS`` attempts have failed; then the delivery is marked failed.
+"""
+
+from __future__ import annotations
+
+import datetime
+import hashlib
+import hmac
+import json
+import logging
+import time
+import urllib.error
+import urllib.request
+
+from django.conf import settings
+from django.db import transaction
+from django.utils import timezone
+
+from alliance.care.models import Administration, Alert
+
+from .models import DeliveryStatus, WebhookDelivery, WebhookEndpoint, WebhookEvent
+
+logger = logging.getLogger(__name__)
+
+SIGNATURE_HEADER = "X-Alliance-Signature"
+TIMESTAMP_HEADER = "X-Alliance-Timestamp"
+EVENT_HEADER = "X-Alliance-Event"
+DELIVERY_HEADER = "X-Alliance-Delivery"
+
+
+def max_attempts() -> int:
+    return int(getattr(settings, "WEBHOOK_MAX_ATTEMPTS", 6))
+
+
+def retry_base() -> float:
+    return float(getattr(settings, "WEBHOOK_RETRY_BASE_SECONDS", 60))
+
+
+def timeout() -> float:
+    return float(getattr(settings, "WEBHOOK_TIMEOUT_SECONDS", 5))
+
+
+def sign(secret: str, timestamp: str, body: bytes) -> str:
+    message = timestamp.encode() + b"." + body
+    return "sha256=" + hmac.new(secret.encode(), message, hashlib.sha256).hexdigest()
+
+
+def verify_signature(
+    secret: str,
+    timestamp: str,
+    body: bytes,
+    signature: str,
+    *,
+    tolerance: int = 300,
+    now: float | None = None,
+) -> bool:
+    """True when the signature matches and the timestamp is within ``tolerance`` seconds."""
+    try:
+        age = abs((now if now is not None else time.time()) - int(timestamp))
+    except (TypeError, ValueError):
+        return False
+    return age <= tolerance and hmac.compare_digest(sign(secret, timestamp, body), signature)
+
+
+def backoff(attempts: int) -> datetime.timedelta:
+    """Delay before the next attempt after ``attempts`` failed ones (1 -> base, 2 -> 2x base...)."""
+    return datetime.timedelta(seconds=retry_base() * 2 ** max(attempts - 1, 0))
+
+
+def administration_payload(administration: Administration) -> dict:
+    session = administration.session
+    episode = administration.episode
+    return {
+        "administration": administration.public_id,
+        "client": episode.client.public_id,
+        "episode": episode.public_id,
+        "session": session.public_id,
+        "session_number": session.number,
+        "date": session.date.isoformat(),
+        "instrument": administration.instrument,
+        "rater": administration.rater,
+        "total": administration.total,
+        "items": administration.items,
+        "zone": episode.zone,
+        "alliance_flag": episode.alliance_flag,
+    }
+
+
+def alert_payload(alert: Alert) -> dict:
+    return {
+        "client": alert.episode.client.public_id,
+        "episode": alert.episode.public_id,
+        "session_number": alert.session_number,
+        "code": alert.code,
+        "severity": alert.severity,
+        "reason": alert.reason,
+    }
+
+
+def announce(agency_id: int, event: str, data: dict) -> list[WebhookDelivery]:
+    """Create a delivery per subscribed endpoint and enqueue it (call after commit)."""
+    endpoints = [
+        endpoint
+        for endpoint in WebhookEndpoint.objects.filter(agency_id=agency_id, active=True)
+        if event in endpoint.events
+    ]
+    deliveries = []
+    for endpoint in endpoints:
+        delivery = WebhookDelivery.objects.create(
+            agency_id=agency_id,
+            endpoint=endpoint,
+            event=event,
+            payload={},
+            next_attempt_at=timezone.now(),
+        )
+        delivery.payload = {"id": delivery.public_id, "event": event, "data": data}
+        delivery.save(update_fields=["payload"])
+        deliveries.append(delivery)
+    for delivery in deliveries:
+        enqueue(delivery)
+    return deliveries
+
+
+def enqueue(delivery: WebhookDelivery, run_after: datetime.datetime | None = None) -> None:
+    from django.tasks import default_task_backend
+
+    from .tasks import deliver_webhook
+
+    task = deliver_webhook
+    if run_after is not None:
+        if not default_task_backend.supports_defer:
+            return  # picked up by `manage.py webhooks_retry` (retry_due_deliveries)
+        task = task.using(run_after=run_after)
+    task.enqueue(delivery.pk)
+
+
+def attempt(delivery_id: int, now: datetime.datetime | None = None) -> WebhookDelivery | None:
+    """Try one delivery once; store the result and schedule the next attempt on failure."""
+    with transaction.atomic():
+        delivery = (
+            WebhookDelivery.objects.select_for_update()
+            .select_related("endpoint")
+            .filter(pk=delivery_id, status=DeliveryStatus.PENDING)
+            .first()
+        )
+        if delivery is None:
+            return None
+        delivery.attempts += 1
+        # Claim the attempt first so that two workers never send it at the same time.
+        delivery.next_attempt_at = (now or timezone.now()) + backoff(delivery.attempts)
+        delivery.save(update_fields=["attempts", "next_attempt_at"])
+    endpoint = delivery.endpoint
+    body = json.dumps(delivery.payload, separators=(",", ":"), sort_keys=True).encode()
+    timestamp = str(int(time.time()))
+    request = urllib.request.Request(
+        endpoint.url,
+        data=body,
+        method="POST",
+        headers={
+            "Content-Type": "application/json",
+            "User-Agent": "Alliance-Webhooks/1",
+            EVENT_HEADER: delivery.event,
+            DELIVERY_HEADER: delivery.public_id,
+            TIMESTAMP_HEADER: timestamp,
+            SIGNATURE_HEADER: sign(endpoint.secret, timestamp, body),
+        },
+    )
+    status_code, error = None, ""
+    try:
+        with urllib.request.urlopen(request, timeout=timeout()) as response:  # noqa: S310
+            status_code = response.status
+    except urllib.error.HTTPError as failure:
+        status_code, error = failure.code, f"HTTP {failure.code}"
+    except (urllib.error.URLError, OSError, ValueError) as failure:
+        error = type(failure).__name__ + ": " + str(getattr(failure, "reason", failure))
+    delivery.last_status_code = status_code
+    delivery.last_error = error[:300]
+    if status_code is not None and 200 <= status_code < 300:
+        delivery.status = DeliveryStatus.DELIVERED
+        delivery.delivered_at = timezone.now()
+        delivery.next_attempt_at = None
+    elif delivery.attempts >= max_attempts():
+        delivery.status = DeliveryStatus.FAILED
+        delivery.next_attempt_at = None
+        logger.warning(
+            "webhook delivery %s gave up after %s attempts", delivery.public_id, delivery.attempts
+        )
+    delivery.save(
+        update_fields=[
+            "status",
+            "delivered_at",
+            "next_attempt_at",
+            "last_status_code",
+            "last_error",
+        ]
+    )
+    if delivery.status == DeliveryStatus.PENDING:
+        enqueue(delivery, run_after=delivery.next_attempt_at)
+    return delivery
+
+
+def retry_due_deliveries(now: datetime.datetime | None = None) -> int:
+    """Attempt every pending delivery that is due; returns how many were attempted."""
+    now = now or timezone.now()
+    due = list(
+        WebhookDelivery.objects.filter(
+            status=DeliveryStatus.PENDING, next_attempt_at__lte=now
+        ).values_list("pk", flat=True)
+    )
+    for pk in due:
+        attempt(pk, now=now)
+    return len(due)
+
+
+def on_administration_recorded(sender, administration: Administration, **kwargs) -> None:
+    announce(
+        administration.agency_id,
+        WebhookEvent.ADMINISTRATION_RECORDED,
+        administration_payload(administration),
+    )
+
+
+def on_alerts_raised(sender, alerts: list[Alert], **kwargs) -> None:
+    for alert in alerts:
+        announce(alert.agency_id, WebhookEvent.ALERT_RAISED, alert_payload(alert))

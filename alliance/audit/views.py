@@ -1,0 +1,119 @@
+"""The agency admin's view of the audit trail: a filtered list, a CSV export, a chain check."""
+
+from __future__ import annotations
+
+import datetime
+
+from django.contrib.auth.decorators import login_required
+from django.core.exceptions import PermissionDenied
+from django.core.paginator import Paginator
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import render
+from django.views.decorators.http import require_GET, require_http_methods
+
+from alliance.accounts.tenancy import agency_of, is_agency_admin
+
+from .models import AuditEvent
+from .services import client_ip, export_csv, record_request, verify_agency
+
+PAGE_SIZE = 100
+
+
+def _admin_agency(request: HttpRequest):
+    if not is_agency_admin(request.user):
+        raise PermissionDenied  # staff of the agency who are not its admin
+    return agency_of(request.user)
+
+
+def _filtered(request: HttpRequest, agency):
+    events = AuditEvent.objects.filter(agency=agency).order_by("-seq")
+    filters = {
+        "action": request.GET.get("action", "").strip()[:60],
+        "target": request.GET.get("target", "").strip()[:64],
+        "actor": request.GET.get("actor", "").strip()[:150],
+        "since": request.GET.get("since", "").strip()[:10],
+        "until": request.GET.get("until", "").strip()[:10],
+    }
+    if filters["action"]:
+        events = events.filter(action__startswith=filters["action"])
+    if filters["target"]:
+        events = events.filter(target_id=filters["target"])
+    if filters["actor"]:
+        events = events.filter(actor_name=filters["actor"])
+    for key, lookup in (("since", "at__date__gte"), ("until", "at__date__lte")):
+        try:
+            day = datetime.date.fromisoformat(filters[key]) if filters[key] else None
+        except ValueError:
+            day = None
+            filters[key] = ""
+        if day is not None:
+            events = events.filter(**{lookup: day})
+    return events, filters
+
+
+@require_GET
+@login_required
+def event_list(request: HttpRequest) -> HttpResponse:
+    agency = _admin_agency(request)
+    events, filters = _filtered(request, agency)
+    page = Paginator(events, PAGE_SIZE).get_page(request.GET.get("page"))
+    checked, broken = (None, None)
+    if request.GET.get("verify"):
+        checked, broken = verify_agency(agency.pk)
+    actions = (
+        AuditEvent.objects.filter(agency=agency).order_by("action").values_list("action", flat=True)
+    ).distinct()
+    context = {
+        "page": page,
+        "filters": filters,
+        "actions": list(actions),
+        "checked": checked,
+        "broken": broken,
+        "verified": request.GET.get("verify") is not None,
+    }
+    return render(request, "audit/list.html", context)
+
+
+@require_GET
+@login_required
+def export(request: HttpRequest) -> HttpResponse:
+    agency = _admin_agency(request)
+    events, filters = _filtered(request, agency)
+    body = export_csv(events.order_by("seq").iterator(chunk_size=2000))
+    record_request(
+        request,
+        agency,
+        "audit.exported",
+        agency,
+        filters={key: value for key, value in filters.items() if value},
+    )
+    response = HttpResponse(body, content_type="text/csv; charset=utf-8")
+    stamp = datetime.date.today().isoformat()
+    response["Content-Disposition"] = f'attachment; filename="audit-{stamp}.csv"'
+    response["Cache-Control"] = "no-store"
+    return response
+
+
+@require_http_methods(["GET", "POST"])
+@login_required
+def erasure(request: HttpRequest) -> HttpResponse:
+    """Erase a client on request: the agency admin types the client's code twice (POST only, so
+    the code never appears in a URL)."""
+    from alliance.care.services import erase_client
+    from alliance.care.visibility import visible_clients
+
+    _admin_agency(request)
+    context: dict = {"done": None, "problem": ""}
+    status = 200
+    if request.method == "POST":
+        code = request.POST.get("display_code", "").strip()[:40]
+        client = visible_clients(request.user).filter(display_code=code).first() if code else None
+        if client is None:
+            context["problem"], status = "missing", 404
+        elif request.POST.get("confirm_code", "").strip() != code:
+            context["problem"], status = "mismatch", 400
+        else:
+            context["done"] = erase_client(
+                request.user, client, reason="request", ip=client_ip(request)
+            )
+    return render(request, "audit/erasure.html", context, status=status)

@@ -1,0 +1,504 @@
+"""Client-facing forms (link, kiosk), the therapist's link actions, and group sessions.
+
+Client pages use a minimal layout without navigation: a client never sees a caseload, another
+client, or anything but the one form the link or kiosk pass opens. Every failure (unknown,
+tampered, expired, used, revoked) gets a plain page and stores nothing.
+"""
+
+from __future__ import annotations
+
+import io
+
+import qrcode
+import qrcode.image.svg
+from django.contrib.auth.decorators import login_required
+from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
+from django.utils import timezone, translation
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
+from django.views.decorators.cache import never_cache
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
+
+from alliance.accounts.models import Agency, Role
+from alliance.accounts.tenancy import membership_of
+from alliance.care.feedback import instrument_for
+from alliance.care.models import Administration, Client, Session
+from alliance.care.services import GROUP_FORM, ServiceError
+from alliance.care.visibility import get_visible_client_or_404, visible_clients
+from alliance.science.instruments import ResponseError
+
+from . import services
+from .forms import FormState, NotRated, keep_posted, read_items
+from .models import FeedbackLink, Group, GroupMember, LinkState
+from .panel import live_stamp
+
+KIOSK_SESSION_KEY = "feedback_kiosk_link"
+KIOSK_DEVICE_FAILURES = "feedback_kiosk_failures"
+KIOSK_DEVICE_LIMIT = 10
+
+
+def client_ip(request: HttpRequest) -> str | None:
+    return request.META.get("REMOTE_ADDR") or None
+
+
+def _no_store(response: HttpResponse) -> HttpResponse:
+    response["Cache-Control"] = "no-store"
+    return response
+
+
+# --- what a client sees -----------------------------------------------------------------------
+
+PROBLEMS = {
+    "invalid": (
+        404,
+        gettext_lazy("This link is not valid"),
+        gettext_lazy(
+            "Please check that you opened the whole link, or ask your therapist for a new one."
+        ),
+    ),
+    LinkState.EXPIRED: (
+        410,
+        gettext_lazy("This link has expired"),
+        gettext_lazy("Links work for a limited time. Please ask your therapist for a new one."),
+    ),
+    LinkState.USED: (
+        410,
+        gettext_lazy("This form was already sent"),
+        gettext_lazy("Thank you: your answers arrived. A link works only once."),
+    ),
+    LinkState.REVOKED: (
+        410,
+        gettext_lazy("This link was withdrawn"),
+        gettext_lazy("Your therapist withdrew this link. Please ask them for a new one."),
+    ),
+    LinkState.LOCKED: (
+        403,
+        gettext_lazy("Too many attempts"),
+        gettext_lazy("This code is locked after too many wrong PINs. Please ask at the desk."),
+    ),
+}
+
+
+def _problem(request: HttpRequest, reason: str) -> HttpResponse:
+    status, title, text = PROBLEMS.get(reason, PROBLEMS["invalid"])
+    context = {"title": title, "text": text, "reason": reason}
+    return _no_store(render(request, "feedback/problem.html", context, status=status))
+
+
+def _client_form(link: FeedbackLink, language: str) -> FormState:
+    instrument = instrument_for(link.instrument, language)
+    return FormState(instrument, instrument.name, _("Send"), rater=link.rater)
+
+
+def _activate_link_language(link: FeedbackLink) -> str:
+    if link.language:
+        translation.activate(link.language)
+    return translation.get_language() or "en"
+
+
+def _render_client_form(
+    request: HttpRequest, link: FeedbackLink, form: FormState, status: int = 200
+) -> HttpResponse:
+    context = {
+        "form": form,
+        "first_name": services.shown_first_name(link.client),
+        "confirm_required": True,
+        "action": request.path,
+    }
+    return _no_store(render(request, "feedback/form.html", context, status=status))
+
+
+def _handle_submission(request: HttpRequest, link: FeedbackLink, form: FormState):
+    """None on success, else the response to show (nothing stored)."""
+    try:
+        items = read_items(form, request.POST)
+        services.submit_link(
+            link,
+            items=items,
+            idempotency_key=request.POST.get("idempotency_key", ""),
+            ip=client_ip(request),
+        )
+    except services.LinkError as error:
+        return _problem(request, error.reason)
+    except ResponseError as error:
+        form.error, form.error_item = str(error), error.item
+    except (NotRated, ServiceError) as error:
+        form.error = str(error)
+    else:
+        return None
+    keep_posted(form, request.POST)
+    return _render_client_form(request, link, form, status=400)
+
+
+@never_cache
+@require_http_methods(["GET", "POST"])
+def link_form(request: HttpRequest, token: str) -> HttpResponse:
+    try:
+        link = services.open_link(token)
+    except services.LinkError as error:
+        return _problem(request, error.reason)
+    form = _client_form(link, _activate_link_language(link))
+    if request.method == "POST":
+        response = _handle_submission(request, link, form)
+        if response is not None:
+            return response
+        return _no_store(render(request, "feedback/thanks.html", {}))
+    return _render_client_form(request, link, form)
+
+
+# --- kiosk ------------------------------------------------------------------------------------
+
+
+def _kiosk_agency(agency_id: str) -> Agency:
+    return get_object_or_404(Agency, public_id=agency_id)
+
+
+@never_cache
+@require_http_methods(["GET", "POST"])
+def kiosk(request: HttpRequest, agency_id: str) -> HttpResponse:
+    """The waiting-room tablet: a code and a PIN open one form; nothing else is reachable."""
+    agency = _kiosk_agency(agency_id)
+    request.session.pop(KIOSK_SESSION_KEY, None)
+    error = ""
+    status = 200
+    if request.method == "POST":
+        failures = request.session.get(KIOSK_DEVICE_FAILURES, 0)
+        if failures >= KIOSK_DEVICE_LIMIT:
+            return _problem(request, LinkState.LOCKED)
+        try:
+            link = services.open_kiosk(
+                agency,
+                request.POST.get("code", ""),
+                request.POST.get("pin", ""),
+                ip=client_ip(request),
+            )
+        except services.LinkError as failure:
+            request.session[KIOSK_DEVICE_FAILURES] = failures + 1
+            if failure.reason in PROBLEMS and failure.reason != "invalid":
+                return _problem(request, failure.reason)
+            error = _("That code and PIN do not match an open form. Please try again.")
+            status = 400
+        else:
+            request.session[KIOSK_DEVICE_FAILURES] = 0
+            request.session[KIOSK_SESSION_KEY] = link.pk
+            return redirect("feedback:kiosk_form", agency_id=agency.public_id)
+    return _no_store(
+        render(request, "feedback/kiosk.html", {"error": error, "agency": agency}, status=status)
+    )
+
+
+@never_cache
+@require_http_methods(["GET", "POST"])
+def kiosk_form(request: HttpRequest, agency_id: str) -> HttpResponse:
+    agency = _kiosk_agency(agency_id)
+    link_pk = request.session.get(KIOSK_SESSION_KEY)
+    link = FeedbackLink.objects.filter(pk=link_pk, agency=agency).first() if link_pk else None
+    if link is None:
+        return redirect("feedback:kiosk", agency_id=agency.public_id)
+    if link.state() != LinkState.OPEN:
+        request.session.pop(KIOSK_SESSION_KEY, None)
+        return _problem(request, link.state())
+    form = _client_form(link, translation.get_language() or "en")
+    if request.method == "POST":
+        response = _handle_submission(request, link, form)
+        if response is not None:
+            return response
+        request.session.pop(KIOSK_SESSION_KEY, None)
+        context = {"again": reverse("feedback:kiosk", kwargs={"agency_id": agency.public_id})}
+        return _no_store(render(request, "feedback/thanks.html", context))
+    return _render_client_form(request, link, form)
+
+
+# --- the therapist's side ----------------------------------------------------------------------
+
+
+def _visible_session(user, session_id: str) -> Session:
+    """A session of a client the user may see (404 otherwise, also across agencies)."""
+    session = (
+        Session.objects.select_related("episode", "episode__client")
+        .filter(public_id=session_id)
+        .first()
+    )
+    if session is None:
+        raise Http404("No such session")
+    get_visible_client_or_404(user, session.episode.client.public_id)
+    return session
+
+
+def _session_url(session: Session) -> str:
+    return reverse(
+        "session",
+        kwargs={"public_id": session.episode.client.public_id, "number": session.number},
+    )
+
+
+def qr_svg(url: str) -> str:
+    """The link as an inline SVG QR code (no image file, nothing from outside the server)."""
+    image = qrcode.make(url, image_factory=qrcode.image.svg.SvgPathImage, box_size=8, border=2)
+    out = io.BytesIO()
+    image.save(out)
+    svg = out.getvalue().decode()
+    svg = svg[svg.index("<svg") :]
+    label = _("QR code of the link")
+    return svg.replace("<svg", f'<svg role="img" aria-label="{label}"', 1)
+
+
+@require_POST
+@login_required
+def create_link(request: HttpRequest, session_id: str) -> HttpResponse:
+    session = _visible_session(request.user, session_id)
+    channel = request.POST.get("channel", "show")
+    try:
+        new = services.create_link(
+            request.user,
+            session,
+            instrument=request.POST.get("instrument", ""),
+            rater=request.POST.get("rater", "client") or "client",
+            language=request.POST.get("language", "")[:10],
+            ip=client_ip(request),
+        )
+        url = request.build_absolute_uri(reverse("feedback:link_form", kwargs={"token": new.token}))
+        if channel in ("email", "sms"):
+            services.send_link(
+                request.user,
+                new,
+                channel=channel,
+                address=request.POST.get("address", ""),
+                url=url,
+                ip=client_ip(request),
+            )
+    except ServiceError as error:
+        return HttpResponse(str(error), status=400, content_type="text/plain; charset=utf-8")
+    context = {
+        "url": url,
+        "qr": qr_svg(url),
+        "link": new.link,
+        "channel": channel,
+        "form_name": instrument_for(new.link.instrument).name,
+        "back": _session_url(session),
+        "hours": services.link_hours(),
+    }
+    return _no_store(render(request, "feedback/link_ready.html", context))
+
+
+@require_POST
+@login_required
+def create_kiosk(request: HttpRequest, session_id: str) -> HttpResponse:
+    session = _visible_session(request.user, session_id)
+    try:
+        new = services.create_kiosk_pass(
+            request.user,
+            session,
+            instrument=request.POST.get("instrument", ""),
+            rater=request.POST.get("rater", "client") or "client",
+            ip=client_ip(request),
+        )
+    except ServiceError as error:
+        return HttpResponse(str(error), status=400, content_type="text/plain; charset=utf-8")
+    kiosk_url = request.build_absolute_uri(
+        reverse("feedback:kiosk", kwargs={"agency_id": session.episode.agency.public_id})
+    )
+    context = {
+        "new": new,
+        "kiosk_url": kiosk_url,
+        "back": _session_url(session),
+        "minutes": services.kiosk_minutes(),
+        "form_name": instrument_for(new.link.instrument).name,
+    }
+    return _no_store(render(request, "feedback/kiosk_ready.html", context))
+
+
+@require_POST
+@login_required
+def revoke_link(request: HttpRequest, link_id: str) -> HttpResponse:
+    link = get_object_or_404(FeedbackLink.objects.select_related("session"), public_id=link_id)
+    session = _visible_session(request.user, link.session.public_id)
+    services.revoke_link(request.user, link, ip=client_ip(request))
+    return redirect(_session_url(session))
+
+
+@require_GET
+@login_required
+def live(request: HttpRequest, session_id: str) -> JsonResponse:
+    """A small stamp the open session page polls; it changes when a rating arrives."""
+    session = _visible_session(request.user, session_id)
+    response = JsonResponse({"stamp": live_stamp(session)})
+    response["Cache-Control"] = "no-store"
+    return response
+
+
+# --- groups -----------------------------------------------------------------------------------
+
+
+def _visible_groups(user):
+    membership = membership_of(user)
+    if membership is None:
+        return Group.objects.none()
+    groups = Group.objects.filter(agency=membership.agency_id)
+    if membership.role == Role.ADMIN:
+        return groups
+    return groups.filter(leader=user)
+
+
+def _group_or_404(user, group_id: str) -> Group:
+    group = _visible_groups(user).filter(public_id=group_id).first()
+    if group is None:
+        raise Http404("No such group")
+    return group
+
+
+def _members(user, group: Group) -> list[Client]:
+    """The group's members the user may see (through the visibility helper)."""
+    member_ids = GroupMember.objects.filter(agency_id=group.agency_id, group=group).values("client")
+    return list(visible_clients(user).filter(pk__in=member_ids).order_by("display_code"))
+
+
+@require_GET
+@login_required
+def groups(request: HttpRequest) -> HttpResponse:
+    context = {"groups": _visible_groups(request.user).order_by("name")}
+    return render(request, "feedback/groups.html", context)
+
+
+@require_http_methods(["GET", "POST"])
+@login_required
+def new_group(request: HttpRequest) -> HttpResponse:
+    membership = membership_of(request.user)
+    if membership is None:
+        raise Http404("No agency")
+    candidates = visible_clients(request.user).filter(episodes__end_date__isnull=True).distinct()
+    error = ""
+    if request.method == "POST":
+        chosen = candidates.filter(public_id__in=request.POST.getlist("members"))
+        try:
+            group = services.create_group(
+                request.user,
+                membership.agency,
+                name=request.POST.get("name", ""),
+                leader=request.user,
+                members=list(chosen),
+                ip=client_ip(request),
+            )
+        except ServiceError as failure:
+            error = str(failure)
+        else:
+            return redirect("feedback:group", group_id=group.public_id)
+    context = {"candidates": candidates.order_by("display_code"), "error": error}
+    return render(request, "feedback/group_new.html", context, status=400 if error else 200)
+
+
+@require_GET
+@login_required
+def group_detail(request: HttpRequest, group_id: str) -> HttpResponse:
+    group = _group_or_404(request.user, group_id)
+    members = _members(request.user, group)
+    ratings = (
+        Administration.objects.filter(
+            agency_id=group.agency_id, instrument=GROUP_FORM, episode__client__in=members
+        )
+        .select_related("session", "episode__client")
+        .order_by("session__date")
+    )
+    dates = sorted({a.session.date for a in ratings}, reverse=True)[:8]
+    table = {(a.episode.client_id, a.session.date): a.total for a in ratings}
+    form = services.group_form()
+    cutoff = form.alliance_cutoff
+    rows = [
+        {
+            "client": member,
+            "scores": [
+                {
+                    "total": table.get((member.pk, day)),
+                    "low": cutoff is not None
+                    and table.get((member.pk, day)) is not None
+                    and table[(member.pk, day)] < cutoff,
+                }
+                for day in dates
+            ],
+        }
+        for member in members
+    ]
+    context = {
+        "group": group,
+        "rows": rows,
+        "dates": dates,
+        "cutoff": cutoff,
+        "form_name": form.name,
+        "today": timezone.localdate(),
+    }
+    return render(request, "feedback/group.html", context)
+
+
+@require_http_methods(["GET", "POST"])
+@login_required
+def group_rate(request: HttpRequest, group_id: str) -> HttpResponse:
+    """The end of a group session: the GSRS for each member in turn, with skip."""
+    group = _group_or_404(request.user, group_id)
+    members = _members(request.user, group)
+    if not members:
+        return redirect("feedback:group", group_id=group.public_id)
+    today = timezone.localdate()
+    rated = set(
+        Administration.objects.filter(
+            agency_id=group.agency_id,
+            instrument=GROUP_FORM,
+            episode__client__in=members,
+            session__date=today,
+        ).values_list("episode__client_id", flat=True)
+    )
+    by_id = {m.public_id: m for m in members}
+    current = by_id.get(request.GET.get("member", "")) or next(
+        (m for m in members if m.pk not in rated), members[0]
+    )
+    language = translation.get_language() or "en"
+    instrument = instrument_for(GROUP_FORM, language)
+    form = FormState(instrument, instrument.name, _("Save and next"))
+    status = 200
+    if request.method == "POST":
+        try:
+            services.record_group_rating(
+                request.user,
+                group,
+                current,
+                on=today,
+                items=read_items(form, request.POST),
+                idempotency_key=request.POST.get("idempotency_key", ""),
+                ip=client_ip(request),
+            )
+        except ResponseError as error:
+            form.error, form.error_item = str(error), error.item
+        except (NotRated, ServiceError) as error:
+            form.error = str(error)
+        else:
+            rated.add(current.pk)
+            following = _next_member(members, current, rated)
+            url = reverse("feedback:group_rate", kwargs={"group_id": group.public_id})
+            if following is None:
+                return redirect("feedback:group", group_id=group.public_id)
+            return redirect(f"{url}?member={following.public_id}")
+        keep_posted(form, request.POST)
+        status = 400
+    following = _next_member(members, current, rated | {current.pk})
+    context = {
+        "group": group,
+        "form": form,
+        "member": current,
+        "position": members.index(current) + 1,
+        "count": len(members),
+        "skip": following,
+        "done": len(rated),
+        "confirm_required": True,
+        "action": request.get_full_path(),
+    }
+    return render(request, "feedback/group_rate.html", context, status=status)
+
+
+def _next_member(members: list[Client], current: Client, rated: set[int]) -> Client | None:
+    start = members.index(current)
+    for offset in range(1, len(members) + 1):
+        candidate = members[(start + offset) % len(members)]
+        if candidate.pk not in rated:
+            return candidate
+    return None

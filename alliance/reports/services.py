@@ -1,0 +1,455 @@
+"""Reporting actions: dashboards and reports (read-only), ETR refit and activation (writes).
+
+Reads go through ``alliance.care.visibility`` (via ``data.scoped_episodes``); every statistic comes
+from ``alliance.science`` on the table built by ``data.administrations_frame``. Writes are one
+transaction each and leave an AuditEvent.
+"""
+
+from __future__ import annotations
+
+import datetime
+import math
+from dataclasses import dataclass, field
+from typing import Any
+
+import pandas as pd
+from django.core.exceptions import PermissionDenied
+from django.db import transaction
+from django.db.models import Avg, Count, Q
+from django.utils import timezone
+from django.utils.translation import gettext as _
+
+from alliance.accounts.models import Agency, Membership, Role, Team, TeamMembership, User
+from alliance.accounts.tenancy import membership_of
+from alliance.care.feedback import instrument_for
+from alliance.care.models import Alert, Attendance, Episode, Session, Zone
+from alliance.care.services import audit
+from alliance.care.visibility import visible_episodes
+from alliance.science import etr
+from alliance.science.effectiveness import EffectivenessError, effectiveness, episode_table
+from alliance.science.therapists import TherapistEffectsError, therapist_effects
+
+from .active import active_model, model_description  # noqa: F401 (re-exported)
+from .data import ReportFilter, administrations_frame, scoped_episodes
+from .models import FittedModel, JobStatus, RefitJob
+
+# Below this many closed episodes with two or more scores an agency's own percentile lines would
+# be dominated by noise (the science core's own floor; see docs/etr.md).
+MIN_REFIT_EPISODES = etr.DEFAULT_MIN_EPISODES
+# "No change by session N": the PCOMS checkpoint conversation (sessions 3-6) starts here.
+NO_CHANGE_SESSION = 4
+REPORT_GROUPINGS = ("quarter", "team_id", "therapist_id", "age_band")
+
+
+class ReportError(ValueError):
+    """A report or refit cannot be made; the message says why in plain words."""
+
+
+# -- who may do what ---------------------------------------------------------------------------
+
+
+def require_reader(user) -> Membership:
+    """Supervisors and agency admins read reports; therapists have their caseload instead."""
+    membership = membership_of(user)
+    if membership is None or membership.role not in (Role.SUPERVISOR, Role.ADMIN):
+        raise PermissionDenied
+    return membership
+
+
+def require_admin(user) -> Membership:
+    membership = membership_of(user)
+    if membership is None or membership.role != Role.ADMIN or not user.is_active:
+        raise PermissionDenied
+    return membership
+
+
+# -- the agency's ETR model --------------------------------------------------------------------
+
+
+# -- 1. supervisor dashboard -------------------------------------------------------------------
+
+
+@dataclass
+class AtRisk:
+    episode: Episode
+    reasons: list[str]
+    days_since: int | None
+
+
+@dataclass
+class TherapistGroup:
+    therapist: User
+    at_risk: list[AtRisk] = field(default_factory=list)
+
+
+@dataclass
+class CaseloadRow:
+    therapist: User
+    open_episodes: int
+    red: int
+    orange: int
+    green: int
+    alliance_flags: int
+    mean_sessions: float | None
+
+
+def _current_alerts(episodes: list[Episode]) -> dict[int, list[Alert]]:
+    """Alerts at each episode's latest alerted session (older ones are history), one query."""
+    by_episode: dict[int, list[Alert]] = {}
+    for alert in Alert.objects.filter(episode__in=[e.pk for e in episodes]).order_by(
+        "episode_id", "-session_number", "code"
+    ):
+        current = by_episode.setdefault(alert.episode_id, [])
+        if not current or current[0].session_number == alert.session_number:
+            current.append(alert)
+    return by_episode
+
+
+def _reliable_change(code: str) -> float:
+    return instrument_for(code).reliable_change or 0.0
+
+
+RISK_ALERTS = (
+    "not_on_track",
+    "reliable_deterioration",
+    "no_reliable_change",
+    "alliance_below_cutoff",
+    "alliance_drop",
+    "alliance_low_item",
+)
+
+
+def _risk_reasons(episode: Episode, alerts: list[Alert]) -> list[str]:
+    """Why an open episode needs attention, in the science core's own words where it has some."""
+    reasons: list[str] = []
+    if episode.zone == Zone.RED:
+        reasons.append(_("Outcome in the red zone (below the expected range)"))
+    codes = {a.code for a in alerts}
+    reasons += [a.reason for a in alerts if a.code in RISK_ALERTS]
+    if episode.alliance_flag == Zone.RED and not any(c.startswith("alliance_") for c in codes):
+        reasons.append(_("Alliance flag at the last session"))
+    if (
+        "no_reliable_change" not in codes
+        and episode.intake_total is not None
+        and episode.last_outcome_total is not None
+        and (episode.last_outcome_session or 0) >= NO_CHANGE_SESSION
+        and abs(episode.last_outcome_total - episode.intake_total)
+        <= _reliable_change(episode.outcome_instrument)
+    ):
+        reasons.append(
+            _("No reliable change by session %(n)s") % {"n": episode.last_outcome_session}
+        )
+    return reasons
+
+
+def supervisor_dashboard(
+    user, today: datetime.date | None = None
+) -> tuple[list[TherapistGroup], list[CaseloadRow]]:
+    """At-risk clients grouped by therapist, and a caseload summary per therapist.
+
+    Three queries whatever the caseload size: open episodes (with client and therapist), their
+    stored alerts, and the per-therapist aggregates.
+    """
+    require_reader(user)
+    today = today or timezone.localdate()
+    open_episodes = visible_episodes(user).filter(end_date__isnull=True)
+    episodes = list(
+        open_episodes.select_related("client", "client__therapist").order_by(
+            "client__therapist__username", "last_session_date", "client__display_code"
+        )
+    )
+    alerts = _current_alerts(episodes)
+    groups: dict[int, TherapistGroup] = {}
+    for episode in episodes:
+        reasons = _risk_reasons(episode, alerts.get(episode.pk, []))
+        if not reasons:
+            continue
+        therapist = episode.client.therapist
+        group = groups.setdefault(therapist.pk, TherapistGroup(therapist))
+        days = (
+            None if episode.last_session_date is None else (today - episode.last_session_date).days
+        )
+        group.at_risk.append(AtRisk(episode, reasons, days))
+    summary = (
+        open_episodes.order_by()
+        .values("client__therapist")
+        .annotate(
+            open_episodes=Count("pk"),
+            red=Count("pk", filter=Q(zone=Zone.RED)),
+            orange=Count("pk", filter=Q(zone=Zone.ORANGE)),
+            green=Count("pk", filter=Q(zone=Zone.GREEN)),
+            alliance_flags=Count("pk", filter=Q(alliance_flag=Zone.RED)),
+            mean_sessions=Avg("session_count"),
+        )
+    )
+    therapists = {e.client.therapist_id: e.client.therapist for e in episodes}
+    rows = [
+        CaseloadRow(
+            therapist=therapists[row["client__therapist"]],
+            open_episodes=row["open_episodes"],
+            red=row["red"],
+            orange=row["orange"],
+            green=row["green"],
+            alliance_flags=row["alliance_flags"],
+            mean_sessions=row["mean_sessions"],
+        )
+        for row in summary
+    ]
+    rows.sort(key=lambda r: r.therapist.username)
+    return sorted(groups.values(), key=lambda g: g.therapist.username), rows
+
+
+# -- 2. effectiveness reports ------------------------------------------------------------------
+
+
+@dataclass
+class Report:
+    report_filter: ReportFilter
+    by: str
+    model: etr.EtrModel
+    result: dict[str, Any] | None
+    labels: dict[str, str]
+    changes: list[float]
+    therapists: dict[str, Any] | None
+    therapists_error: str
+    attendance: dict[str, Any]
+    error: str = ""
+    n_administrations: int = 0
+
+
+def _attendance(episodes) -> dict[str, Any]:
+    counts = Session.objects.filter(episode__in=episodes.order_by().values("pk")).aggregate(
+        total=Count("pk"),
+        cancelled=Count("pk", filter=Q(attendance=Attendance.CANCELLED)),
+        no_show=Count("pk", filter=Q(attendance=Attendance.NO_SHOW)),
+    )
+    total = counts["total"]
+    from alliance.science.effectiveness import wilson_interval
+
+    def rate(k: int) -> dict[str, Any]:
+        low, high = wilson_interval(k, total) if total else (math.nan, math.nan)
+        return {
+            "count": k,
+            "n": total,
+            "proportion": k / total if total else None,
+            "low": None if math.isnan(low) else low,
+            "high": None if math.isnan(high) else high,
+        }
+
+    return {
+        "sessions": total,
+        "cancelled": rate(counts["cancelled"]),
+        "no_show": rate(counts["no_show"]),
+    }
+
+
+def group_labels(agency_id: int, by: str, keys) -> dict[str, str]:
+    """Readable labels for group keys (database ids in the table)."""
+    keys = [k for k in keys if k and k != "(missing)" and k.isdigit()]
+    if by == "therapist_id":
+        return {
+            str(pk): name
+            for pk, name in User.objects.filter(
+                pk__in=keys, membership__agency_id=agency_id
+            ).values_list("pk", "username")
+        }
+    if by == "team_id":
+        return {
+            str(pk): name
+            for pk, name in Team.objects.filter(pk__in=keys, agency_id=agency_id).values_list(
+                "pk", "name"
+            )
+        }
+    return {}
+
+
+def effectiveness_report(user, report_filter: ReportFilter, by: str = "quarter") -> Report:
+    """Every index of the domain brief (section 5) by the science core, plus attendance."""
+    membership = require_reader(user)
+    if by not in REPORT_GROUPINGS:
+        by = "quarter"
+    episodes = scoped_episodes(user, report_filter)
+    frame = administrations_frame(episodes, report_filter.instruments())
+    model = active_model(membership.agency_id, report_filter.instrument)
+    report = Report(
+        report_filter=report_filter,
+        by=by,
+        model=model,
+        result=None,
+        labels={},
+        changes=[],
+        therapists=None,
+        therapists_error="",
+        attendance=_attendance(episodes),
+        n_administrations=len(frame),
+    )
+    if frame.empty:
+        report.error = _("No scores match these filters yet.")
+        return report
+    try:
+        report.result = effectiveness(
+            frame, by=by, instrument=report_filter.instrument, model=model
+        )
+    except EffectivenessError as error:
+        report.error = str(error)
+        return report
+    report.labels = group_labels(membership.agency_id, by, report.result["groups"].keys())
+    table = episode_table(frame, report_filter.instrument, "client")
+    report.changes = table.loc[table["n_scores"] >= 2, "change"].astype(float).tolist()
+    try:
+        # The episode table is the same one therapist_effects would build from the frame.
+        effects = therapist_effects(table, report_filter.instrument)
+        report.therapists = effects.to_dict()
+        names = group_labels(
+            membership.agency_id, "therapist_id", effects.per_therapist["therapist_id"]
+        )
+        for row in report.therapists["therapists"]:
+            row["name"] = names.get(str(row["therapist_id"]), str(row["therapist_id"]))
+        report.therapists["therapists"].sort(key=lambda row: row["name"])
+    except TherapistEffectsError as error:
+        report.therapists_error = str(error)
+    return report
+
+
+def trend_from(result: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:
+    return sorted((k, v) for k, v in result["groups"].items() if k != "(missing)")
+
+
+# -- 3. ETR refit ------------------------------------------------------------------------------
+
+
+def closed_episode_count(agency: Agency, instrument: str) -> int:
+    """Closed episodes of the agency with two or more scores on ``instrument`` (client-rated)."""
+    return (
+        Episode.objects.filter(agency=agency, end_date__isnull=False, outcome_instrument=instrument)
+        .annotate(
+            n=Count(
+                "administrations",
+                filter=Q(administrations__instrument=instrument, administrations__rater="client"),
+            )
+        )
+        .filter(n__gte=2)
+        .count()
+    )
+
+
+@transaction.atomic
+def request_refit(actor, instrument: str = "ors", *, ip: str | None = None) -> RefitJob:
+    """Queue a refit of the agency's ETR (runs at once with the immediate task backend)."""
+    membership = require_admin(actor)
+    job = RefitJob.objects.create(
+        agency_id=membership.agency_id, instrument=instrument, requested_by=actor
+    )
+    audit(membership.agency, actor, "etr_refit_requested", job, ip, instrument=instrument)
+    from .tasks import refit_etr
+
+    transaction.on_commit(lambda: refit_etr.enqueue(job.pk))
+    return job
+
+
+def _progress(job: RefitJob, percent: int, step: str) -> None:
+    job.progress, job.step = percent, step
+    RefitJob.objects.filter(pk=job.pk).update(progress=percent, step=step, status=job.status)
+
+
+def split_holdout(frame: pd.DataFrame, every: int = 5) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """A deterministic 80/20 split by episode (database id modulo 5) for calibration."""
+    holdout = frame["episode_id"].astype("int64") % every == 0
+    return frame.loc[~holdout], frame.loc[holdout]
+
+
+def run_refit(job: RefitJob) -> RefitJob:
+    """Fit on the agency's closed episodes, calibrate on held-out ones, store (not activate)."""
+    job.status = JobStatus.RUNNING
+    _progress(job, 5, _("Reading closed episodes"))
+    try:
+        episodes = visible_episodes(job.requested_by).filter(
+            agency_id=job.agency_id, end_date__isnull=False
+        )
+        frame = administrations_frame(episodes, (job.instrument,))
+        _progress(job, 30, _("Fitting on all closed episodes"))
+        model = etr.fit(
+            frame,
+            job.instrument,
+            min_episodes=MIN_REFIT_EPISODES,
+            name=f"{job.instrument}-agency-{timezone.localdate().isoformat()}",
+        )
+        _progress(job, 60, _("Checking calibration on held-out episodes"))
+        # The check model never sees the held-out fifth it is judged on.
+        training, holdout = split_holdout(frame)
+        trial = etr.fit(training, job.instrument, min_episodes=1)
+        calibration = etr.calibrate(holdout, trial)
+        with transaction.atomic():
+            fitted = FittedModel.objects.create(
+                agency_id=job.agency_id,
+                instrument=job.instrument,
+                parameters=model.to_dict(),
+                calibration=calibration,
+                n_episodes=model.n_episodes,
+                fitted_on=datetime.date.fromisoformat(model.fitted_on),
+                created_by=job.requested_by,
+            )
+            job.result = fitted
+            job.status = JobStatus.DONE
+            job.progress, job.step = 100, _("Done")
+            job.finished_at = timezone.now()
+            job.save()
+    except (etr.EtrError, ValueError) as error:  # EtrError and TableError say what is missing
+        job.status = JobStatus.FAILED
+        job.message = str(error)
+        job.finished_at = timezone.now()
+        job.save()
+    return job
+
+
+@transaction.atomic
+def activate_model(actor, fitted: FittedModel, *, ip: str | None = None) -> FittedModel:
+    membership = require_admin(actor)
+    if fitted.agency_id != membership.agency_id:
+        raise PermissionDenied
+    FittedModel.objects.filter(
+        agency_id=fitted.agency_id, instrument=fitted.instrument, active=True
+    ).update(active=False)
+    fitted.active = True
+    fitted.activated_at = timezone.now()
+    fitted.save(update_fields=["active", "activated_at"])
+    audit(
+        membership.agency,
+        actor,
+        "etr_model_activated",
+        fitted,
+        ip,
+        instrument=fitted.instrument,
+        n_episodes=fitted.n_episodes,
+    )
+    return fitted
+
+
+@transaction.atomic
+def deactivate_models(actor, instrument: str, *, ip: str | None = None) -> None:
+    """Go back to the shipped provisional model."""
+    membership = require_admin(actor)
+    for fitted in FittedModel.objects.filter(
+        agency_id=membership.agency_id, instrument=instrument, active=True
+    ):
+        fitted.active = False
+        fitted.save(update_fields=["active"])
+        audit(membership.agency, actor, "etr_model_deactivated", fitted, ip)
+
+
+def team_choices(user) -> list[tuple[int, str]]:
+    membership = require_reader(user)
+    teams = Team.objects.filter(agency_id=membership.agency_id)
+    if membership.role == Role.SUPERVISOR:
+        teams = teams.filter(pk__in=TeamMembership.objects.filter(user=user).values("team"))
+    return list(teams.values_list("pk", "name"))
+
+
+def therapist_choices(user) -> list[tuple[int, str]]:
+    membership = require_reader(user)
+    ids = visible_episodes(user).order_by().values("client__therapist").distinct()
+    return list(
+        User.objects.filter(pk__in=ids, membership__agency_id=membership.agency_id)
+        .order_by("username")
+        .values_list("pk", "username")
+    )

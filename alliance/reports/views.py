@@ -1,0 +1,285 @@
+"""Thin views of the reports app: parse the request, call services, render."""
+
+from __future__ import annotations
+
+import datetime
+import json
+
+from django.contrib.auth.decorators import login_required
+from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
+from django.utils import timezone
+from django.utils.translation import gettext_lazy
+from django.views.decorators.http import require_GET, require_POST
+
+from alliance.accounts.models import Role
+from alliance.care.feedback import episode_feedback
+from alliance.care.models import Administration, AgeBand
+from alliance.care.progress import model_label, progress_svg, with_agency_model
+from alliance.care.services import audit
+from alliance.care.visibility import get_visible_client_or_404, visible_episodes
+
+from . import services
+from .data import ReportFilter, outcome_instruments, scoped_episodes
+from .exports import administration_rows, csv_lines, episode_rows
+from .fhir import bundle_for_agency
+from .models import FittedModel, RefitJob
+from .pdf import render_pdf
+from .presentation import calibration_chart, charts_for, group_rows, summary_rows
+
+GROUPINGS = {
+    "quarter": gettext_lazy("Quarter"),
+    "team_id": gettext_lazy("Team"),
+    "therapist_id": gettext_lazy("Therapist"),
+    "age_band": gettext_lazy("Age band"),
+}
+
+
+def _ip(request: HttpRequest) -> str | None:
+    return request.META.get("REMOTE_ADDR")
+
+
+def _int(value: str | None) -> int | None:
+    return int(value) if value and value.isdigit() else None
+
+
+def _date(value: str | None) -> datetime.date | None:
+    try:
+        return datetime.date.fromisoformat(value) if value else None
+    except ValueError:
+        return None
+
+
+def filter_from(params) -> ReportFilter:
+    instruments = {code for code, _ in outcome_instruments()}
+    instrument = params.get("instrument", "ors")
+    age_band = params.get("age_band", "")
+    return ReportFilter(
+        team_id=_int(params.get("team")),
+        therapist_id=_int(params.get("therapist")),
+        age_band=age_band if age_band in AgeBand.values else "",
+        start=_date(params.get("start")),
+        end=_date(params.get("end")),
+        instrument=instrument if instrument in instruments else "ors",
+    )
+
+
+@require_GET
+@login_required
+def dashboard(request: HttpRequest) -> HttpResponse:
+    groups, caseload = services.supervisor_dashboard(request.user)
+    membership = services.require_reader(request.user)
+    return render(
+        request,
+        "reports/dashboard.html",
+        {"groups": groups, "caseload": caseload, "is_admin": membership.role == Role.ADMIN},
+    )
+
+
+def _report_context(request: HttpRequest) -> dict:
+    report_filter = filter_from(request.GET)
+    by = request.GET.get("by", "quarter")
+    report = services.effectiveness_report(request.user, report_filter, by)
+    result = report.result
+    return {
+        "report": report,
+        "filter": report_filter,
+        "model_description": services.model_description(report.model),
+        "summary": summary_rows(result["overall"]) if result else [],
+        "groups": group_rows(result, report.labels) if result else [],
+        "group_name": GROUPINGS.get(report.by, report.by),
+        "charts": charts_for(report),
+        "by_age_band": sorted((result["overall"]["by_age_band"] or {}).items()) if result else [],
+        "collateral": sorted((result["overall"]["collateral_raters"] or {}).items())
+        if result
+        else [],
+        "teams": services.team_choices(request.user),
+        "therapists": services.therapist_choices(request.user),
+        "instruments": outcome_instruments(),
+        "age_bands": AgeBand.choices,
+        "groupings": list(GROUPINGS.items()),
+        "query": request.GET.urlencode(),
+        "generated": timezone.now(),
+    }
+
+
+@require_GET
+@login_required
+def effectiveness(request: HttpRequest) -> HttpResponse:
+    return render(request, "reports/effectiveness.html", _report_context(request))
+
+
+@require_GET
+@login_required
+def effectiveness_pdf(request: HttpRequest) -> HttpResponse:
+    context = _report_context(request)
+    membership = services.require_reader(request.user)
+    context["agency"] = membership.agency
+    pdf = render_pdf("reports/effectiveness_print.html", context)
+    response = HttpResponse(pdf, content_type="application/pdf")
+    response["Content-Disposition"] = 'attachment; filename="agency-report.pdf"'
+    return response
+
+
+# -- ETR refit --------------------------------------------------------------------------------
+
+
+# Outcome scales that ship an ETR model (and so can have an agency model instead).
+REFIT_INSTRUMENTS = ("ors", "cors")
+
+
+def _refit_instrument(params) -> str:
+    instrument = params.get("instrument", "ors")
+    return instrument if instrument in REFIT_INSTRUMENTS else "ors"
+
+
+@login_required
+def etr(request: HttpRequest) -> HttpResponse:
+    membership = services.require_admin(request.user)
+    if request.method == "POST":
+        instrument = _refit_instrument(request.POST)
+        job = services.request_refit(request.user, instrument, ip=_ip(request))
+        return redirect("reports:refit_job", public_id=job.public_id)
+    instrument = _refit_instrument(request.GET)
+    models = list(FittedModel.objects.filter(agency_id=membership.agency_id, instrument=instrument))
+    active = services.active_model(membership.agency_id, instrument)
+    return render(
+        request,
+        "reports/etr.html",
+        {
+            "instrument": instrument,
+            "instruments": REFIT_INSTRUMENTS,
+            "models": models,
+            "active_description": services.model_description(active),
+            "jobs": RefitJob.objects.filter(agency_id=membership.agency_id)[:5],
+            "available": services.closed_episode_count(membership.agency, instrument),
+            "minimum": services.MIN_REFIT_EPISODES,
+        },
+    )
+
+
+@require_GET
+@login_required
+def refit_job(request: HttpRequest, public_id: str) -> HttpResponse:
+    membership = services.require_admin(request.user)
+    job = get_object_or_404(RefitJob, agency_id=membership.agency_id, public_id=public_id)
+    return render(request, "reports/refit_job.html", {"job": job})
+
+
+@require_GET
+@login_required
+def fitted_model(request: HttpRequest, public_id: str) -> HttpResponse:
+    membership = services.require_admin(request.user)
+    fitted = get_object_or_404(FittedModel, agency_id=membership.agency_id, public_id=public_id)
+    calibration = fitted.calibration or {}
+    return render(
+        request,
+        "reports/fitted_model.html",
+        {
+            "fitted": fitted,
+            "calibration": calibration,
+            "success": calibration.get("success") or {},
+            "red": calibration.get("red_signal") or {},
+            "chart": calibration_chart(calibration),
+            "parameters": json.dumps(fitted.parameters, indent=2),
+            "minimum": services.MIN_REFIT_EPISODES,
+        },
+    )
+
+
+@require_POST
+@login_required
+def activate(request: HttpRequest, public_id: str) -> HttpResponse:
+    membership = services.require_admin(request.user)
+    fitted = get_object_or_404(FittedModel, agency_id=membership.agency_id, public_id=public_id)
+    services.activate_model(request.user, fitted, ip=_ip(request))
+    return redirect("reports:etr")
+
+
+@require_POST
+@login_required
+def deactivate(request: HttpRequest) -> HttpResponse:
+    instrument = _refit_instrument(request.POST)
+    services.deactivate_models(request.user, instrument, ip=_ip(request))
+    return redirect(f"{reverse('reports:etr')}?instrument={instrument}")
+
+
+# -- exports ----------------------------------------------------------------------------------
+
+
+@require_GET
+@login_required
+def exports(request: HttpRequest) -> HttpResponse:
+    membership = services.require_reader(request.user)
+    return render(request, "reports/exports.html", {"is_admin": membership.role == Role.ADMIN})
+
+
+@require_POST
+@login_required
+def export_csv(request: HttpRequest, kind: str) -> HttpResponse:
+    research = request.POST.get("research") == "1"
+    membership = (
+        services.require_admin(request.user) if research else services.require_reader(request.user)
+    )
+    episodes = scoped_episodes(request.user, ReportFilter())
+    rows_for = {"administrations": administration_rows, "episodes": episode_rows}.get(kind)
+    if rows_for is None:
+        return HttpResponse(status=404)
+    audit(
+        membership.agency,
+        request.user,
+        "export_csv",
+        membership.agency,
+        _ip(request),
+        kind=kind,
+        research=research,
+    )
+    rows = rows_for(episodes, membership.agency, research=research)
+    response = StreamingHttpResponse(csv_lines(rows), content_type="text/csv; charset=utf-8")
+    suffix = "research" if research else "identified"
+    response["Content-Disposition"] = f'attachment; filename="{kind}-{suffix}.csv"'
+    return response
+
+
+@require_POST
+@login_required
+def export_fhir(request: HttpRequest) -> HttpResponse:
+    membership = services.require_admin(request.user)
+    audit(membership.agency, request.user, "export_fhir", membership.agency, _ip(request))
+    bundle = bundle_for_agency(membership.agency, visible_episodes(request.user))
+    response = HttpResponse(json.dumps(bundle), content_type="application/fhir+json")
+    response["Content-Disposition"] = 'attachment; filename="bundle.json"'
+    return response
+
+
+@require_GET
+@login_required
+def client_pdf(request: HttpRequest, public_id: str) -> HttpResponse:
+    """Printable progress report of one client (anyone who may see the client)."""
+    client = get_visible_client_or_404(request.user, public_id)
+    episode = client.episodes.order_by("end_date", "-start_date").first()
+    if episode is None:
+        return HttpResponse(status=404)
+    administrations = list(
+        Administration.objects.filter(episode=episode)
+        .select_related("session")
+        .order_by("session__number", "instrument", "rater")
+    )
+    feedback = with_agency_model(episode, episode_feedback(episode, administrations))
+    audit(episode.agency, request.user, "client_pdf", client, _ip(request))
+    pdf = render_pdf(
+        "reports/client_print.html",
+        {
+            "client": client,
+            "episode": episode,
+            "graph": progress_svg(episode, administrations, feedback),
+            "model_label": model_label(feedback),
+            "administrations": [a for a in administrations if a.rater == "client"],
+            "alerts": list(episode.alerts.order_by("-session_number", "code")[:10]),
+            "generated": timezone.now(),
+        },
+    )
+    response = HttpResponse(pdf, content_type="application/pdf")
+    response["Content-Disposition"] = 'attachment; filename="progress-report.pdf"'
+    return response

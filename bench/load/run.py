@@ -1,0 +1,321 @@
+"""Load test: 50 concurrent users against gunicorn + PostgreSQL on loopback (locust, headless).
+
+    python -m bench.load.run [--users 50] [--seconds 30] [--port 8765]
+
+Phases, one after the other against the same server and database:
+  1. paced-bare   each user posts two bare inserts every 10 s (--pace 0.1; the baseline)
+  2. paced-app    each user opens the caseload and posts an ORS and an SRS every 10 s
+  3. flat-bare    bare inserts as fast as the server answers
+  4. flat-app     rating posts as fast as the server answers (no caseload)
+Checks: 0 errors, ratings sent == ratings stored, p95 < 200 ms (paced-app), and submit
+throughput >= 60% of the bare endpoint's in the same run (paced, and reported for flat out).
+Needs PostgreSQL on 127.0.0.1:5432 (user postgres, trust); creates and drops ``alliance_load``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import os
+import secrets
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+BIN = Path(sys.executable).parent
+DB = "alliance_load"
+PG = "postgres://postgres@127.0.0.1:5432"
+
+SEED = r"""
+import datetime, json, sys
+import django
+django.setup()
+from django.contrib.auth.hashers import make_password
+from alliance.accounts.models import Agency, Role
+from alliance.accounts.services import create_member
+from alliance.care.models import Client, Episode, Session
+from django.contrib.auth import BACKEND_SESSION_KEY, HASH_SESSION_KEY, SESSION_KEY
+from django.contrib.sessions.backends.db import SessionStore
+from django.utils.crypto import get_random_string
+users, clients_each, sessions_each, password = (int(sys.argv[1]), int(sys.argv[2]),
+                                                int(sys.argv[3]), sys.argv[4])
+agency = Agency.objects.create(name="Load")
+hashed = make_password(password)
+start = datetime.date(2025, 1, 1)
+plan = {"password": password, "users": []}
+for u in range(users):
+    user = create_member(agency, f"load{u:03d}", "", Role.THERAPIST, password_hash=hashed)
+    urls = []
+    for c in range(clients_each):
+        client = Client.objects.create(agency=agency, display_code=f"L-{u:03d}-{c}", therapist=user)
+        episode = Episode.objects.create(agency=agency, client=client, start_date=start)
+        Session.objects.bulk_create([
+            Session(agency=agency, episode=episode, number=n, date=start + datetime.timedelta(days=7 * n))
+            for n in range(1, sessions_each + 1)
+        ])
+        urls += [f"/clients/{client.public_id}/sessions/{n}/" for n in range(1, sessions_each + 1)]
+    # Signed in already (a session row and a CSRF secret): Argon2 logins are not what is measured.
+    store = SessionStore()
+    store[SESSION_KEY] = str(user.pk)
+    store[BACKEND_SESSION_KEY] = "django.contrib.auth.backends.ModelBackend"
+    store[HASH_SESSION_KEY] = user.get_session_auth_hash()
+    store.create()
+    plan["users"].append({"username": user.username, "sessions": urls,
+                          "session": store.session_key, "csrf": get_random_string(32)})
+print(json.dumps(plan))
+"""
+
+COUNT = r"""
+import django
+django.setup()
+from alliance.care.models import Administration
+from alliance.audit.services import verify
+checked, broken = verify()
+print(Administration.objects.count(), checked, len(broken))
+"""
+
+
+def psql(sql: str) -> None:
+    subprocess.run(
+        ["psql", f"{PG}/postgres", "-v", "ON_ERROR_STOP=1", "-qc", sql], check=True, cwd=ROOT
+    )
+
+
+def env() -> dict[str, str]:
+    return {
+        **os.environ,
+        "DJANGO_SETTINGS_MODULE": "bench.load.settings",
+        "DATABASE_URL": f"{PG}/{DB}",
+        "SECRET_KEY": secrets.token_urlsafe(40),
+        "DEBUG": "0",
+        "SECURE_COOKIES": "0",
+        "ALLOWED_HOSTS": "127.0.0.1,localhost",
+        "LOG_LEVEL": "ERROR",
+        "PYTHONPATH": str(ROOT),
+    }
+
+
+def prepare(users: int, plan_dir: Path, environment: dict[str, str]) -> list[Path]:
+    psql(f'DROP DATABASE IF EXISTS "{DB}" WITH (FORCE)')
+    psql(f'CREATE DATABASE "{DB}"')
+    subprocess.run(
+        [sys.executable, "manage.py", "migrate", "-v", "0"], cwd=ROOT, env=environment, check=True
+    )
+    subprocess.run(
+        [
+            "psql",
+            f"{PG}/{DB}",
+            "-qc",
+            "CREATE TABLE bench_bare (id bigserial PRIMARY KEY, "
+            "at timestamptz NOT NULL, v integer NOT NULL)",
+        ],
+        check=True,
+    )
+    # Two app phases, each with its own sessions: 4 clients x 25 sessions per user per phase.
+    out = subprocess.run(
+        [sys.executable, "-c", SEED, str(users), "8", "25", secrets.token_urlsafe(12)],
+        cwd=ROOT,
+        env=environment,
+        check=True,
+        capture_output=True,
+        text=True,
+    )
+    plan = json.loads(out.stdout.strip().splitlines()[-1])
+    paths = []
+    for phase in range(2):
+        part = {
+            "password": plan["password"],
+            "users": [
+                {**u, "sessions": u["sessions"][phase * 100 : (phase + 1) * 100]}
+                for u in plan["users"]
+            ],
+        }
+        path = plan_dir / f"plan-{phase}.json"
+        path.write_text(json.dumps(part))
+        paths.append(path)
+    return paths
+
+
+def start_server(port: int, environment: dict[str, str]) -> subprocess.Popen:
+    server = subprocess.Popen(
+        [
+            str(BIN / "gunicorn"),
+            "bench.load.wsgi:application",
+            "--bind",
+            f"127.0.0.1:{port}",
+            "--workers",
+            str(max(2, (os.cpu_count() or 2) * 2)),
+            "--worker-class",
+            "gthread",
+            "--threads",
+            "4",
+            "--log-level",
+            "warning",
+        ],
+        cwd=ROOT,
+        env=environment,
+        start_new_session=True,
+    )
+    for _ in range(100):
+        try:
+            urllib.request.urlopen(f"http://127.0.0.1:{port}/login/", timeout=1)
+            return server
+        except OSError:
+            time.sleep(0.2)
+    raise RuntimeError("gunicorn did not answer")
+
+
+def locust(
+    name: str,
+    scenario: str,
+    users: int,
+    seconds: int,
+    port: int,
+    folder: Path,
+    pace: float,
+    plan: Path | None = None,
+    caseload: bool = True,
+) -> dict:
+    prefix = folder / name
+    sent = folder / f"{name}-sent.json"
+    run_env = {
+        **os.environ,
+        "LOAD_SCENARIO": scenario,
+        "LOAD_PACE": str(pace),
+        "LOAD_SENT_FILE": str(sent),
+        "LOAD_CASELOAD": "1" if caseload else "0",
+    }
+    if plan is not None:
+        run_env["LOAD_PLAN"] = str(plan)
+    finished = subprocess.run(
+        [
+            str(BIN / "locust"),
+            "-f",
+            str(Path(__file__).with_name("locustfile.py")),
+            "--headless",
+            "-u",
+            str(users),
+            "-r",
+            str(users),
+            "-t",
+            f"{seconds}s",
+            "--host",
+            f"http://127.0.0.1:{port}",
+            "--csv",
+            str(prefix),
+            "--only-summary",
+            "--loglevel",
+            "ERROR",
+            "--stop-timeout",
+            "10",
+        ],
+        cwd=ROOT,
+        env=run_env,
+        check=False,
+        capture_output=True,
+    )
+    if b"Traceback" in finished.stderr or finished.returncode not in (0, 1):
+        print(finished.stderr.decode()[-3000:], file=sys.stderr)
+    with open(f"{prefix}_stats.csv") as handle:
+        rows = {row["Name"]: row for row in csv.DictReader(handle)}
+    failures = Path(f"{prefix}_failures.csv")
+    if failures.exists():
+        with open(failures) as handle:
+            for row in csv.DictReader(handle):
+                print(
+                    f"{name}: {row['Occurrences']} x {row['Method']} {row['Name']}: {row['Error']}",
+                    file=sys.stderr,
+                )
+    result = {"rows": rows, "sent": json.loads(sent.read_text())["ratings"] if sent.exists() else 0}
+    return result
+
+
+def summary(result: dict, names: list[str]) -> dict:
+    rows = [result["rows"][n] for n in names if n in result["rows"]]
+    count = sum(int(r["Request Count"]) for r in rows)
+    return {
+        "requests": count,
+        "failures": sum(int(r["Failure Count"]) for r in rows),
+        "rps": sum(float(r["Requests/s"]) for r in rows),
+        "p95_ms": max((float(r["95%"]) for r in rows if r["95%"] not in ("N/A", "")), default=0),
+        "p50_ms": max((float(r["50%"]) for r in rows if r["50%"] not in ("N/A", "")), default=0),
+    }
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--users", type=int, default=50)
+    parser.add_argument("--seconds", type=int, default=30)
+    parser.add_argument("--port", type=int, default=8765)
+    parser.add_argument(
+        "--pace", type=float, default=0.1, help="paced phases: iterations/s per user (0.1)"
+    )
+    args = parser.parse_args(argv)
+    environment = env()
+    with tempfile.TemporaryDirectory() as tmp:
+        folder = Path(tmp)
+        plans = prepare(args.users, folder, environment)
+        server = start_server(args.port, environment)
+        try:
+            common = (args.users, args.seconds, args.port, folder)
+            paced_bare = locust("paced-bare", "bare", *common, pace=args.pace)
+            paced_app = locust("paced-app", "app", *common, pace=args.pace, plan=plans[0])
+            flat_bare = locust("flat-bare", "bare", *common, pace=0)
+            flat_app = locust("flat-app", "app", *common, pace=0, plan=plans[1], caseload=False)
+        finally:
+            os.killpg(server.pid, signal.SIGTERM)
+            server.wait(timeout=30)
+        counted = subprocess.run(
+            [sys.executable, "-c", COUNT],
+            cwd=ROOT,
+            env=environment,
+            check=True,
+            capture_output=True,
+            text=True,
+        ).stdout.split()
+    stored, audit_checked, audit_broken = (int(x) for x in counted)
+    submits = ["submit ors", "submit srs"]
+    everything = ["caseload", *submits]
+    report = {
+        "paced_bare": summary(paced_bare, ["bare insert"]),
+        "paced_app_all": summary(paced_app, everything),
+        "paced_app_submit": summary(paced_app, submits),
+        "paced_app_caseload": summary(paced_app, ["caseload"]),
+        "flat_bare": summary(flat_bare, ["bare insert"]),
+        "flat_app_submit": summary(flat_app, submits),
+        "ratings_sent": paced_app["sent"] + flat_app["sent"],
+        "ratings_stored": stored,
+        "audit_events_checked": audit_checked,
+        "audit_broken_chains": audit_broken,
+    }
+    report["load_average"] = os.getloadavg()
+    report["cpus"] = os.cpu_count()
+    report["paced_ratio"] = report["paced_app_submit"]["rps"] / report["paced_bare"]["rps"]
+    report["flat_ratio"] = report["flat_app_submit"]["rps"] / report["flat_bare"]["rps"]
+    errors = sum(
+        report[k]["failures"]
+        for k in ("paced_bare", "paced_app_all", "flat_bare", "flat_app_submit")
+    )
+    checks = {
+        "0 errors": errors == 0,
+        "ratings sent == stored": report["ratings_sent"] == report["ratings_stored"],
+        "p95 < 200 ms (paced app, all requests)": report["paced_app_all"]["p95_ms"] < 200,
+        "submit >= 60% of bare (paced)": report["paced_ratio"] >= 0.6,
+        "audit chain intact": audit_broken == 0,
+    }
+    print(json.dumps(report, indent=2))
+    print(f"users {args.users}, {args.seconds} s per phase, pace {args.pace}/s per user")
+    for label, ok in checks.items():
+        print(f"{'PASS' if ok else 'FAIL'}  {label}")
+    print(f"info  submit/bare throughput flat out: {report['flat_ratio']:.2f}")
+    return 0 if all(checks.values()) else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,422 @@
+"""Benchmark: the agency effectiveness report over 1,000,000 administrations in PostgreSQL.
+
+    .venv/bin/python bench/report_pg.py [--episodes 100000] [--therapists 500] [--keep]
+    (or: .venv/bin/python -m bench report_pg)
+
+In one run: simulate the administrations table (``alliance.science.simulate``), create a scratch
+database (``BENCH_DATABASE_URL``, default postgres://postgres@127.0.0.1:5432/alliance_bench_reports;
+dropped and re-created), migrate it, COPY one agency's clients, episodes, sessions and
+administrations into it, then time (best of 3)
+
+* ``administrations_frame`` (the Django ``values_list`` data layer) alone;
+* ``services.effectiveness_report`` (data layer + every index + therapist effects + attendance);
+* the whole page ``GET /reports/effectiveness/`` through Django's test client (template, charts);
+* the baseline: one hand-written SQL query computing the same headline aggregates (episodes,
+  used, mean/SD of intake and change, ES, % reliable improvement/deterioration, drop-out, mean
+  SRS, cancellations, overall and per quarter) in the database;
+
+and prints the ratios report / SQL, checks that both give the same numbers, and prints EXPLAIN
+(ANALYZE, BUFFERS) of the report's queries and of the baseline. Targets: page < 3 s, within 3x of
+the SQL baseline. Results go in docs/performance.md (section "Agency report on PostgreSQL").
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+DEFAULT_URL = "postgres://postgres@127.0.0.1:5432/alliance_bench_reports"
+
+BASELINE_SQL = """
+WITH ors AS (
+    SELECT a.episode_id, s.number, a.total, s.date
+    FROM care_administration a JOIN care_session s ON s.id = a.session_id
+    WHERE a.agency_id = %(agency)s AND a.instrument = 'ors' AND a.rater = 'client'
+),
+ends AS (
+    SELECT DISTINCT ON (episode_id) episode_id, total AS intake, date AS first_date
+    FROM ors ORDER BY episode_id, number
+),
+lasts AS (
+    SELECT DISTINCT ON (episode_id) episode_id, total AS final, count(*) OVER w AS n_scores
+    FROM ors WINDOW w AS (PARTITION BY episode_id)
+    ORDER BY episode_id, number DESC
+),
+episodes AS (
+    SELECT e.episode_id, e.intake, l.final, l.n_scores, ep.ending,
+           to_char(e.first_date, 'YYYY"Q"Q') AS quarter
+    FROM ends e JOIN lasts l USING (episode_id) JOIN care_episode ep ON ep.id = e.episode_id
+),
+srs AS (
+    SELECT avg(a.total) AS srs_mean, count(*) AS srs_n
+    FROM care_administration a
+    WHERE a.agency_id = %(agency)s AND a.instrument = 'srs' AND a.rater = 'client'
+),
+attendance AS (
+    SELECT count(*) FILTER (WHERE attendance = 'cancelled') AS cancelled, count(*) AS sessions
+    FROM care_session WHERE agency_id = %(agency)s
+)
+SELECT quarter,
+       count(*) AS n_episodes,
+       count(*) FILTER (WHERE n_scores >= 2) AS n_used,
+       avg(intake) FILTER (WHERE n_scores >= 2) AS intake_mean,
+       stddev_samp(intake) FILTER (WHERE n_scores >= 2) AS intake_sd,
+       avg(final - intake) FILTER (WHERE n_scores >= 2) AS change_mean,
+       stddev_samp(final - intake) FILTER (WHERE n_scores >= 2) AS change_sd,
+       avg(final - intake) FILTER (WHERE n_scores >= 2)
+           / stddev_samp(intake) FILTER (WHERE n_scores >= 2) AS es,
+       avg(((final - intake) > 5)::int) FILTER (WHERE n_scores >= 2) AS reliable_improvement,
+       avg(((final - intake) < -5)::int) FILTER (WHERE n_scores >= 2) AS reliable_deterioration,
+       count(*) FILTER (WHERE ending <> '') AS n_closed,
+       (SELECT srs_mean FROM srs) AS srs_mean,
+       (SELECT cancelled FROM attendance) AS cancelled
+FROM episodes
+GROUP BY ROLLUP (quarter)
+ORDER BY quarter NULLS FIRST
+"""
+
+
+def setup_django(url: str) -> None:
+    os.environ["DATABASE_URL"] = url
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "alliance.settings")
+    os.environ.setdefault("ALLIANCE_INSECURE_DEV_KEY", "1")
+    os.environ["ALLOWED_HOSTS"] = "testserver,127.0.0.1,localhost"
+    import django
+
+    django.setup()
+
+
+def recreate_database(url: str) -> None:
+    from urllib.parse import urlparse
+
+    import psycopg
+
+    parsed = urlparse(url)
+    name = parsed.path.lstrip("/")
+    admin = parsed._replace(path="/postgres").geturl().replace("postgres://", "postgresql://", 1)
+    with psycopg.connect(admin, autocommit=True) as connection:
+        connection.execute(f'DROP DATABASE IF EXISTS "{name}"')
+        connection.execute(f'CREATE DATABASE "{name}"')
+
+
+def copy_rows(cursor, model, columns: dict, n: int) -> None:
+    """COPY n rows into the model's table; columns maps field attnames to a sequence or scalar.
+
+    Fields not given get their Python default (auto_now fields: now), so the benchmark keeps
+    working when other apps add columns with defaults.
+    """
+    from django.utils import timezone
+
+    now = timezone.now()
+    names, values = [], []
+    for field in model._meta.concrete_fields:
+        name = field.attname
+        if name in columns:
+            value = columns[name]
+        elif getattr(field, "auto_now", False) or getattr(field, "auto_now_add", False):
+            value = now
+        elif field.has_default():
+            default = field.get_default()
+            value = [field.get_default() for _ in range(n)] if callable(field.default) else default
+        elif field.null:
+            value = None
+        else:
+            raise ValueError(f"{model.__name__}.{name} needs a value for the benchmark")
+        if (
+            isinstance(value, (dict, list))
+            and not isinstance(value, list | tuple)
+            or (field.get_internal_type() == "JSONField" and not isinstance(value, list))
+        ):
+            value = json.dumps(value)
+        names.append(name)
+        values.append(value if isinstance(value, list | tuple) else [value] * n)
+    table = model._meta.db_table
+    column_list = ", ".join(f'"{c}"' for c in names)
+    with cursor.copy(f"COPY {table} ({column_list}) FROM STDIN") as copy:
+        for row in zip(*values, strict=True):
+            copy.write_row(row)
+
+
+def load(frame, therapists_n: int):
+    """One agency with the simulated history; returns (agency, admin user)."""
+    import numpy as np
+    from django.db import connection, transaction
+
+    from alliance.accounts.models import Agency, Membership, Role, Team, TeamMembership, User
+    from alliance.care.feedback import instrument_for
+    from alliance.care.models import Administration, Client, Episode, Session
+
+    agency = Agency.objects.create(name="Benchmark")
+    therapist_ids = sorted(frame["therapist_id"].unique())
+    team_ids = sorted(frame["team_id"].dropna().unique())
+    teams = {t: Team.objects.create(agency=agency, name=t) for t in team_ids}
+    users = User.objects.bulk_create([User(username=f"th-{t}") for t in therapist_ids])
+    user_of = dict(zip(therapist_ids, users, strict=True))
+    Membership.objects.bulk_create(
+        [Membership(agency=agency, user=u, role=Role.THERAPIST) for u in users]
+    )
+    firsts = frame.groupby("episode_id", sort=True).agg(
+        client_id=("client_id", "first"), therapist_id=("therapist_id", "first"),
+        team_id=("team_id", "first"), age_band=("age_band", "first"),
+        ending=("ending", "first"), start=("session_date", "min"), end=("session_date", "max"),
+    )  # fmt: skip
+    TeamMembership.objects.bulk_create(
+        [
+            TeamMembership(agency=agency, team=teams[team], user=user_of[therapist])
+            for therapist, team in firsts.groupby("therapist_id")["team_id"].first().items()
+        ]
+    )
+    admin = User.objects.create(username="bench-admin")
+    Membership.objects.create(agency=agency, user=admin, role=Role.ADMIN)
+    n = len(firsts)
+    ids = list(range(1, n + 1))
+    ending = firsts["ending"].fillna("").tolist()
+    closed = firsts["ending"].notna().to_numpy()
+    end_dates = [d.date() if c else None for d, c in zip(firsts["end"], closed, strict=True)]
+    child = (firsts["age_band"] == "child").to_numpy()
+    sessions = frame.drop_duplicates(["episode_id", "session_number"])[
+        ["episode_id", "session_number", "session_date"]
+    ]
+    episode_index = {e: i + 1 for i, e in enumerate(firsts.index)}
+    session_episode = sessions["episode_id"].map(episode_index).to_numpy()
+    session_keys = dict(
+        zip(
+            zip(sessions["episode_id"], sessions["session_number"], strict=True),
+            range(1, len(sessions) + 1),
+            strict=True,
+        )
+    )
+    rng = np.random.default_rng(0)
+    attendance = np.where(rng.random(len(sessions)) < 0.05, "cancelled", "attended").tolist()
+    item_columns = [c for c in frame.columns if c.startswith("item_")]
+    items = frame[item_columns].to_numpy()
+    keys = {code: instrument_for(code).item_keys for code in frame["instrument"].unique()}
+    item_json = [
+        json.dumps(dict(zip(keys[code], row.tolist(), strict=False)))
+        for code, row in zip(frame["instrument"], items, strict=True)
+    ]
+    with transaction.atomic(), connection.cursor() as wrapper:
+        cursor = wrapper.cursor
+        copy_rows(cursor, Client, {
+            "id": ids, "agency_id": agency.pk, "public_id": [f"c{i:015x}" for i in ids],
+            "display_code": firsts["client_id"].tolist(), "name": "", "age_band": firsts["age_band"].tolist(),
+            "therapist_id": [user_of[t].pk for t in firsts["therapist_id"]],
+            "team_id": [teams[t].pk for t in firsts["team_id"]],
+        }, n)  # fmt: skip
+        copy_rows(cursor, Episode, {
+            "id": ids, "agency_id": agency.pk, "public_id": [f"e{i:015x}" for i in ids],
+            "client_id": ids, "start_date": [d.date() for d in firsts["start"]],
+            "end_date": end_dates, "ending": ending,
+            "outcome_instrument": np.where(child, "cors", "ors").tolist(),
+            "alliance_instrument": np.where(child, "csrs", "srs").tolist(), "raters": "[]",
+        }, n)  # fmt: skip
+        m = len(sessions)
+        copy_rows(cursor, Session, {
+            "id": list(range(1, m + 1)), "agency_id": agency.pk,
+            "public_id": [f"s{i:015x}" for i in range(1, m + 1)],
+            "episode_id": session_episode.tolist(), "number": sessions["session_number"].tolist(),
+            "date": [d.date() for d in sessions["session_date"]], "attendance": attendance,
+        }, m)  # fmt: skip
+        k = len(frame)
+        copy_rows(cursor, Administration, {
+            "id": list(range(1, k + 1)), "agency_id": agency.pk,
+            "public_id": [f"a{i:015x}" for i in range(1, k + 1)],
+            "episode_id": frame["episode_id"].map(episode_index).tolist(),
+            "session_id": [session_keys[key] for key in zip(frame["episode_id"], frame["session_number"], strict=True)],
+            "instrument": frame["instrument"].tolist(), "rater": frame["rater"].tolist(),
+            "rater_relationship": "", "items": item_json, "total": frame["total"].tolist(),
+            "total_only": False, "entry_mode": "import",
+            "idempotency_key": [f"k{i}" for i in range(1, k + 1)], "entered_by_id": None,
+        }, k)  # fmt: skip
+        for model in (Client, Episode, Session, Administration):
+            table = model._meta.db_table
+            cursor.execute(
+                f"SELECT setval(pg_get_serial_sequence('{table}', 'id'), (SELECT max(id) FROM {table}))"
+            )
+    with connection.cursor() as cursor:
+        cursor.execute("VACUUM ANALYZE")  # sets hint bits now, not during the first timed scans
+    return agency, admin
+
+
+def best_of(label: str, function, repeat: int = 3):
+    times, result = [], None
+    for _ in range(repeat):
+        start = time.perf_counter()
+        result = function()
+        times.append(time.perf_counter() - start)
+    print(f"{label:<58} best {min(times):6.2f} s  (runs: {', '.join(f'{t:.2f}' for t in times)})")
+    return min(times), result
+
+
+def explain(sql: str, params) -> str:
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute("EXPLAIN (ANALYZE, BUFFERS) " + sql, params)
+        return "\n".join(row[0] for row in cursor.fetchall())
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="bench report_pg", description=(__doc__ or "").splitlines()[0]
+    )
+    parser.add_argument("--episodes", type=int, default=100_000)
+    parser.add_argument("--therapists", type=int, default=500)
+    parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--explain", default="", help="write the EXPLAIN output to this file")
+    parser.add_argument(
+        "--reuse", action="store_true", help="reuse the database loaded by an earlier run"
+    )
+    args = parser.parse_args(argv)
+    url = os.environ.get("BENCH_DATABASE_URL", DEFAULT_URL)
+    if not args.reuse:
+        recreate_database(url)
+    setup_django(url)
+    if args.reuse:
+        from alliance.accounts.models import Agency, User
+
+        agency = Agency.objects.get(name="Benchmark")
+        admin = User.objects.get(username="bench-admin")
+    else:
+        from django.core.management import call_command
+
+        call_command("migrate", verbosity=0)
+        from alliance.science.simulate import simulate
+
+        start = time.perf_counter()
+        frame = simulate(args.episodes, args.therapists, seed=args.seed)
+        print(f"simulate: {len(frame)} administrations, {frame['episode_id'].nunique()} episodes "
+              f"({time.perf_counter() - start:.1f} s)")  # fmt: skip
+        start = time.perf_counter()
+        agency, admin = load(frame, args.therapists)
+        print(f"COPY into PostgreSQL: {time.perf_counter() - start:.1f} s")
+
+    from django.db import connection
+    from django.test import Client as HttpClient
+    from django.test.utils import CaptureQueriesContext
+
+    from alliance.reports import services
+    from alliance.reports.data import ReportFilter, administrations_frame, scoped_episodes
+
+    report_filter = ReportFilter()
+    data_time, table = best_of(
+        "administrations_frame (values_list -> DataFrame)",
+        lambda: administrations_frame(scoped_episodes(admin, report_filter), report_filter.instruments()),
+    )  # fmt: skip
+    service_time, report = best_of(
+        "effectiveness_report (data + indices + therapists)",
+        lambda: services.effectiveness_report(admin, report_filter, "quarter"),
+    )
+    http = HttpClient()
+    http.force_login(admin)
+
+    def page():
+        response = http.get("/reports/effectiveness/")
+        assert response.status_code == 200, response.status_code
+        return response
+
+    with CaptureQueriesContext(connection):
+        services.effectiveness_report(admin, report_filter, "quarter")
+        count = len(connection.queries)
+    page_time, _ = best_of("GET /reports/effectiveness/ (whole page)", page)
+
+    # Where the report's time goes (each step best of 3, same data).
+    from alliance.reports.data import (
+        ADMINISTRATION_FIELDS,
+        EPISODE_FIELDS,
+        administration_queryset,
+        episode_queryset,
+        fetch_columns,
+    )
+    from alliance.science.effectiveness import effectiveness, episode_table
+    from alliance.science.therapists import therapist_effects
+
+    episodes = scoped_episodes(admin, report_filter)
+    best_of(
+        "  step: fetch episodes (one query)",
+        lambda: fetch_columns(episode_queryset(episodes), EPISODE_FIELDS),
+    )
+    best_of(
+        "  step: fetch administrations (one query)",
+        lambda: fetch_columns(
+            administration_queryset(episodes, agency.pk, report_filter.instruments()),
+            ADMINISTRATION_FIELDS,
+        ),
+    )
+    model = services.active_model(agency.pk, "ors")
+    best_of(
+        "  step: effectiveness(by='quarter')",
+        lambda: effectiveness(table, by="quarter", model=model),
+    )
+    _, outcomes = best_of(
+        "  step: episode_table (change distribution)", lambda: episode_table(table, "ors", "client")
+    )
+    best_of("  step: therapist_effects", lambda: therapist_effects(outcomes))
+    best_of("  step: attendance (one aggregate query)", lambda: services._attendance(episodes))
+
+    def baseline():
+        with connection.cursor() as cursor:
+            cursor.execute(BASELINE_SQL, {"agency": agency.pk})
+            columns = [c.name for c in cursor.description]
+            return [dict(zip(columns, row, strict=True)) for row in cursor.fetchall()]
+
+    sql_time, rows = best_of("baseline: one hand-written SQL query", baseline)
+
+    def baseline_more_memory():
+        # The same query given room to sort and hash in memory (default work_mem is 4MB).
+        from django.db import transaction
+
+        with transaction.atomic():
+            with connection.cursor() as cursor:
+                cursor.execute("SET LOCAL work_mem = '64MB'")
+            return baseline()
+
+    sql_time_64, _ = best_of("baseline with work_mem = 64MB", baseline_more_memory)
+    overall_sql = rows[0]
+    overall = report.result["overall"]
+    checks = {
+        "n_episodes": (overall["n_episodes"], overall_sql["n_episodes"]),
+        "n_used": (overall["n_used"], overall_sql["n_used"]),
+        "change_mean": (overall["change_mean"], float(overall_sql["change_mean"])),
+        "es": (overall["es"]["value"], float(overall_sql["es"])),
+        "reliable_improvement": (
+            overall["reliable_improvement"]["proportion"],
+            float(overall_sql["reliable_improvement"]),
+        ),
+        "quarters": (len(report.result["groups"]), len(rows) - 1),
+    }
+    same = all(abs(a - b) <= 1e-9 * max(1.0, abs(b)) for a, b in checks.values())
+    print("same numbers (report vs SQL):", same, {k: v[0] for k, v in checks.items()})
+    print(f"rows in the report table: {len(table)}; queries for the report: {count}")
+    print(
+        f"ratio page / SQL:    {page_time / sql_time:5.1f}x  (vs SQL with 64MB: {page_time / sql_time_64:.1f}x)"
+    )
+    print(f"ratio report / SQL:  {service_time / sql_time:5.1f}x")
+    print(f"ratio data layer / SQL: {data_time / sql_time:5.1f}x")
+
+    episodes = scoped_episodes(admin, report_filter)
+    plans = ["-- baseline\n" + explain(BASELINE_SQL, {"agency": agency.pk})]
+    for label, queryset in (
+        ("report: episodes", episode_queryset(episodes)),
+        ("report: administrations", administration_queryset(episodes, agency.pk, report_filter.instruments())),
+    ):  # fmt: skip
+        sql, params = queryset.query.sql_with_params()
+        plans.append(f"-- {label}\n{sql}\n{explain(sql, params)}")
+    text = "\n\n".join(plans)
+    if args.explain:
+        Path(args.explain).write_text(text + "\n")
+    else:
+        print(text)
+    return 0 if same else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

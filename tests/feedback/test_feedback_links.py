@@ -1,0 +1,233 @@
+"""Secure links: the token, its lifetime, single use, revocation, tampering, and sending."""
+
+from __future__ import annotations
+
+import datetime
+import re
+
+import pytest
+from django.test import Client as Browser
+from django.urls import reverse
+from django.utils import timezone
+
+from alliance.care.models import Administration, EntryMode
+from alliance.feedback import services
+from alliance.feedback.models import FeedbackLink, FeedbackSettings
+from alliance.feedback.panel import live_stamp
+
+ORS_ITEMS = {
+    "ors-individually": "6.0",
+    "ors-interpersonally": "5.5",
+    "ors-socially": "7.0",
+    "ors-overall": "4.5",
+}  # total 23.0
+
+
+def link_url(token: str) -> str:
+    return reverse("feedback:link_form", kwargs={"token": token})
+
+
+def new_link(personas, session, **kwargs):
+    return services.create_link(personas.tara, session, instrument="ors", **kwargs)
+
+
+def submit(browser: Browser, token: str, **extra) -> object:
+    page = browser.get(link_url(token)).content.decode()
+    key = re.search(r'name="idempotency_key" value="([0-9a-f]+)"', page).group(1)
+    return browser.post(
+        link_url(token), {**ORS_ITEMS, "confirmed": "1", "idempotency_key": key, **extra}
+    )
+
+
+def test_a_link_token_has_at_least_128_bits_and_only_its_hash_is_stored(personas, tara_session):
+    new = new_link(personas, tara_session)
+    # token_urlsafe(32): 32 random bytes = 256 bits, 43 URL-safe characters.
+    assert len(new.token) >= 43
+    stored = FeedbackLink.objects.get()
+    assert new.token not in {stored.token_hash, stored.public_id}
+    assert stored.token_hash == services.hash_token(new.token)
+    assert len(stored.token_hash) == 64
+
+
+def test_a_link_expires_after_24_hours_by_default_and_the_setting_changes_it(
+    personas, tara_session, settings
+):
+    before = timezone.now()
+    first = new_link(personas, tara_session).link
+    assert datetime.timedelta(hours=23, minutes=59) < first.expires_at - before
+    assert first.expires_at - before <= datetime.timedelta(hours=24, seconds=5)
+    settings.ALLIANCE_LINK_HOURS = 2
+    second = new_link(personas, tara_session).link
+    assert second.expires_at - second.created_at < datetime.timedelta(hours=2, seconds=5)
+
+
+def test_a_valid_link_stores_the_rating_in_its_session_once(personas, tara_session):
+    new = new_link(personas, tara_session)
+    browser = Browser()
+    page = browser.get(link_url(new.token))
+    assert page.status_code == 200
+    assert "no-store" in page["Cache-Control"]
+    response = submit(browser, new.token)
+    assert response.status_code == 200
+    assert "Thank you" in response.content.decode()
+    stored = Administration.objects.get()
+    assert stored.session == tara_session and stored.instrument == "ors"
+    assert stored.total == pytest.approx(23.0)
+    assert stored.entry_mode == EntryMode.LINK and stored.entered_by is None
+    new.link.refresh_from_db()
+    assert new.link.used_at is not None
+
+
+def test_a_reused_link_gets_a_clear_page_and_stores_nothing_more(personas, tara_session):
+    new = new_link(personas, tara_session)
+    browser = Browser()
+    submit(browser, new.token)
+    again = browser.get(link_url(new.token))
+    assert again.status_code == 410
+    assert "already sent" in again.content.decode()
+    replay = browser.post(
+        link_url(new.token), {**ORS_ITEMS, "confirmed": "1", "idempotency_key": "other"}
+    )
+    assert replay.status_code == 410
+    assert Administration.objects.count() == 1
+
+
+def test_an_expired_link_gets_a_clear_page_and_stores_nothing(personas, tara_session):
+    new = new_link(personas, tara_session)
+    FeedbackLink.objects.update(expires_at=timezone.now() - datetime.timedelta(seconds=1))
+    browser = Browser()
+    page = browser.get(link_url(new.token))
+    assert page.status_code == 410 and "expired" in page.content.decode()
+    post = browser.post(
+        link_url(new.token), {**ORS_ITEMS, "confirmed": "1", "idempotency_key": "k"}
+    )
+    assert post.status_code == 410
+    assert not Administration.objects.exists()
+
+
+def test_a_revoked_link_gets_a_clear_page_and_stores_nothing(personas, tara_session):
+    new = new_link(personas, tara_session)
+    therapist = Browser()
+    therapist.force_login(personas.tara)
+    revoke = reverse("feedback:revoke_link", kwargs={"link_id": new.link.public_id})
+    assert therapist.post(revoke).status_code == 302
+    browser = Browser()
+    page = browser.get(link_url(new.token))
+    assert page.status_code == 410 and "withdrew" in page.content.decode()
+    browser.post(link_url(new.token), {**ORS_ITEMS, "confirmed": "1", "idempotency_key": "k"})
+    assert not Administration.objects.exists()
+
+
+def test_a_tampered_link_gets_a_clear_page_and_stores_nothing(personas, tara_session):
+    new = new_link(personas, tara_session)
+    tampered = new.token[:-1] + ("A" if new.token[-1] != "A" else "B")
+    browser = Browser()
+    page = browser.get(link_url(tampered))
+    assert page.status_code == 404 and "not valid" in page.content.decode()
+    post = browser.post(link_url(tampered), {**ORS_ITEMS, "confirmed": "1", "idempotency_key": "k"})
+    assert post.status_code == 404
+    assert not Administration.objects.exists()
+    new.link.refresh_from_db()
+    assert new.link.used_at is None
+
+
+def test_an_untouched_form_is_not_stored_as_a_rating(personas, tara_session):
+    new = new_link(personas, tara_session)
+    browser = Browser()
+    page = browser.get(link_url(new.token)).content.decode()
+    # The sliders start "not yet rated"; the form does not pretend a 5.0 was chosen.
+    assert page.count("not yet rated") >= 4 and 'name="confirmed"' in page and "required" in page
+    response = browser.post(link_url(new.token), {**ORS_ITEMS, "idempotency_key": "k"})
+    assert response.status_code == 400
+    assert "move every line" in response.content.decode()
+    # The refused form keeps what was sent, so only the confirmation is missing.
+    assert 'value="6.0"' in response.content.decode()
+    assert response.content.decode().count("not yet rated") == 0
+    assert not Administration.objects.exists()
+    new.link.refresh_from_db()
+    assert new.link.used_at is None
+
+
+def test_another_therapist_cannot_revoke_or_create_links_for_an_invisible_client(
+    personas, tara_session
+):
+    new = new_link(personas, tara_session)
+    for outsider in (personas.theo, personas.oscar):
+        browser = Browser()
+        browser.force_login(outsider)
+        revoke = reverse("feedback:revoke_link", kwargs={"link_id": new.link.public_id})
+        assert browser.post(revoke).status_code == 404
+        create = reverse("feedback:create_link", kwargs={"session_id": tara_session.public_id})
+        assert browser.post(create, {"instrument": "ors"}).status_code == 404
+    new.link.refresh_from_db()
+    assert new.link.revoked_at is None and FeedbackLink.objects.count() == 1
+
+
+def test_the_link_page_shows_a_first_name_only_where_the_agency_allows_it(personas, tara_session):
+    client = personas.tara_client
+    client.name = "Maria Lopez"
+    client.save()
+    page = Browser().get(link_url(new_link(personas, tara_session).token)).content.decode()
+    assert "Maria" not in page and "Lopez" not in page and client.display_code not in page
+    FeedbackSettings.objects.create(agency=personas.riverside, show_first_name=True)
+    page = Browser().get(link_url(new_link(personas, tara_session).token)).content.decode()
+    assert "Hello Maria" in page and "Lopez" not in page and client.display_code not in page
+    assert "Caseload" not in page and "Log out" not in page
+
+
+def test_the_therapist_creates_a_link_with_a_qr_code_and_sees_it_once(personas, tara_session):
+    browser = Browser()
+    browser.force_login(personas.tara)
+    url = reverse("feedback:create_link", kwargs={"session_id": tara_session.public_id})
+    page = browser.post(url, {"instrument": "srs", "channel": "show"}).content.decode()
+    token_url = re.search(r'value="(http://testserver/f/[^"]+)"', page).group(1)
+    assert "<svg" in page and 'aria-label="QR code of the link"' in page
+    token = token_url.rstrip("/").rsplit("/", 1)[1]
+    assert FeedbackLink.objects.get().token_hash == services.hash_token(token)
+    assert FeedbackLink.objects.get().instrument == "srs"
+
+
+def test_a_link_sent_by_sms_goes_through_the_backend_and_the_number_is_not_stored(
+    personas, tara_session, sms_outbox
+):
+    browser = Browser()
+    browser.force_login(personas.tara)
+    url = reverse("feedback:create_link", kwargs={"session_id": tara_session.public_id})
+    response = browser.post(url, {"instrument": "ors", "channel": "sms", "address": "+34600111222"})
+    assert response.status_code == 200
+    assert len(sms_outbox) == 1
+    number, text = sms_outbox[0]
+    assert number == "+34600111222" and "http://testserver/f/" in text and "24 hours" in text
+    from alliance.audit.models import AuditEvent
+
+    assert not any("+34600111222" in str(e.detail) for e in AuditEvent.objects.all())
+    assert not any("+34600111222" in str(v) for v in FeedbackLink.objects.values().get().values())
+
+
+def test_a_link_sent_by_email_uses_the_mail_backend(personas, tara_session, mailoutbox):
+    browser = Browser()
+    browser.force_login(personas.tara)
+    url = reverse("feedback:create_link", kwargs={"session_id": tara_session.public_id})
+    browser.post(url, {"instrument": "ors", "channel": "email", "address": "client@example.org"})
+    assert len(mailoutbox) == 1
+    assert mailoutbox[0].to == ["client@example.org"]
+    assert "http://testserver/f/" in mailoutbox[0].body
+
+
+def test_the_live_stamp_changes_when_a_link_submission_arrives(personas, tara_session):
+    therapist = Browser()
+    therapist.force_login(personas.tara)
+    live = reverse("feedback:live", kwargs={"session_id": tara_session.public_id})
+    before = therapist.get(live).json()["stamp"]
+    new = new_link(personas, tara_session)
+    session_page = reverse(
+        "session", kwargs={"public_id": personas.tara_client.public_id, "number": 1}
+    )
+    assert "data-live-poll" in therapist.get(session_page).content.decode()
+    submit(Browser(), new.token)
+    after = therapist.get(live).json()["stamp"]
+    assert before == live_stamp(tara_session) or after == live_stamp(tara_session)
+    assert before != after and after.startswith("1-")
+    outsider = Browser()
+    outsider.force_login(personas.oscar)
+    assert outsider.get(live).status_code == 404

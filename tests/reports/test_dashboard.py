@@ -1,0 +1,91 @@
+"""The supervisor dashboard: at-risk clients by therapist, caseload summary, team limits."""
+
+from __future__ import annotations
+
+import datetime
+
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+
+from alliance.care import services
+from alliance.care.services import create_client
+from alliance.reports.services import supervisor_dashboard
+from tests.web.personas import START
+
+ORS_ITEMS = {"individually": 5.2, "interpersonally": 4.8, "socially": 6.1, "overall": 3.9}  # 20.0
+HALF = {key: round(value / 2, 1) for key, value in ORS_ITEMS.items()}  # 10.0
+DAY1 = START + datetime.timedelta(days=1)
+DAY8 = DAY1 + datetime.timedelta(days=7)
+
+
+def deteriorate(actor, client, key: str) -> None:
+    """ORS 20 then 10: reliable deterioration (10 points > 5) and below the negative line."""
+    for day, items, suffix in ((DAY1, ORS_ITEMS, "1"), (DAY8, HALF, "2")):
+        session = services.start_session(actor, client, on=day)
+        services.record_administration(
+            actor, session, instrument="ors", idempotency_key=key + suffix, items=items
+        )
+
+
+def test_a_supervisor_sees_at_risk_clients_of_their_teams_only(personas):
+    p = personas
+    deteriorate(p.tara, p.tara_client, "t")
+    deteriorate(p.theo, p.theo_client, "o")
+    groups, caseload = supervisor_dashboard(p.sam, today=DAY8 + datetime.timedelta(days=5))
+    assert [g.therapist.username for g in groups] == ["tara"]
+    [at_risk] = groups[0].at_risk
+    assert at_risk.episode.client == p.tara_client
+    assert at_risk.days_since == 5
+    assert any("red zone" in reason for reason in at_risk.reasons)
+    assert any("deterioration" in reason.lower() for reason in at_risk.reasons)
+    assert [row.therapist.username for row in caseload] == ["tara"]
+    assert (caseload[0].open_episodes, caseload[0].red) == (1, 1)
+
+
+def test_an_admin_sees_every_therapist_of_the_agency(personas):
+    p = personas
+    deteriorate(p.tara, p.tara_client, "t")
+    deteriorate(p.theo, p.theo_client, "o")
+    groups, caseload = supervisor_dashboard(p.alice)
+    assert [g.therapist.username for g in groups] == ["tara", "theo"]
+    rows = {row.therapist.username: row for row in caseload}
+    assert rows["theo"].open_episodes == 2  # R-THEO-1 and R-THEO-2
+    assert (rows["theo"].red, rows["tara"].red) == (1, 1)
+    assert rows["theo"].mean_sessions == 1.0  # (2 + 0) / 2
+
+
+def test_clients_without_a_signal_are_not_listed(personas):
+    groups, caseload = supervisor_dashboard(personas.alice)
+    assert groups == []
+    assert sum(row.open_episodes for row in caseload) == 3
+
+
+def test_the_dashboard_query_count_does_not_grow_with_the_caseload(personas):
+    p = personas
+    deteriorate(p.tara, p.tara_client, "t")
+    with CaptureQueriesContext(connection) as few:
+        supervisor_dashboard(p.alice)
+    for n in range(3):
+        extra = create_client(
+            p.alice, p.riverside, display_code=f"R-X-{n}", start_date=START, therapist=p.theo
+        )
+        deteriorate(p.theo, extra, f"x{n}")
+    with CaptureQueriesContext(connection) as many:
+        groups, _ = supervisor_dashboard(p.alice)
+    assert sum(len(g.at_risk) for g in groups) == 4
+    assert len(many) == len(few)
+
+
+def test_the_dashboard_page_lists_reasons_and_days(client, personas):
+    p = personas
+    deteriorate(p.tara, p.tara_client, "t")
+    client.force_login(p.sam)
+    page = client.get("/reports/").content.decode()
+    assert "R-TARA-1" in page and "R-THEO-1" not in page
+    assert "Reliable deterioration" in page
+    assert 'href="/reports/"' in page  # the nav link for supervisors
+
+
+def test_therapists_have_no_supervision_link(client, personas):
+    client.force_login(personas.tara)
+    assert 'href="/reports/"' not in client.get("/").content.decode()

@@ -4,4 +4,11 @@ Each module in ``BENCHMARKS`` exposes ``main() -> int``. Benchmarks are kept out
 suite: timings depend on the machine, so nothing here is a pass/fail test of speed.
 """
 
-BENCHMARKS: tuple[str, ...] = ("effectiveness", "etr", "caseload", "import_bulk", "client_form")
+BENCHMARKS: tuple[str, ...] = (
+    "effectiveness",
+    "etr",
+    "caseload",
+    "import_bulk",
+    "client_form",
+    "report_pg",
+)

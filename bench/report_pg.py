@@ -347,7 +347,7 @@ def main(argv: list[str] | None = None) -> int:
     best_of(
         "  step: fetch administrations (one query)",
         lambda: fetch_columns(
-            administration_queryset(episodes, agency.pk, report_filter.instruments()),
+            administration_queryset(None, agency.pk, report_filter.instruments()),
             ADMINISTRATION_FIELDS,
         ),
     )
@@ -406,7 +406,7 @@ def main(argv: list[str] | None = None) -> int:
     plans = ["-- baseline\n" + explain(BASELINE_SQL, {"agency": agency.pk})]
     for label, queryset in (
         ("report: episodes", episode_queryset(episodes)),
-        ("report: administrations", administration_queryset(episodes, agency.pk, report_filter.instruments())),
+        ("report: administrations", administration_queryset(None, agency.pk, report_filter.instruments())),
     ):  # fmt: skip
         sql, params = queryset.query.sql_with_params()
         plans.append(f"-- {label}\n{sql}\n{explain(sql, params)}")

@@ -484,6 +484,7 @@ def _plan(agency: Agency, clean: pd.DataFrame, errors: _Errors) -> _Plan:
     new_episodes = sorted(set(chosen["episode_id"]) - set(existing_episodes))
     codes = set(chosen.loc[~chosen["episode_id"].isin(existing_episodes), "client_id"])
     new_clients = sorted(codes - set(existing_clients))
+    _check_open_episodes(agency, chosen, new_episodes, existing_clients, errors)
     return _Plan(
         existing_clients,
         existing_episodes,
@@ -493,6 +494,32 @@ def _plan(agency: Agency, clean: pd.DataFrame, errors: _Errors) -> _Plan:
         len(new_sessions),
         unchanged,
     )
+
+
+def _check_open_episodes(
+    agency: Agency,
+    chosen: pd.DataFrame,
+    new_episodes: list[str],
+    existing_clients: dict[str, int],
+    errors: _Errors,
+) -> None:
+    """An open (no ending) imported episode cannot join a client who has an open episode."""
+    rows = chosen[chosen["episode_id"].isin(new_episodes) & (chosen["ending"] == "")]
+    rows = rows[rows["client_id"].isin(existing_clients)]
+    if rows.empty:
+        return
+    busy = set(
+        Episode.objects.filter(agency=agency, end_date__isnull=True).values_list(
+            "client_id", flat=True
+        )
+    )
+    for index, code in rows["client_id"].items():
+        if existing_clients[code] in busy:
+            errors.add(int(index), "ending", "this client already has an open episode")
+    open_new = chosen[chosen["episode_id"].isin(new_episodes) & (chosen["ending"] == "")]
+    several = open_new.groupby("client_id")["episode_id"].transform("nunique") > 1
+    for index in open_new.index[several.to_numpy()]:
+        errors.add(int(index), "ending", "a client can have only one open episode")
 
 
 def _commit(actor, agency: Agency, clean: pd.DataFrame, plan: _Plan) -> None:

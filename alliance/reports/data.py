@@ -15,7 +15,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 from django.db import connection
-from django.db.models import F, QuerySet
+from django.db.models import Count, F, QuerySet, Subquery
 
 from alliance.care.models import Administration, Episode
 from alliance.care.visibility import visible_episodes
@@ -104,10 +104,19 @@ def administrations_frame(
     episode_columns = fetch_columns(episode_queryset(episodes), EPISODE_FIELDS)
     if not len(episode_columns["pk"]):
         return _empty()
-    agency_id = _agency_of(int(episode_columns["pk"][0]))
+    agency_id, agency_episodes = _agency_of(int(episode_columns["pk"][0]))
+    # When the scope is the whole agency (an admin's unfiltered report) the agency condition
+    # alone selects the rows, which spares the database a semi-join over every episode.
+    whole_agency = len(episode_columns["pk"]) == agency_episodes
     rows = fetch_columns(
-        administration_queryset(episodes, agency_id, instruments), ADMINISTRATION_FIELDS
+        administration_queryset(None if whole_agency else episodes, agency_id, instruments),
+        ADMINISTRATION_FIELDS,
     )
+    # Only rows of the visible episodes, whatever the query returned (cheap, and it keeps the
+    # scope exact even if episodes were added between the two queries).
+    keep = np.isin(rows["episode_id"].astype(np.int64), episode_columns["pk"].astype(np.int64))
+    if not keep.all():
+        rows = {field: values[keep] for field, values in rows.items()}
     if not len(rows["episode_id"]):
         return _empty()
     return _assemble(episode_columns, rows)
@@ -120,26 +129,40 @@ def episode_queryset(episodes: QuerySet[Episode]):
 
 
 def administration_queryset(
-    episodes: QuerySet[Episode], agency_id: int, instruments: tuple[str, ...] | None
+    episodes: QuerySet[Episode] | None, agency_id: int, instruments: tuple[str, ...] | None
 ):
+    """The agency's administrations (of ``episodes`` when given) with their session's data."""
     administrations = Administration.objects.filter(
-        agency_id=agency_id,
-        session__agency_id=agency_id,
-        episode__in=episodes.order_by().values("pk"),
+        agency_id=agency_id, session__agency_id=agency_id
     )
+    if episodes is not None:
+        administrations = administrations.filter(episode__in=episodes.order_by().values("pk"))
     if instruments is not None:
         administrations = administrations.filter(instrument__in=instruments)
     return administrations.order_by().values_list(*ADMINISTRATION_FIELDS)
 
 
-def _agency_of(episode_pk: int) -> int:
-    # Every report is within one agency (visible_episodes filters by it); naming it lets the
-    # database (and Citus) keep the administrations query on the agency's shard.
-    return Episode.objects.filter(pk=episode_pk).values_list("agency_id", flat=True)[0]
+def _agency_of(episode_pk: int) -> tuple[int, int]:
+    """The agency of the report and its number of episodes (one query).
+
+    Every report is within one agency (visible_episodes filters by it); naming it lets the
+    database (and Citus) keep the administrations query on the agency's shard.
+    """
+    agency_id = Episode.objects.filter(pk=episode_pk).values_list("agency_id", flat=True)
+    row = (
+        Episode.objects.filter(agency_id=Subquery(agency_id[:1]))
+        .values("agency_id")
+        .annotate(n=Count("pk"))
+        .values_list("agency_id", "n")
+        .order_by()
+    )
+    return row[0]
 
 
 # Text columns the database may return as NULL (read as missing, never as the text "nan").
 _NULLABLE_TEXT = {"client__team_id", "ending"}
+# Short codes repeated on every row: parsed straight into categoricals.
+_CODES = {"instrument", "rater"}
 _NUMERIC = {
     "pk": "int64",
     "client_id": "int64",
@@ -196,7 +219,7 @@ def _postgres_columns(queryset, fields: tuple[str, ...]) -> dict[str, np.ndarray
         text = cursor.fetchone()[0]
     if not text:
         return {field: np.array([], dtype=object) for field in fields}
-    dtypes = {f: _NUMERIC.get(f, "object") for f in fields}
+    dtypes = {f: _NUMERIC.get(f, "category" if f in _CODES else "object") for f in fields}
     if "session__date" in fields:
         dtypes["session__date"] = "int64"
     frame = pd.read_csv(
@@ -207,7 +230,10 @@ def _postgres_columns(queryset, fields: tuple[str, ...]) -> dict[str, np.ndarray
         keep_default_na=False,
         na_values={f: [""] for f in _NULLABLE_TEXT if f in fields},
     )
-    result = {field: frame[field].to_numpy() for field in fields}
+    result = {
+        field: frame[field].array if field in _CODES else frame[field].to_numpy()
+        for field in fields
+    }
     if "session__date" in fields:
         days = frame["session__date"].to_numpy(np.int64)
         result["session__date"] = days.astype("datetime64[D]").astype("datetime64[ns]")

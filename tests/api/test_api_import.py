@@ -234,3 +234,19 @@ def test_the_agency_csv_export_reimports_without_changes_and_loads_elsewhere(per
     assert report.committed, report.errors
     copy = Episode.objects.get(client__display_code="M-TARA-1")
     assert (copy.intake_total, copy.last_alliance_total) == (18.5, 36.0)
+
+
+def test_an_open_episode_is_refused_for_a_client_with_an_open_episode(personas):
+    # R-TARA-1 exists with an open episode (personas); H-5 gets two open episodes in the file.
+    text = HEADER + (
+        "R-TARA-1,E-OPEN,tara,,1,2025-01-06,ors,client,20,,,,,adult,\n"
+        "R-TARA-1,E-DONE,tara,,1,2024-01-08,ors,client,20,,,,,adult,planned\n"
+        "H-5,E-5A,tara,,1,2025-01-06,ors,client,20,,,,,adult,\n"
+        "H-5,E-5B,tara,,1,2025-02-03,ors,client,22,,,,,adult,\n"
+    )
+    report = run(personas, text, dry_run=True)
+    assert [(e.row, e.column, e.message) for e in report.errors] == [
+        (2, "ending", "this client already has an open episode"),
+        (4, "ending", "a client can have only one open episode"),
+        (5, "ending", "a client can have only one open episode"),
+    ]

@@ -51,10 +51,14 @@ def walk(patterns, prefix: str = "", namespace: str = "") -> Iterator[tuple[str,
 def site_routes() -> dict[str, str]:
     """Every named route except the Django admin's (pinned separately below) and the API's
     (pinned per OpenAPI operation)."""
+    operations = set(api_operations().values())
     routes = {}
     for route, name in walk(get_resolver().url_patterns):
-        if name.startswith(("admin:", "api-v1:")) or route.startswith("admin/"):
+        if name.startswith("admin:") or route.startswith("admin/"):
             continue
+        as_openapi = "/" + re.sub(r"<(?:\w+:)?(\w+)>", r"{\1}", route)
+        if as_openapi in operations:
+            continue  # pinned per operation in API
         routes[name or route] = route
     return routes
 
@@ -116,6 +120,10 @@ SITE: dict[str, tuple[str, str]] = {
     "reports:fitted_model": ("GET", "L 403 403 403 200 404"),
     "reports:activate": ("POST", "L 403 403 403 302 404"),
     "reports:client_pdf": ("GET", "L 200 404 404 200 404"),
+    # API routes that are not operations: the schema and its viewer
+    "api-v1:api-root": ("GET", "404 404 404 404 404 404"),
+    "api-v1:openapi-json": ("GET", "200 200 200 200 200 200"),
+    "api-v1:openapi-view": ("GET", "200 200 200 200 200 200"),
     # audit and privacy: agency admins, each for their own agency
     "audit:list": ("GET", "L 403 403 403 200 200"),
     "audit:export": ("GET", "L 403 403 403 200 200"),

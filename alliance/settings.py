@@ -100,6 +100,7 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "alliance.accounts.middleware.AccountSecurityMiddleware",  # idle expiry, two-factor
+    "alliance.audit.middleware.ApiReadAuditMiddleware",  # audit trail of API reads
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
 ]
 

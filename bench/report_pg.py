@@ -275,6 +275,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--reuse", action="store_true", help="reuse the database loaded by an earlier run"
     )
+    if argv is None and __name__ != "__main__":
+        argv = []  # run by `python -m bench report_pg`: the names on the command line are not ours
     args = parser.parse_args(argv)
     url = os.environ.get("BENCH_DATABASE_URL", DEFAULT_URL)
     if not args.reuse:

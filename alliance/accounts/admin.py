@@ -5,7 +5,7 @@ from __future__ import annotations
 from django.contrib import admin
 from django.contrib.auth.admin import UserAdmin
 
-from .models import Agency, Membership, Role, Team, TeamMembership, User
+from .models import Agency, Membership, Role, Team, TeamMembership, TwoFactorDevice, User
 from .tenancy import agency_of, is_agency_admin
 
 
@@ -128,3 +128,24 @@ class AgencyUserAdmin(AgencyScopedAdmin, UserAdmin):
             (name, {**opts, "fields": [f for f in opts["fields"] if f not in hidden]})
             for name, opts in fieldsets
         ]
+
+
+@admin.register(TwoFactorDevice)
+class TwoFactorDeviceAdmin(AgencyScopedAdmin):
+    """Agency admins see who has enrolled and can remove a device (a lost phone); never the key."""
+
+    list_display = ["user", "confirmed_at", "created_at"]
+    fields = ["user", "confirmed_at", "created_at"]
+    readonly_fields = fields
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def delete_model(self, request, obj):
+        from alliance.audit.services import client_ip, record
+
+        record(request.user, obj.agency_id, "two_factor.removed", obj.user, client_ip(request))
+        super().delete_model(request, obj)

@@ -42,6 +42,8 @@ def is_locked_out(username: str, ip: str | None) -> bool:
 def note_failure(username: str, ip: str | None) -> bool:
     """Store a failed attempt; True when this failure locks the username or the address."""
     already = is_locked_out(username, ip)
+    # Keep the table small: failures older than a day no longer count for anything.
+    LoginFailure.objects.filter(at__lt=timezone.now() - datetime.timedelta(days=1)).delete()
     LoginFailure.objects.create(
         username=_normal(username), ip_address=ip or None, at=timezone.now()
     )

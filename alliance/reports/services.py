@@ -340,7 +340,7 @@ def request_refit(actor, instrument: str = "ors", *, ip: str | None = None) -> R
     job = RefitJob.objects.create(
         agency_id=membership.agency_id, instrument=instrument, requested_by=actor
     )
-    audit(membership.agency, actor, "etr_refit_requested", job, ip, instrument=instrument)
+    audit(membership.agency, actor, "etr.refit_requested", job, ip, instrument=instrument)
     from .tasks import refit_etr
 
     transaction.on_commit(lambda: refit_etr.enqueue(job.pk))
@@ -416,7 +416,7 @@ def activate_model(actor, fitted: FittedModel, *, ip: str | None = None) -> Fitt
     audit(
         membership.agency,
         actor,
-        "etr_model_activated",
+        "etr.model_activated",
         fitted,
         ip,
         instrument=fitted.instrument,
@@ -434,7 +434,7 @@ def deactivate_models(actor, instrument: str, *, ip: str | None = None) -> None:
     ):
         fitted.active = False
         fitted.save(update_fields=["active"])
-        audit(membership.agency, actor, "etr_model_deactivated", fitted, ip)
+        audit(membership.agency, actor, "etr.model_deactivated", fitted, ip)
 
 
 def team_choices(user) -> list[tuple[int, str]]:

@@ -229,7 +229,7 @@ def export_csv(request: HttpRequest, kind: str) -> HttpResponse:
     audit(
         membership.agency,
         request.user,
-        "export_csv",
+        "export.csv",
         membership.agency,
         _ip(request),
         kind=kind,
@@ -246,7 +246,7 @@ def export_csv(request: HttpRequest, kind: str) -> HttpResponse:
 @login_required
 def export_fhir(request: HttpRequest) -> HttpResponse:
     membership = services.require_admin(request.user)
-    audit(membership.agency, request.user, "export_fhir", membership.agency, _ip(request))
+    audit(membership.agency, request.user, "export.fhir", membership.agency, _ip(request))
     bundle = bundle_for_agency(membership.agency, visible_episodes(request.user))
     response = HttpResponse(json.dumps(bundle), content_type="application/fhir+json")
     response["Content-Disposition"] = 'attachment; filename="bundle.json"'
@@ -267,7 +267,7 @@ def client_pdf(request: HttpRequest, public_id: str) -> HttpResponse:
         .order_by("session__number", "instrument", "rater")
     )
     feedback = with_agency_model(episode, episode_feedback(episode, administrations))
-    audit(episode.agency, request.user, "client_pdf", client, _ip(request))
+    audit(episode.agency, request.user, "report.client_pdf", client, _ip(request))
     pdf = render_pdf(
         "reports/client_print.html",
         {

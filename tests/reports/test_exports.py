@@ -100,3 +100,17 @@ def test_another_agency_export_holds_none_of_riverside(client, history, kind):
     assert len(frame) > 0
     assert not frame["client_code"].str.startswith("R-").any()
     assert (frame["therapist"] == "oscar").all()
+
+
+def test_every_export_is_in_the_audit_trail_without_personal_data(client, history):
+    from alliance.audit.models import AuditEvent
+
+    p = history.personas
+    download(client, p.alice, "administrations", True)
+    download(client, p.alice, "episodes", False)
+    events = list(AuditEvent.objects.filter(action="export.csv").order_by("pk"))
+    assert [(e.detail["kind"], e.detail["research"]) for e in events] == [
+        ("administrations", True),
+        ("episodes", False),
+    ]
+    assert all(e.actor == p.alice and e.agency == p.riverside for e in events)

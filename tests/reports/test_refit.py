@@ -61,7 +61,7 @@ def test_an_admin_fits_reads_the_calibration_and_activates_the_model(
     client.post(f"/reports/etr/models/{fitted.public_id}/activate/")
     fitted.refresh_from_db()
     assert fitted.active
-    assert AuditEvent.objects.filter(action="etr_model_activated").count() == 1
+    assert AuditEvent.objects.filter(action="etr.model_activated").count() == 1
     label = f"agency model fitted on {fitted.n_episodes} episodes on {fitted.fitted_on}"
     assert label in client.get("/reports/etr/").content.decode()
     client_page = client.get(f"/clients/{p.tara_client.public_id}/").content.decode()

@@ -204,3 +204,28 @@ def test_the_export_is_a_csv_of_the_filtered_events_and_is_itself_recorded(perso
     assert (
         AuditEvent.objects.filter(action="audit.exported", agency=personas.riverside).count() == 2
     )
+
+
+def test_reads_through_the_api_are_recorded_with_the_token_user(personas):
+    from alliance.api.services import create_token
+
+    secret = create_token(personas.tara, scope="read").secret
+    url = f"/api/v1/clients/{personas.tara_client.public_id}"
+    browser = logged_in(personas.tara)
+    browser.logout()
+    response = browser.get(url, HTTP_AUTHORIZATION=f"Bearer {secret}", REMOTE_ADDR="10.4.4.4")
+    assert response.status_code == 200
+    event = AuditEvent.objects.get(action="api.read.clients")
+    assert (event.actor, event.target_id, event.ip_address) == (
+        personas.tara,
+        personas.tara_client.public_id,
+        "10.4.4.4",
+    )
+    listing = browser.get("/api/v1/administrations", HTTP_AUTHORIZATION=f"Bearer {secret}")
+    assert listing.status_code == 200
+    assert AuditEvent.objects.filter(action="api.read.administrations").count() == 1
+    other = browser.get(
+        f"/api/v1/clients/{personas.oscar_client.public_id}", HTTP_AUTHORIZATION=f"Bearer {secret}"
+    )
+    assert other.status_code == 404
+    assert AuditEvent.objects.filter(action__startswith="api.read").count() == 2

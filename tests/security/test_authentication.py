@@ -277,3 +277,19 @@ def test_check_deploy_complains_when_https_is_left_out():
         timeout=120,
     )
     assert result.returncode != 0 and "security.W008" in result.stderr + result.stdout
+
+
+def test_an_agency_admin_can_remove_a_lost_device_but_never_sees_its_key(personas):
+    device = start_enrolment(personas.tara)
+    check_code(device, current_code(device))
+    other = start_enrolment(personas.oscar)
+    browser = logged_in(personas.alice)
+    listing = browser.get("/admin/accounts/twofactordevice/").content.decode()
+    assert "tara" in listing and "oscar" not in listing
+    page = browser.get(f"/admin/accounts/twofactordevice/{device.pk}/change/").content.decode()
+    assert device.secret not in page
+    assert browser.get(f"/admin/accounts/twofactordevice/{other.pk}/change/").status_code == 302
+    response = browser.post(f"/admin/accounts/twofactordevice/{device.pk}/delete/", {"post": "yes"})
+    assert response.status_code == 302
+    assert not TwoFactorDevice.objects.filter(pk=device.pk).exists()
+    assert AuditEvent.objects.filter(action="two_factor.removed", actor=personas.alice).exists()

@@ -38,4 +38,3 @@ class EpisodeAdmin(AgencyScopedAdmin):
         "last_alliance_total",
         "alliance_flag",
     ]
-

@@ -114,7 +114,7 @@ def _with_model(frame: pd.DataFrame) -> pd.DataFrame:
     usable = set()
     for code in frame["instrument"].unique():
         try:
-            model_for(str(code))
+            model_for(None, str(code))
         except EtrError:  # instruments without a model are left out of the demo
             continue
         usable.add(code)

@@ -12,26 +12,28 @@ from functools import lru_cache
 
 import numpy as np
 
-from alliance.science.etr import EtrError, EtrModel, Trajectory, default_model
+from alliance.science.etr import EtrError, EtrModel, Trajectory
 from alliance.science.instruments import Instrument, get_instrument
 from alliance.science.signals import AllianceScore, EpisodeSignals, evaluate_episode
 
 from .models import Administration, Episode
 
 
-@lru_cache(maxsize=16)
-def model_for(instrument: str) -> EtrModel:
-    """The ETR model in use for an outcome instrument (the shipped default until an agency fits one).
+def model_for(agency_id: int | None, instrument: str) -> EtrModel:
+    """The ETR model in use: the agency's activated fitted model, else the shipped default.
 
+    Zones, alerts, graphs and reports all ask here, so they always agree on the model.
     Raises EtrError when there is none (YCORS, PHQ-9, ...); see ``model_or_none``.
     """
-    return default_model(instrument)
+    from alliance.reports.active import active_model  # reports depends on care, not back
+
+    return active_model(agency_id, instrument)
 
 
-def model_or_none(instrument: str) -> EtrModel | None:
+def model_or_none(agency_id: int | None, instrument: str) -> EtrModel | None:
     """The ETR model for an instrument, or None: such episodes show scores and cutoffs only."""
     try:
-        return model_for(instrument)
+        return model_for(agency_id, instrument)
     except EtrError:
         return None
 
@@ -93,7 +95,7 @@ def episode_feedback(
     episode: Episode, administrations: Iterable[Administration]
 ) -> EpisodeFeedback:
     outcome, alliance = client_scores(episode, administrations)
-    model = model_or_none(episode.outcome_instrument)
+    model = model_or_none(episode.agency_id, episode.outcome_instrument)
     signals = evaluate_episode(
         outcome,
         alliance,

@@ -3,11 +3,8 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import replace
 
 from django.utils.translation import gettext as _
-
-from alliance.science.signals import evaluate_episode
 
 from .feedback import EpisodeFeedback, instrument_for
 from .graph import GraphData, GraphSeries, render_progress_svg
@@ -25,28 +22,6 @@ def model_label(feedback: EpisodeFeedback) -> str:
     return _("Expected treatment response: %(model)s") % {
         "model": model_description(feedback.model)
     }
-
-
-def with_agency_model(episode: Episode, feedback: EpisodeFeedback) -> EpisodeFeedback:
-    """The feedback recomputed with the agency's active ETR model when it has activated one."""
-    from alliance.reports.active import active_model
-    from alliance.science.etr import EtrError
-
-    try:
-        model = active_model(episode.agency_id, episode.outcome_instrument)
-    except EtrError:  # no model for this instrument (YCORS, PHQ-9, ...)
-        return feedback
-    if feedback.model is not None and model.to_dict() == feedback.model.to_dict():
-        return feedback
-    signals = evaluate_episode(
-        feedback.outcome,
-        feedback.alliance,
-        model=model,
-        instrument=episode.outcome_instrument,
-        alliance_instrument=episode.alliance_instrument,
-        age_band=episode.client.age_band,
-    )
-    return replace(feedback, signals=signals, model=model)
 
 
 def _rater_series(episode: Episode, administrations: Iterable[Administration]) -> list[GraphSeries]:
@@ -85,7 +60,6 @@ def _expected_lines(
 def graph_data(
     episode: Episode, administrations: list[Administration], feedback: EpisodeFeedback
 ) -> GraphData:
-    feedback = with_agency_model(episode, feedback)
     outcome = instrument_for(episode.outcome_instrument)
     alliance = instrument_for(episode.alliance_instrument)
     last_session = max((a.session.number for a in administrations), default=1)

@@ -70,7 +70,7 @@ class RecordResult:
 
 
 def audit(
-    agency: Agency, actor, action: str, target, ip: str | None = None, **detail: object
+    agency: Agency | int, actor, action: str, target, ip: str | None = None, **detail: object
 ) -> None:
     """Append to the hash-chained audit trail (alliance.audit) in the caller's transaction."""
     record(actor, agency, action, target, ip, detail)
@@ -368,14 +368,12 @@ def _store_administration(
             setattr(existing, field, value)
         existing.save()
         administration = existing
-        audit(
-            episode.agency,
-            actor,
+        event = (
             "administration.edited",
-            administration,
-            ip,
-            before=before,
-            after={"items": scored.items, "total": scored.total, "entry_mode": entry_mode},
+            {
+                "before": before,
+                "after": {"items": scored.items, "total": scored.total, "entry_mode": entry_mode},
+            },
         )
     else:
         administration = Administration.objects.create(
@@ -386,20 +384,20 @@ def _store_administration(
             rater=rater,
             **values,
         )
-        audit(
-            episode.agency,
-            actor,
+        event = (
             "administration.recorded",
-            administration,
-            ip,
-            session=session.number,
-            instrument=instrument,
-            rater=rater,
-            items=scored.items,
-            total=scored.total,
-            entry_mode=entry_mode,
+            {
+                "session": session.number,
+                "instrument": instrument,
+                "rater": rater,
+                "items": scored.items,
+                "total": scored.total,
+                "entry_mode": entry_mode,
+            },
         )
     feedback = refresh_episode_summary(episode)
+    # Last in the transaction: the audit chain's per-agency lock is then held only until commit.
+    audit(episode.agency_id, actor, event[0], administration, ip, **event[1])
     transaction.on_commit(
         lambda: administration_recorded.send(sender=Administration, administration=administration)
     )

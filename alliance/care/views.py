@@ -33,7 +33,7 @@ from .models import (
     Zone,
     rater_label,
 )
-from .progress import model_label, progress_svg, with_agency_model
+from .progress import model_label, progress_svg
 from .visibility import get_visible_client_or_404
 
 ZONE_LABELS = {
@@ -152,7 +152,7 @@ def client_detail(request: HttpRequest, public_id: str) -> HttpResponse:
     episode = _current_episode(client)
     record_request(request, client.agency_id, "client.viewed", client, episode=episode.public_id)
     administrations = _administrations(episode)
-    feedback = with_agency_model(episode, services.episode_feedback(episode, administrations))
+    feedback = services.episode_feedback(episode, administrations)
     sessions = list(episode.sessions.order_by("number"))
     context = {
         "client": client,
@@ -483,7 +483,7 @@ def _render_session(
             state = forms.get(administration.instrument)
             if state is not None:
                 state.saved = administration
-    feedback = with_agency_model(episode, services.episode_feedback(episode, administrations))
+    feedback = services.episode_feedback(episode, administrations)
     outcome_form = forms[episode.outcome_instrument]
     alliance_form = forms[episode.alliance_instrument]
     alliance_instrument = alliance_form.instrument

@@ -422,7 +422,15 @@ def activate_model(actor, fitted: FittedModel, *, ip: str | None = None) -> Fitt
         instrument=fitted.instrument,
         n_episodes=fitted.n_episodes,
     )
+    _refresh_zones_after_commit(fitted.agency_id, fitted.instrument)
     return fitted
+
+
+def _refresh_zones_after_commit(agency_id: int, instrument: str) -> None:
+    """Zones and alerts of open episodes follow the model now in use (in the background)."""
+    from .tasks import refresh_open_episodes
+
+    transaction.on_commit(lambda: refresh_open_episodes.enqueue(agency_id, instrument))
 
 
 @transaction.atomic
@@ -435,6 +443,7 @@ def deactivate_models(actor, instrument: str, *, ip: str | None = None) -> None:
         fitted.active = False
         fitted.save(update_fields=["active"])
         audit(membership.agency, actor, "etr.model_deactivated", fitted, ip)
+    _refresh_zones_after_commit(membership.agency_id, instrument)
 
 
 def team_choices(user) -> list[tuple[int, str]]:

@@ -16,3 +16,19 @@ def refit_etr(job_id: int) -> str:
 
     job = RefitJob.objects.select_related("requested_by").get(pk=job_id)
     return run_refit(job).status
+
+
+@task
+def refresh_open_episodes(agency_id: int, instrument: str) -> int:
+    """Recompute zones and alerts of open episodes after the agency's ETR model changed."""
+    from alliance.care.models import Episode
+    from alliance.care.services import refresh_episode_summary
+
+    episodes = Episode.objects.filter(
+        agency_id=agency_id, outcome_instrument=instrument, end_date__isnull=True
+    ).select_related("client")
+    count = 0
+    for episode in episodes.iterator():
+        refresh_episode_summary(episode)
+        count += 1
+    return count

@@ -16,7 +16,7 @@ from django.views.decorators.http import require_GET, require_POST
 from alliance.accounts.models import Role
 from alliance.care.feedback import episode_feedback
 from alliance.care.models import Administration, AgeBand
-from alliance.care.progress import model_label, progress_svg, with_agency_model
+from alliance.care.progress import model_label, progress_svg
 from alliance.care.services import audit
 from alliance.care.visibility import get_visible_client_or_404, visible_episodes
 
@@ -266,7 +266,7 @@ def client_pdf(request: HttpRequest, public_id: str) -> HttpResponse:
         .select_related("session")
         .order_by("session__number", "instrument", "rater")
     )
-    feedback = with_agency_model(episode, episode_feedback(episode, administrations))
+    feedback = episode_feedback(episode, administrations)
     audit(episode.agency, request.user, "report.client_pdf", client, _ip(request))
     pdf = render_pdf(
         "reports/client_print.html",

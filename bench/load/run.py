@@ -128,13 +128,11 @@ def prepare(users: int, plan_dir: Path, environment: dict[str, str]) -> list[Pat
     )
     plan = json.loads(out.stdout.strip().splitlines()[-1])
     paths = []
-    for phase in range(2):
+    # Sessions 0-9 of each user for the warm-up, 10-99 for the paced phase, 100-199 flat out.
+    for phase, (first, last) in enumerate(((0, 10), (10, 100), (100, 200))):
         part = {
             "password": plan["password"],
-            "users": [
-                {**u, "sessions": u["sessions"][phase * 100 : (phase + 1) * 100]}
-                for u in plan["users"]
-            ],
+            "users": [{**u, "sessions": u["sessions"][first:last]} for u in plan["users"]],
         }
         path = plan_dir / f"plan-{phase}.json"
         path.write_text(json.dumps(part))
@@ -181,6 +179,7 @@ def locust(
     pace: float,
     plan: Path | None = None,
     caseload: bool = True,
+    spawn_rate: float = 0,
 ) -> dict:
     prefix = folder / name
     sent = folder / f"{name}-sent.json"
@@ -202,7 +201,7 @@ def locust(
             "-u",
             str(users),
             "-r",
-            str(users),
+            str(spawn_rate or users),
             "-t",
             f"{seconds}s",
             "--host",
@@ -264,10 +263,18 @@ def main(argv: list[str] | None = None) -> int:
         server = start_server(args.port, environment)
         try:
             common = (args.users, args.seconds, args.port, folder)
-            paced_bare = locust("paced-bare", "bare", *common, pace=args.pace)
-            paced_app = locust("paced-app", "app", *common, pace=args.pace, plan=plans[0])
+            # Unreported warm-up: every gunicorn worker loads its templates, forms and models.
+            warm = locust(
+                "warm-up", "app", args.users, 10, args.port, folder, pace=0, plan=plans[0]
+            )
+            # Paced users start over one period, so that they do not all fire at the same moment.
+            spread = args.users * args.pace if args.pace > 0 else 0
+            paced_bare = locust("paced-bare", "bare", *common, pace=args.pace, spawn_rate=spread)
+            paced_app = locust(
+                "paced-app", "app", *common, pace=args.pace, plan=plans[1], spawn_rate=spread
+            )
             flat_bare = locust("flat-bare", "bare", *common, pace=0)
-            flat_app = locust("flat-app", "app", *common, pace=0, plan=plans[1], caseload=False)
+            flat_app = locust("flat-app", "app", *common, pace=0, plan=plans[2], caseload=False)
         finally:
             os.killpg(server.pid, signal.SIGTERM)
             server.wait(timeout=30)
@@ -289,7 +296,7 @@ def main(argv: list[str] | None = None) -> int:
         "paced_app_caseload": summary(paced_app, ["caseload"]),
         "flat_bare": summary(flat_bare, ["bare insert"]),
         "flat_app_submit": summary(flat_app, submits),
-        "ratings_sent": paced_app["sent"] + flat_app["sent"],
+        "ratings_sent": warm["sent"] + paced_app["sent"] + flat_app["sent"],
         "ratings_stored": stored,
         "audit_events_checked": audit_checked,
         "audit_broken_chains": audit_broken,
@@ -298,9 +305,10 @@ def main(argv: list[str] | None = None) -> int:
     report["cpus"] = os.cpu_count()
     report["paced_ratio"] = report["paced_app_submit"]["rps"] / report["paced_bare"]["rps"]
     report["flat_ratio"] = report["flat_app_submit"]["rps"] / report["flat_bare"]["rps"]
+    report["warm_up"] = summary(warm, everything)
     errors = sum(
         report[k]["failures"]
-        for k in ("paced_bare", "paced_app_all", "flat_bare", "flat_app_submit")
+        for k in ("warm_up", "paced_bare", "paced_app_all", "flat_bare", "flat_app_submit")
     )
     checks = {
         "0 errors": errors == 0,

@@ -112,3 +112,41 @@ def test_the_childrens_scale_has_its_own_count_and_model(client, history):
     page = client.get("/reports/etr/?instrument=cors").content.decode()
     assert f'data-testid="available">{expected}<' in page
     assert "Closed CORS episodes" in page
+
+
+def test_activating_a_model_recomputes_the_zones_of_open_episodes(
+    history, monkeypatch, django_capture_on_commit_callbacks
+):
+    from alliance.care.services import episode_feedback
+    from alliance.science.signals import evaluate_episode
+
+    monkeypatch.setattr(services, "MIN_REFIT_EPISODES", 50)
+    p = history.personas
+    with django_capture_on_commit_callbacks(execute=True):
+        job = services.request_refit(p.alice)
+    job.refresh_from_db()
+    # The loader stores scores without summaries: every open ORS episode has a stale zone "none".
+    open_scored = Episode.objects.filter(
+        agency=p.riverside,
+        end_date__isnull=True,
+        outcome_instrument="ors",
+        administrations__instrument="ors",
+    ).distinct()
+    assert open_scored.exists()
+    assert set(open_scored.values_list("zone", flat=True)) == {"none"}
+    with django_capture_on_commit_callbacks(execute=True):
+        services.activate_model(p.alice, job.result)
+    agency_model = services.active_model(p.riverside.pk, "ors")
+    assert not agency_model.provisional
+    for episode in open_scored.select_related("client"):
+        feedback = episode_feedback(episode, episode.administrations.select_related("session"))
+        assert feedback.model is not None and feedback.model.to_dict() == agency_model.to_dict()
+        expected = evaluate_episode(
+            feedback.outcome,
+            feedback.alliance,
+            model=agency_model,
+            instrument="ors",
+            alliance_instrument=episode.alliance_instrument,
+            age_band=episode.client.age_band,
+        )
+        assert episode.zone == expected.latest_colour

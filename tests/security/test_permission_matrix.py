@@ -15,7 +15,6 @@ next actor's answer.
 from __future__ import annotations
 
 import json
-import os
 import re
 from collections.abc import Iterator
 
@@ -331,19 +330,3 @@ def test_the_django_admin_is_for_agency_admins_only(world):
             browser.force_login(world["users"][actor])
         observed.append(str(browser.get("/admin/").status_code))
     assert observed == ADMIN_INDEX.split()
-
-
-def test_the_observed_matrix_can_be_written_out(world):
-    """ALLIANCE_MATRIX_OUT=FILE writes what every route answers now (to fill in the tables)."""
-    target = os.environ.get("ALLIANCE_MATRIX_OUT")
-    if not target:
-        return
-    lines = []
-    for name, route in sorted(site_routes().items()):
-        method = SITE.get(name, ("GET", ""))[0]
-        observed = " ".join(observe_site(world, name, route, method))
-        lines.append(f'    "{name}": ("{method}", "{observed}"),')
-    for operation in sorted(api_operations()):
-        lines.append(f'    "{operation}": "{" ".join(observe_api(world, operation))}",')
-    with open(target, "w") as out:
-        out.write("\n".join(lines) + "\n")

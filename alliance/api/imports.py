@@ -614,7 +614,7 @@ def _commit(actor, agency: Agency, clean: pd.DataFrame, plan: _Plan) -> None:
             "alliance_instrument": alliance,
             "raters": sorted(raters[key] - {"client"}),
         }
-        stub = _EpisodeStub(outcome, alliance, _ClientStub(age_bands[record[1]]))
+        stub = _EpisodeStub(outcome, alliance, _ClientStub(age_bands[record[1]]), agency.pk)
         summaries[key] = _summarise(stub, scored[key], row)
         episode_rows[key] = row
     _insert(Episode, list(episode_rows.values()), agency_id=agency.pk)
@@ -708,6 +708,7 @@ class _EpisodeStub:
     outcome_instrument: str
     alliance_instrument: str
     client: _ClientStub
+    agency_id: int  # the agency's active ETR model decides the zones
 
 
 @dataclass(slots=True)

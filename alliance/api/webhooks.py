@@ -174,7 +174,8 @@ def attempt(delivery_id: int, now: datetime.datetime | None = None) -> WebhookDe
     )
     status_code, error = None, ""
     try:
-        with urllib.request.urlopen(request, timeout=timeout()) as response:  # noqa: S310
+        # The URL is an endpoint an agency admin registered, validated to http(s) on creation.
+        with urllib.request.urlopen(request, timeout=timeout()) as response:  # nosec B310
             status_code = response.status
     except urllib.error.HTTPError as failure:
         status_code, error = failure.code, f"HTTP {failure.code}"

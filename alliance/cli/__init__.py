@@ -35,6 +35,9 @@ COMMAND_MODULES: dict[str, str] = {
     "demo": "web",
     "serve": "web",
     "token": "token",
+    "backup": "backup",
+    "restore": "backup",
+    "audit": "backup",
 }
 
 

@@ -18,7 +18,7 @@ from alliance.care import services
 from alliance.care.models import Administration
 from alliance.feedback import services as feedback
 from alliance.feedback.models import FeedbackLink
-from tests.browser.conftest import DESKTOP, TIMEOUT_MS
+from tests.browser.fixtures import DESKTOP, TIMEOUT_MS
 from tests.browser.helpers import log_in
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
@@ -30,7 +30,7 @@ PAGE_BUDGET = 60 * 1024
 
 
 def new_context(browser: Browser, base_url: str, *, javascript: bool = True):
-    """As tests/browser/conftest.py, but axe-core may be injected despite the CSP (tests only)."""
+    """As tests/browser/fixtures.py, but axe-core may be injected despite the CSP (tests only)."""
     context = browser.new_context(
         base_url=base_url,
         viewport=DESKTOP,

@@ -9,7 +9,6 @@ import pytest
 
 from alliance.accounts.models import Role
 from alliance.science.simulate import simulate
-from tests.browser.conftest import browser, context, page, playwright_driver  # noqa: F401
 from tests.reports.loader import load_frame
 from tests.web.personas import Personas, make_user
 

@@ -8,8 +8,8 @@ import pytest
 from django.test import Client as Browser
 from django.urls import reverse
 
-from alliance.care import services
 from alliance.audit.models import AuditEvent
+from alliance.care import services
 from alliance.care.models import Administration, Episode
 from tests.web.personas import PASSWORD
 

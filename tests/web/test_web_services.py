@@ -6,8 +6,8 @@ import datetime
 
 import pytest
 
-from alliance.care import services
 from alliance.audit.models import AuditEvent
+from alliance.care import services
 from alliance.care.models import Administration, Alert, Episode, Session
 from tests.web.personas import START
 

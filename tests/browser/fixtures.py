@@ -1,5 +1,8 @@
-"""Real-browser tests: Playwright's sync API driving Debian's Chromium against pytest-django's
+"""Real-browser fixtures: Playwright's sync API driving Debian's Chromium against pytest-django's
 live server.
+
+Registered once for the whole run by ``pytest_plugins`` in the repository's conftest.py, so every
+test directory shares one Playwright driver (a second sync driver in the same thread fails).
 
 Never ``playwright install``: the browser is the distribution's ``/usr/bin/chromium``. When it is
 missing the tests fail with a message saying so; they are never skipped.

@@ -206,24 +206,31 @@ def _as_text(name: str, field: str) -> str:
 
 
 def _postgres_columns(queryset, fields: tuple[str, ...]) -> dict[str, np.ndarray]:
-    # The database joins the rows into one CSV text (string_agg), so the driver moves a single
-    # value instead of building a Python object per row; pandas' C reader parses it.
+    # COPY streams the rows as CSV through the protocol, so the driver moves raw bytes instead of
+    # building a Python object per row; pandas' C reader parses them in one go.
     sql, params = queryset.query.sql_with_params()
     names = [f"c{i}" for i in range(len(fields))]
-    line = " || ',' || ".join(
-        _as_text(name, field) for name, field in zip(names, fields, strict=True)
-    )
-    wrapped = f"SELECT string_agg({line}, E'\\n') FROM ({sql}) AS q({', '.join(names)})"
+    columns = ", ".join(_as_text(name, field) for name, field in zip(names, fields, strict=True))
     with connection.cursor() as cursor:
-        cursor.execute(wrapped, params)
-        text = cursor.fetchone()[0]
-    if not text:
+        inner = cursor.mogrify(sql, params)
+        if isinstance(inner, bytes):
+            inner = inner.decode()
+        copy_sql = (
+            f"COPY (SELECT {columns} FROM ({inner}) AS q({', '.join(names)})) "
+            "TO STDOUT (FORMAT csv)"
+        )
+        buffer = io.BytesIO()
+        with cursor.cursor.copy(copy_sql) as copy:
+            for block in copy:
+                buffer.write(block)
+    if not buffer.tell():
         return {field: np.array([], dtype=object) for field in fields}
+    buffer.seek(0)
     dtypes = {f: _NUMERIC.get(f, "category" if f in _CODES else "object") for f in fields}
     if "session__date" in fields:
         dtypes["session__date"] = "int64"
     frame = pd.read_csv(
-        io.StringIO(text),
+        buffer,
         header=None,
         names=list(fields),
         dtype=dtypes,

@@ -87,16 +87,9 @@ def baseline_insert(table) -> float:
     """The rows into a bare table in one go: the floor for writing them at all."""
     from django.db import connection, transaction
 
-    columns = [
-        "client_id",
-        "episode_id",
-        "therapist_id",
-        "session_number",
-        "session_date",
-        "instrument",
-        "rater",
-        "total",
-    ]
+    from alliance.science.table import REQUIRED_COLUMNS
+
+    columns = list(REQUIRED_COLUMNS)
     rows = [
         (str(a), str(b), str(c), int(d), str(e)[:10], str(f), str(g), float(h))
         for a, b, c, d, e, f, g, h in table[columns].itertuples(index=False)

@@ -109,16 +109,14 @@ def create_link(
     _check_form(session, instrument, rater)
     token = secrets.token_urlsafe(TOKEN_BYTES)
     hours = hours or link_hours()
-    link = FeedbackLink.objects.create(
-        agency_id=session.agency_id,
-        session=session,
-        client=session.episode.client,
-        instrument=instrument,
-        rater=rater,
+    link = _create_link(
+        actor,
+        session,
+        instrument,
+        rater,
+        token,
         channel=Channel.LINK,
-        token_hash=hash_token(token),
         language=language,
-        created_by=actor,
         expires_at=timezone.now() + datetime.timedelta(hours=hours),
     )
     audit(
@@ -163,17 +161,15 @@ def create_kiosk_pass(
         raise ServiceError("no free kiosk code")
     pin = "".join(secrets.choice("0123456789") for _ in range(KIOSK_PIN_DIGITS))
     token = secrets.token_urlsafe(TOKEN_BYTES)
-    link = FeedbackLink.objects.create(
-        agency_id=session.agency_id,
-        session=session,
-        client=session.episode.client,
-        instrument=instrument,
-        rater=rater,
+    link = _create_link(
+        actor,
+        session,
+        instrument,
+        rater,
+        token,
         channel=Channel.KIOSK,
-        token_hash=hash_token(token),
         kiosk_code=code,
         pin_hash=_pin_hash(code, pin),
-        created_by=actor,
         expires_at=timezone.now() + datetime.timedelta(minutes=kiosk_minutes()),
     )
     audit(
@@ -366,3 +362,17 @@ def record_group_rating(
 
 def group_form():
     return instrument_for(care.GROUP_FORM)
+
+
+def _create_link(actor, session, instrument: str, rater: str, token: str, **fields) -> FeedbackLink:
+    """A link row for one form of one session; only the token's hash is stored."""
+    return FeedbackLink.objects.create(
+        agency_id=session.agency_id,
+        session=session,
+        client=session.episode.client,
+        instrument=instrument,
+        rater=rater,
+        token_hash=hash_token(token),
+        created_by=actor,
+        **fields,
+    )

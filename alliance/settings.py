@@ -86,6 +86,7 @@ INSTALLED_APPS = [
     "alliance.reports",
     "alliance.api",
     "alliance.audit",
+    "django_tasks_db",  # the task queue table, used when ALLIANCE_TASKS=database
     "ninja",  # serves the API docs' Swagger UI from our own static files (no CDN)
 ]
 
@@ -105,6 +106,7 @@ MIDDLEWARE = [
 ]
 
 ROOT_URLCONF = "alliance.urls"
+AUTHENTICATION_BACKENDS = ["alliance.accounts.backends.MemberBackend"]
 WSGI_APPLICATION = "alliance.wsgi.application"
 
 TEMPLATES = [
@@ -201,7 +203,17 @@ LOCKOUT_USER_FAILURES = int(os.environ.get("LOCKOUT_USER_FAILURES", 5))
 LOCKOUT_IP_FAILURES = int(os.environ.get("LOCKOUT_IP_FAILURES", 20))
 LOCKOUT_WINDOW_SECONDS = int(os.environ.get("LOCKOUT_WINDOW_SECONDS", 15 * 60))
 
-TASKS = {"default": {"BACKEND": "django.tasks.backends.immediate.ImmediateBackend"}}
+# Background work (django.tasks): "immediate" runs a task inside enqueue (one process: the demo,
+# the tests); "database" queues it in the database for `alliance worker` (production: the
+# summary refresh and alerts after a rating, webhooks and refits then leave the request).
+TASK_BACKENDS = {
+    "immediate": "django.tasks.backends.immediate.ImmediateBackend",
+    "database": "django_tasks_db.DatabaseBackend",
+}
+ALLIANCE_TASKS = os.environ.get("ALLIANCE_TASKS", "immediate")
+if ALLIANCE_TASKS not in TASK_BACKENDS:
+    raise ImproperlyConfigured(f"ALLIANCE_TASKS must be one of {', '.join(TASK_BACKENDS)}")
+TASKS = {"default": {"BACKEND": TASK_BACKENDS[ALLIANCE_TASKS]}}
 
 # Client-facing forms (alliance.feedback): link lifetime, kiosk passes, SMS backend.
 ALLIANCE_LINK_HOURS = int(os.environ.get("ALLIANCE_LINK_HOURS", 24))
@@ -229,4 +241,6 @@ LOGGING = {
     "disable_existing_loggers": False,
     "handlers": {"console": {"class": "logging.StreamHandler"}},
     "root": {"handlers": ["console"], "level": os.environ.get("LOG_LEVEL", "WARNING")},
+    # Django logs two lines per task at INFO (one task follows every rating): not by default.
+    "loggers": {"django.tasks": {"level": os.environ.get("LOG_LEVEL", "WARNING")}},
 }

@@ -9,7 +9,16 @@ from .models import AuditEvent
 class AuditEventAdmin(AgencyScopedAdmin):
     """Read-only: the trail is append-only (see also /audit/ for the agency admin's view)."""
 
-    list_display = ["at", "seq", "actor_name", "action", "target_type", "target_id", "ip_address"]
+    list_display = [
+        "at",
+        "lane",
+        "seq",
+        "actor_name",
+        "action",
+        "target_type",
+        "target_id",
+        "ip_address",
+    ]
     list_filter = ["action"]
 
     def has_add_permission(self, request):

@@ -1,8 +1,14 @@
-"""The audit trail: append-only and hash-chained per agency.
+"""The audit trail: append-only and hash-chained, in a few parallel chains ("lanes") per agency.
 
 Each event stores the SHA-256 of its own canonical content and of the previous event of the same
-agency (``seq`` numbers them 1, 2, 3 ... per agency), so changing, inserting or removing a row
-breaks the chain at that point; ``alliance audit verify`` finds the first broken link.
+agency and lane (``seq`` numbers them 1, 2, 3 ... per lane), so changing, inserting or removing a
+row breaks its chain at that point; ``alliance audit verify`` finds the first broken link.
+Why lanes: appending to a chain needs its last hash, so writers of one chain queue behind each
+other until they commit; with one chain per agency, every rating of a busy agency waited for
+the one before it. A user's events always go to the same lane (actor id modulo ``LANES``), so
+each person's actions stay one ordered chain; events without a signed-in actor (client links,
+kiosk) go by their target. The lane is not part of the hashed content: moving an event to
+another lane breaks the links of both.
 The ORM refuses updates and deletes; on PostgreSQL a trigger refuses them too (migration 0001).
 Details hold identifiers, scores and role names, never client names.
 """
@@ -19,6 +25,7 @@ from django.utils.translation import gettext_lazy as _
 from alliance.accounts.models import Agency
 
 GENESIS = "0" * 64
+LANES = 16
 
 
 class AppendOnlyError(RuntimeError):
@@ -40,6 +47,7 @@ class AuditEvent(models.Model):
     """Who did what, when, from where."""
 
     agency = models.ForeignKey(Agency, on_delete=models.CASCADE, related_name="+")
+    lane = models.PositiveSmallIntegerField(default=0)
     seq = models.PositiveBigIntegerField()
     # No database constraint: deleting a user must not rewrite (SET NULL) the trail.
     actor = models.ForeignKey(
@@ -64,9 +72,11 @@ class AuditEvent(models.Model):
 
     class Meta:
         verbose_name = _("audit event")
-        ordering = ["-at", "-seq"]
+        ordering = ["-at", "-id"]
         constraints = [
-            models.UniqueConstraint(fields=["agency", "seq"], name="audit_seq_unique_per_agency")
+            models.UniqueConstraint(
+                fields=["agency", "lane", "seq"], name="audit_seq_unique_per_lane"
+            )
         ]
         indexes = [
             models.Index(

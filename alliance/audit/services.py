@@ -1,8 +1,9 @@
 """Writing and checking the audit trail.
 
 ``record(actor, agency, action, target, ip, detail)`` is the one way to add an event; call it
-inside the transaction of the change it describes (or on its own for a read). Events of one
-agency are serialised by a lock on the agency row, so the chain never forks.
+inside the transaction of the change it describes (or on its own for a read). Writers of one
+chain (agency and lane, see ``models``) are serialised by a transaction-level advisory lock on
+PostgreSQL (SQLite serialises all writers anyway), so a chain never forks.
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import zlib
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 
@@ -18,7 +20,9 @@ from django.utils import timezone
 
 from alliance.accounts.models import Agency
 
-from .models import GENESIS, AuditEvent
+from .models import GENESIS, LANES, AuditEvent
+
+AUDIT_LOCK_SPACE = 0x41554454  # "AUDT": keeps these advisory locks apart from any others
 
 __all__ = [
     "AuditEvent",
@@ -69,14 +73,12 @@ def record(
     agency_id = agency if isinstance(agency, int) else agency.pk
     authenticated = getattr(actor, "is_authenticated", False)
     target_type, target_id = _target(target)
-    with transaction.atomic():
-        # FOR NO KEY UPDATE: serialises writers of this agency's chain without blocking the
-        # inserts of other rows that reference the agency.
-        Agency.objects.select_for_update(no_key=True).filter(pk=agency_id).values_list(
-            "pk", flat=True
-        ).get()
+    lane = lane_for(actor.pk if authenticated else None, target_id)
+    # No savepoint: a failure here must undo the whole change the event describes anyway.
+    with transaction.atomic(savepoint=False):
+        _lock_chain(agency_id, lane)
         last = (
-            AuditEvent.objects.filter(agency_id=agency_id)
+            AuditEvent.objects.filter(agency_id=agency_id, lane=lane)
             .order_by("-seq")
             .values_list("seq", "hash")
             .first()
@@ -84,6 +86,7 @@ def record(
         seq, prev = (last[0] + 1, last[1]) if last else (1, GENESIS)
         event = AuditEvent(
             agency_id=agency_id,
+            lane=lane,
             seq=seq,
             actor=actor if authenticated else None,
             actor_name=actor.get_username() if authenticated else "",
@@ -98,6 +101,24 @@ def record(
         event.hash = event.compute_hash()
         event.save(force_insert=True)
     return event
+
+
+def lane_for(actor_id: int | None, target_id: str) -> int:
+    """The chain an event joins: the actor's, or for events without one, the target's."""
+    if actor_id is not None:
+        return actor_id % LANES
+    return zlib.crc32(target_id.encode()) % LANES
+
+
+def _lock_chain(agency_id: int, lane: int) -> None:
+    """Hold the chain until commit (PostgreSQL; SQLite's write transactions are exclusive)."""
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            # Two 32-bit keys: "audit" in the first, agency and lane in the second.
+            cursor.execute(
+                "SELECT pg_advisory_xact_lock(%s, %s)",
+                [AUDIT_LOCK_SPACE, (agency_id * LANES + lane) % 2**31],
+            )
 
 
 def now_ms():
@@ -116,30 +137,40 @@ class Broken:
     agency_id: int
     seq: int
     reason: str
+    lane: int = 0
 
     def __str__(self) -> str:
-        return f"agency {self.agency_id}: chain broken at event {self.seq}: {self.reason}"
+        return (
+            f"agency {self.agency_id}: chain broken at event {self.seq} of lane {self.lane}: "
+            f"{self.reason}"
+        )
 
 
 def verify_agency(agency_id: int, *, chunk: int = 2000) -> tuple[int, Broken | None]:
-    """(events checked, first broken link or None) for one agency's chain."""
-    expected_seq, prev = 1, GENESIS
-    checked = 0
-    for event in (
-        AuditEvent.objects.filter(agency_id=agency_id).order_by("seq").iterator(chunk_size=chunk)
-    ):
-        if event.seq != expected_seq:
-            return checked, Broken(
-                agency_id, expected_seq, f"event {expected_seq} is missing (found {event.seq})"
-            )
-        if event.prev_hash != prev:
-            return checked, Broken(agency_id, event.seq, "does not link to the previous event")
-        if event.compute_hash() != event.hash:
-            return checked, Broken(agency_id, event.seq, "its content was changed")
+    """(events checked, first broken link or None) for one agency's chains, lane by lane."""
+    checked, lane, expected_seq, prev = 0, None, 1, GENESIS
+    events = AuditEvent.objects.filter(agency_id=agency_id).order_by("lane", "seq")
+    for event in events.iterator(chunk_size=chunk):
+        if event.lane != lane:
+            lane, expected_seq, prev = event.lane, 1, GENESIS
+        problem = _link_problem(event, expected_seq, prev)
+        if problem is not None:
+            seq = expected_seq if "missing" in problem else event.seq
+            return checked, Broken(agency_id, seq, problem, lane)
         prev = event.hash
         expected_seq += 1
         checked += 1
     return checked, None
+
+
+def _link_problem(event: AuditEvent, expected_seq: int, prev: str) -> str | None:
+    if event.seq != expected_seq:
+        return f"event {expected_seq} is missing (found {event.seq})"
+    if event.prev_hash != prev:
+        return "does not link to the previous event"
+    if event.compute_hash() != event.hash:
+        return "its content was changed"
+    return None
 
 
 def verify(agencies: Iterable[int] | None = None) -> tuple[int, list[Broken]]:
@@ -156,6 +187,7 @@ def verify(agencies: Iterable[int] | None = None) -> tuple[int, list[Broken]]:
 
 
 EXPORT_FIELDS = [
+    "lane",
     "seq",
     "at",
     "actor",
@@ -173,6 +205,7 @@ def export_rows(events: Iterable[AuditEvent]) -> Iterator[list[str]]:
     yield EXPORT_FIELDS
     for e in events:
         yield [
+            str(e.lane),
             str(e.seq),
             e.at.isoformat(),
             e.actor_name,

@@ -26,7 +26,7 @@ def _admin_agency(request: HttpRequest):
 
 
 def _filtered(request: HttpRequest, agency):
-    events = AuditEvent.objects.filter(agency=agency).order_by("-seq")
+    events = AuditEvent.objects.filter(agency=agency).order_by("-at", "-id")
     filters = {
         "action": request.GET.get("action", "").strip()[:60],
         "target": request.GET.get("target", "").strip()[:64],
@@ -79,7 +79,7 @@ def event_list(request: HttpRequest) -> HttpResponse:
 def export(request: HttpRequest) -> HttpResponse:
     agency = _admin_agency(request)
     events, filters = _filtered(request, agency)
-    body = export_csv(events.order_by("seq").iterator(chunk_size=2000))
+    body = export_csv(events.order_by("lane", "seq").iterator(chunk_size=2000))
     record_request(
         request,
         agency,

@@ -16,6 +16,7 @@ from alliance.accounts.models import Agency, Team
 from alliance.audit.services import record
 from alliance.science.instruments import ResponseError, ScoredResponse, UnknownInstrumentError
 
+from . import tasks
 from .feedback import EpisodeFeedback, episode_feedback, instrument_for
 from .models import (
     FORMS_BY_AGE_BAND,
@@ -66,7 +67,6 @@ alerts_raised = Signal()
 class RecordResult:
     administration: Administration
     created: bool
-    feedback: EpisodeFeedback
 
 
 def audit(
@@ -322,7 +322,7 @@ def record_administration(
         ).first()
         if stored is None:
             raise
-        return RecordResult(stored, False, _feedback_for(stored.episode))
+        return RecordResult(stored, False)
 
 
 @transaction.atomic
@@ -341,11 +341,18 @@ def _store_administration(
     episode = Episode.objects.select_for_update().get(pk=session.episode_id)
     if not episode.is_open:
         raise ServiceError(_("This episode is closed."))
-    duplicate = Administration.objects.filter(
-        agency_id=episode.agency_id, idempotency_key=idempotency_key
-    ).first()
+    # One query answers both questions: was this key stored already (a retry), and has this
+    # rater filled in this form in this session before (then this save is an edit)?
+    earlier = list(
+        Administration.objects.filter(agency_id=episode.agency_id).filter(
+            Q(idempotency_key=idempotency_key)
+            | Q(session=session, instrument=instrument, rater=rater)
+        )
+    )
+    duplicate = next((a for a in earlier if a.idempotency_key == idempotency_key), None)
     if duplicate is not None:
-        return RecordResult(duplicate, False, _feedback_for(episode))
+        return RecordResult(duplicate, False)
+    existing = earlier[0] if earlier else None
     values = {
         "items": scored.items,
         "total": scored.total,
@@ -355,9 +362,6 @@ def _store_administration(
         "idempotency_key": idempotency_key,
         "entered_by": actor if getattr(actor, "is_authenticated", False) else None,
     }
-    existing = Administration.objects.filter(
-        agency_id=episode.agency_id, session=session, instrument=instrument, rater=rater
-    ).first()
     if existing is not None:
         before = {
             "items": existing.items,
@@ -395,13 +399,36 @@ def _store_administration(
                 "entry_mode": entry_mode,
             },
         )
-    feedback = refresh_episode_summary(episode)
+    # The summary, alerts and webhook follow in a task; its row commits with the rating.
+    tasks.follow_up_rating.enqueue(episode.pk, administration.pk)
     # Last in the transaction: the audit chain's per-agency lock is then held only until commit.
     audit(episode.agency_id, actor, event[0], administration, ip, **event[1])
-    transaction.on_commit(
-        lambda: administration_recorded.send(sender=Administration, administration=administration)
-    )
-    return RecordResult(administration, existing is None, feedback)
+    return RecordResult(administration, existing is None)
+
+
+def follow_up_rating(episode_id: int, administration_id: int | None = None) -> bool:
+    """What a stored rating sets off: the episode's summary and alerts, then the webhook.
+
+    Idempotent (the summary is recomputed from all stored scores), so a task that runs twice or
+    late does no harm. False when the episode was erased meanwhile.
+    """
+    with transaction.atomic():
+        episode = Episode.objects.select_for_update().filter(pk=episode_id).first()
+        if episode is None:
+            return False
+        refresh_episode_summary(episode)
+        administration = (
+            Administration.objects.filter(pk=administration_id).first()
+            if administration_id
+            else None
+        )
+        if administration is not None:
+            transaction.on_commit(
+                lambda: administration_recorded.send(
+                    sender=Administration, administration=administration
+                )
+            )
+    return True
 
 
 @transaction.atomic

@@ -34,7 +34,7 @@ from .models import (
     rater_label,
 )
 from .progress import model_label, progress_svg
-from .visibility import get_visible_client_or_404
+from .visibility import get_visible_client_or_404, visible_clients
 
 ZONE_LABELS = {
     Zone.RED: gettext_lazy("Red"),
@@ -391,15 +391,15 @@ def _next_rater(episode: Episode, rater: str) -> str | None:
 
 
 def _session_of(request: HttpRequest, public_id: str, number: int) -> tuple[Client, Session]:
-    client = get_visible_client_or_404(request.user, public_id)
+    # One query (the visibility rule as a subquery): this is on the path of every rating.
     session = get_object_or_404(
         Session.objects.select_related("episode", "episode__client"),
-        agency_id=client.agency_id,
-        episode__client=client,
+        episode__client__in=visible_clients(request.user),
+        episode__client__public_id=public_id,
         number=number,
         episode__end_date__isnull=True,
     )
-    return client, session
+    return session.episode.client, session
 
 
 @require_http_methods(["GET", "POST"])

@@ -34,6 +34,7 @@ COMMAND_MODULES: dict[str, str] = {
     "simulate": "simulate",
     "demo": "web",
     "serve": "web",
+    "worker": "web",
     "token": "token",
     "backup": "backup",
     "restore": "backup",

@@ -1,4 +1,4 @@
-"""`alliance demo` and `alliance serve`: the web app with a local SQLite database under ./var/.
+"""`alliance demo`, `alliance serve` and `alliance worker`: the web app with a local SQLite database under ./var/.
 
 Django is configured lazily here so that the science subcommands never need a database.
 """
@@ -6,6 +6,7 @@ Django is configured lazily here so that the science subcommands never need a da
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import secrets
 import subprocess
@@ -43,6 +44,21 @@ def register(subparsers) -> None:
         "--workers", type=_positive, default=2, help="gunicorn worker processes (default 2)"
     )
     serve.set_defaults(func=run_serve)
+
+    worker = subparsers.add_parser(
+        "worker",
+        help="run background tasks queued in the database (ALLIANCE_TASKS=database)",
+        description="Run the tasks that requests queue: episode summaries and alerts after a "
+        "rating, form-link messages, webhook deliveries, ETR refits. Needs ALLIANCE_TASKS=database "
+        "(with the default 'immediate' the tasks run inside the request and no worker is needed).",
+    )
+    worker.add_argument(
+        "--interval", type=float, default=1.0, help="seconds between polls of the queue (1.0)"
+    )
+    worker.add_argument(
+        "--batch", action="store_true", help="run what is queued, then exit (for cron or tests)"
+    )
+    worker.set_defaults(func=run_worker)
 
 
 def _port(text: str) -> int:
@@ -118,6 +134,22 @@ def run_demo(args: argparse.Namespace) -> int:
 def run_serve(args: argparse.Namespace) -> int:
     setup_django()
     return serve(args.bind, workers=args.workers)
+
+
+def run_worker(args: argparse.Namespace) -> int:
+    mode = os.environ.get("ALLIANCE_TASKS", "immediate")
+    if mode != "database":
+        raise CliError(
+            f"ALLIANCE_TASKS is {mode!r}: tasks run inside the requests; "
+            "set ALLIANCE_TASKS=database for the web server and the worker"
+        )
+    setup_django()
+    from django.core.management import call_command
+
+    options = {"interval": args.interval, "batch": args.batch, "verbosity": 0}
+    with contextlib.suppress(KeyboardInterrupt):
+        call_command("db_worker", **options)
+    return 0
 
 
 def serve(bind: str, workers: int) -> int:

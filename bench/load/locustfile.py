@@ -2,7 +2,9 @@
 
 LOAD_SCENARIO=app   each user signs in as its own therapist and loops: open the caseload, post
                     the ORS of the next free session, post its SRS (idempotency key per post).
-LOAD_SCENARIO=bare  each user posts to /bench/bare/ (one INSERT) at the same pace: the baseline.
+LOAD_SCENARIO=bare  each user posts to /bench/bare/ (one INSERT) at the same pace: the baseline;
+                    with LOAD_PLAN too, the bare users carry the therapists' session cookies (the
+                    baseline then pays for the session and user lookups like the app does).
 LOAD_PLAN           JSON file written by run.py: logins and session URLs per user.
 LOAD_PACE           iterations per second per user (0: flat out); LOAD_CASELOAD=0 skips the GET.
 """
@@ -20,7 +22,7 @@ from locust import HttpUser, between, constant_throughput, events, task
 
 SCENARIO = os.environ.get("LOAD_SCENARIO", "app")
 PACE = float(os.environ.get("LOAD_PACE", "1"))  # task iterations per second per user; 0 = flat out
-PLAN = json.loads(Path(os.environ["LOAD_PLAN"]).read_text()) if SCENARIO == "app" else {}
+PLAN = json.loads(Path(os.environ["LOAD_PLAN"]).read_text()) if os.environ.get("LOAD_PLAN") else {}
 SENT_FILE = os.environ.get("LOAD_SENT_FILE", "")
 CASELOAD = os.environ.get("LOAD_CASELOAD", "1") == "1"
 _slots = itertools.count()
@@ -46,7 +48,8 @@ class Therapist(HttpUser):
     wait_time = _wait()
 
     def on_start(self):
-        if SCENARIO != "app":
+        self.sessions = []
+        if not PLAN:
             return
         me = PLAN["users"][next(_slots) % len(PLAN["users"])]
         self.sessions = list(me["sessions"])

@@ -10,23 +10,43 @@ from django.core.management import CommandError, call_command
 from django.db import DatabaseError, connection, transaction
 from django.urls import reverse
 
-from alliance.audit.models import GENESIS, AppendOnlyError, AuditEvent
-from alliance.audit.services import record, verify, verify_agency
+from alliance.audit.models import GENESIS, LANES, AppendOnlyError, AuditEvent
+from alliance.audit.services import lane_for, record, verify, verify_agency
 from alliance.care import services
 from tests.security.conftest import logged_in
 
 
-def test_each_event_links_to_the_previous_one_of_its_agency(personas):
+def test_each_event_links_to_the_previous_one_of_its_agency_and_lane(personas):
     first = record(personas.tara, personas.riverside, "test.one", personas.tara_client, "10.0.0.1")
     second = record(personas.tara, personas.riverside, "test.two", personas.tara_client, None)
     other = record(personas.oscar, personas.hillside, "test.one", personas.oscar_client, None)
+    assert first.lane == second.lane == lane_for(personas.tara.pk, "")
     assert second.seq == first.seq + 1
     assert second.prev_hash == first.hash
-    assert other.seq == AuditEvent.objects.filter(agency=personas.hillside).count()
+    assert other.seq == AuditEvent.objects.filter(agency=personas.hillside, lane=other.lane).count()
     assert len(first.hash) == 64 and first.hash != second.hash
-    assert AuditEvent.objects.filter(agency=personas.riverside).order_by(
-        "seq"
-    ).first().prev_hash == (GENESIS)
+    lanes = AuditEvent.objects.filter(agency=personas.riverside).values_list("lane", flat=True)
+    for lane in set(lanes):
+        start = AuditEvent.objects.filter(agency=personas.riverside, lane=lane).order_by("seq")
+        assert start.first().seq == 1 and start.first().prev_hash == GENESIS
+
+
+def test_a_user_keeps_one_lane_and_events_without_a_user_go_by_their_target(personas):
+    assert lane_for(personas.tara.pk, "x") == lane_for(personas.tara.pk, "y")
+    assert lane_for(None, "abc") == lane_for(None, "abc")
+    # Sixteen consecutive users fill the sixteen lanes: writers of one agency rarely queue.
+    assert {lane_for(n, "") for n in range(100, 116)} == set(range(LANES))
+
+
+def test_verify_checks_every_lane_of_an_agency(personas):
+    users = [personas.tara, personas.theo, personas.alice]
+    for n in range(6):
+        record(users[n % 3], personas.riverside, f"test.{n}", None, None)
+    assert len(set(AuditEvent.objects.values_list("lane", flat=True))) > 1
+    checked, broken = verify_agency(personas.riverside.pk)
+    assert (
+        broken is None and checked == AuditEvent.objects.filter(agency=personas.riverside).count()
+    )
 
 
 def test_an_event_records_who_what_when_and_from_where(personas):
@@ -89,8 +109,10 @@ def test_verify_finds_the_first_changed_event(personas):
         "UPDATE audit_auditevent SET detail = %s WHERE id = %s", ['{"total": 40}', events[2].pk]
     )
     checked, broken = verify_agency(personas.riverside.pk)
-    assert broken.seq == events[2].seq and "changed" in broken.reason
-    assert checked == events[2].seq - 1
+    assert (broken.lane, broken.seq) == (events[2].lane, events[2].seq)
+    assert "changed" in broken.reason
+    earlier_lanes = AuditEvent.objects.filter(agency=personas.riverside, lane__lt=broken.lane)
+    assert checked == earlier_lanes.count() + events[2].seq - 1
 
 
 def test_verify_finds_a_removed_event(personas):
@@ -154,7 +176,8 @@ def test_a_client_page_that_is_not_visible_is_not_recorded_as_viewed(personas):
 
 
 def test_writes_go_to_the_chain_in_the_same_transaction(personas, tara_session):
-    before = AuditEvent.objects.filter(agency=personas.riverside).count()
+    lane = lane_for(personas.tara.pk, "")
+    before = AuditEvent.objects.filter(agency=personas.riverside, lane=lane).count()
     services.record_administration(
         personas.tara,
         tara_session,
@@ -163,7 +186,7 @@ def test_writes_go_to_the_chain_in_the_same_transaction(personas, tara_session):
         items={"individually": 5, "interpersonally": 5, "socially": 5, "overall": 5},
     )
     event = AuditEvent.objects.get(action="administration.recorded")
-    assert event.seq == before + 1 and event.detail["total"] == 20
+    assert (event.lane, event.seq) == (lane, before + 1) and event.detail["total"] == 20
     assert verify_agency(personas.riverside.pk)[1] is None
 
 
@@ -196,9 +219,9 @@ def test_the_export_is_a_csv_of_the_filtered_events_and_is_itself_recorded(perso
     response = logged_in(personas.alice).get(reverse("audit:export") + "?action=client.viewed")
     assert response["Content-Type"].startswith("text/csv")
     rows = list(csv.reader(io.StringIO(response.content.decode())))
-    assert rows[0][:4] == ["seq", "at", "actor", "action"]
-    assert [row[3] for row in rows[1:]] == ["client.viewed"]
-    assert rows[1][5] == personas.tara_client.public_id and rows[1][6] == "10.0.0.5"
+    assert rows[0][:5] == ["lane", "seq", "at", "actor", "action"]
+    assert [row[4] for row in rows[1:]] == ["client.viewed"]
+    assert rows[1][6] == personas.tara_client.public_id and rows[1][7] == "10.0.0.5"
     everything = logged_in(personas.alice).get(reverse("audit:export")).content.decode()
     assert "'=HYPERLINK(evil)" in everything  # no formula injection into spreadsheets
     assert (

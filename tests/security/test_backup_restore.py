@@ -62,7 +62,7 @@ print(json.dumps({
     "clients": sorted(Client.objects.values_list("public_id", "display_code")),
     "administrations": Administration.objects.count(),
     "audit_events": AuditEvent.objects.count(),
-    "audit_head": AuditEvent.objects.order_by("-seq").values_list("hash", flat=True).first(),
+    "audit_head": AuditEvent.objects.order_by("-seq", "-lane").values_list("hash", flat=True).first(),
     "audit_checked": checked,
     "audit_broken": len(broken),
 }, sort_keys=True, default=str))

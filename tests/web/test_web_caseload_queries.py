@@ -50,5 +50,5 @@ def test_the_caseload_query_count_is_the_same_for_5_and_50_clients(personas):
     many, page = caseload_queries(personas.tara)
     assert page.count(">LOAD-") == 50
     assert few == many
-    # Django session, user, membership, and the one caseload query.
-    assert many == 4
+    # The Django session, the user with their membership (one query), and the caseload query.
+    assert many == 3

@@ -1,0 +1,98 @@
+"""A rating's follow-up (summary, alerts, webhook) is a task: with the database queue its row
+commits with the rating, so it cannot be lost, and the worker brings the summary up to date."""
+
+from __future__ import annotations
+
+import pytest
+from django.core.management import call_command
+from django.urls import reverse
+from django_tasks_db.models import DBTaskResult
+
+from alliance.care import services
+from alliance.care.models import Administration, Alert, Episode
+from alliance.cli import main as cli_main
+from tests.security.conftest import logged_in
+
+ORS_FORM = {
+    "instrument": "ors",
+    "ors-individually": "5.2",
+    "ors-interpersonally": "4.8",
+    "ors-socially": "6.1",
+    "ors-overall": "3.9",
+    "confirmed": "1",
+    "idempotency_key": "key-1",
+}  # total 20.0
+
+
+@pytest.fixture
+def database_queue(settings):
+    settings.ALLIANCE_TASKS = "database"
+    settings.TASKS = {"default": {"BACKEND": "django_tasks_db.DatabaseBackend"}}
+
+
+def run_worker() -> None:
+    # The worker closes connections between tasks: its tests commit for real (transaction=True).
+    call_command("db_worker", batch=True, verbosity=0)
+
+
+worker_test = pytest.mark.django_db(transaction=True)
+
+
+@worker_test
+def test_a_rating_queues_its_follow_up_and_the_worker_updates_the_summary(
+    personas, tara_session, database_queue
+):
+    browser = logged_in(personas.tara)
+    url = reverse("session", kwargs={"public_id": personas.tara_client.public_id, "number": 1})
+    assert browser.post(url, ORS_FORM).status_code == 302
+    # Stored and audited at once; the caseload summary waits for the worker.
+    assert Administration.objects.get(session=tara_session).total == pytest.approx(20.0)
+    assert Episode.objects.get(pk=tara_session.episode_id).intake_total is None
+    queued = DBTaskResult.objects.get()
+    assert queued.task_path == "alliance.care.tasks.follow_up_rating"
+    run_worker()
+    assert Episode.objects.get(pk=tara_session.episode_id).intake_total == pytest.approx(20.0)
+    assert DBTaskResult.objects.get().status == "SUCCESSFUL"
+
+
+def test_a_retried_rating_queues_nothing_more(personas, tara_session, database_queue):
+    for _ in range(2):
+        services.record_administration(
+            personas.tara, tara_session, instrument="ors", idempotency_key="same", total=20
+        )
+    assert DBTaskResult.objects.count() == 1
+
+
+def test_a_rejected_rating_leaves_no_task(personas, tara_session, database_queue):
+    with pytest.raises(services.ResponseError):
+        services.record_administration(
+            personas.tara, tara_session, instrument="ors", idempotency_key="bad", total=41
+        )
+    assert not DBTaskResult.objects.exists()
+    assert not Administration.objects.exists()
+
+
+@worker_test
+def test_the_worker_raises_the_alerts_of_a_poor_alliance(personas, tara_session, database_queue):
+    services.record_administration(
+        personas.tara, tara_session, instrument="srs", idempotency_key="srs-1", total=20
+    )
+    assert not Alert.objects.exists()
+    run_worker()
+    assert Alert.objects.filter(episode_id=tara_session.episode_id).exists()
+
+
+@worker_test
+def test_a_follow_up_for_an_erased_client_does_nothing(personas, tara_session, database_queue):
+    services.record_administration(
+        personas.tara, tara_session, instrument="ors", idempotency_key="k", total=20
+    )
+    services.erase_client(personas.alice, personas.tara_client)
+    run_worker()
+    assert DBTaskResult.objects.get().return_value is False
+
+
+def test_the_worker_command_refuses_when_tasks_run_in_the_request(capsys, monkeypatch):
+    monkeypatch.delenv("ALLIANCE_TASKS", raising=False)
+    assert cli_main(["worker", "--batch"]) == 2
+    assert "ALLIANCE_TASKS is 'immediate'" in capsys.readouterr().err

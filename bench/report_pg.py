@@ -8,7 +8,8 @@ database (``BENCH_DATABASE_URL``, default postgres://postgres@127.0.0.1:5432/all
 dropped and re-created), migrate it, COPY one agency's clients, episodes, sessions and
 administrations into it, then time (best of 3)
 
-* ``administrations_frame`` (the Django ``values_list`` data layer) alone;
+* ``administrations_frame`` (the data layer: episodes, administrations and their sessions by
+  ``COPY``, joined in numpy) alone;
 * ``services.effectiveness_report`` (data layer + every index + therapist effects + attendance);
 * the whole page ``GET /reports/effectiveness/`` through Django's test client (template, charts);
 * the baseline: one hand-written SQL query computing the same headline aggregates (episodes,
@@ -310,7 +311,7 @@ def main(argv: list[str] | None = None) -> int:
 
     report_filter = ReportFilter()
     data_time, table = best_of(
-        "administrations_frame (values_list -> DataFrame)",
+        "administrations_frame (data layer -> DataFrame)",
         lambda: administrations_frame(scoped_episodes(admin, report_filter), report_filter.instruments()),
     )  # fmt: skip
     service_time, report = best_of(
@@ -334,9 +335,11 @@ def main(argv: list[str] | None = None) -> int:
     from alliance.reports.data import (
         ADMINISTRATION_FIELDS,
         EPISODE_FIELDS,
+        SESSION_FIELDS,
         administration_queryset,
         episode_queryset,
         fetch_columns,
+        session_queryset,
     )
     from alliance.science.effectiveness import effectiveness, episode_table
     from alliance.science.therapists import therapist_effects
@@ -347,22 +350,31 @@ def main(argv: list[str] | None = None) -> int:
         lambda: fetch_columns(episode_queryset(episodes), EPISODE_FIELDS),
     )
     best_of(
-        "  step: fetch administrations (one query)",
+        "  step: fetch administrations (one query, no join)",
         lambda: fetch_columns(
             administration_queryset(None, agency.pk, report_filter.instruments()),
             ADMINISTRATION_FIELDS,
         ),
     )
-    model = services.active_model(agency.pk, "ors")
     best_of(
-        "  step: effectiveness(by='quarter')",
-        lambda: effectiveness(table, by="quarter", model=model),
+        "  step: fetch sessions (one query, one string_agg text)",
+        lambda: fetch_columns(session_queryset(None, agency.pk), SESSION_FIELDS, stream=False),
     )
+    model = services.active_model(agency.pk, "ors")
     _, outcomes = best_of(
-        "  step: episode_table (change distribution)", lambda: episode_table(table, "ors", "client")
+        "  step: episode_table (built once per report)",
+        lambda: episode_table(table, "ors", "client"),
+    )
+    best_of(
+        "  step: effectiveness(by='quarter', episodes=table)",
+        lambda: effectiveness(table, by="quarter", model=model, episodes=outcomes),
     )
     best_of("  step: therapist_effects", lambda: therapist_effects(outcomes))
-    best_of("  step: attendance (one aggregate query)", lambda: services._attendance(episodes))
+    best_of(
+        "  step: attendance (one aggregate query, whole agency)",
+        lambda: services._attendance(episodes, agency.pk),
+    )
+    best_of("  step: therapist choices (filter form)", lambda: services.therapist_choices(admin))
 
     def baseline():
         with connection.cursor() as cursor:
@@ -409,6 +421,7 @@ def main(argv: list[str] | None = None) -> int:
     for label, queryset in (
         ("report: episodes", episode_queryset(episodes)),
         ("report: administrations", administration_queryset(None, agency.pk, report_filter.instruments())),
+        ("report: sessions", session_queryset(None, agency.pk)),
     ):  # fmt: skip
         sql, params = queryset.query.sql_with_params()
         plans.append(f"-- {label}\n{sql}\n{explain(sql, params)}")

@@ -1,9 +1,9 @@
 """The administrations table (``alliance.science.table`` format) built from the database.
 
 ``administrations_frame`` is the one bridge from the care tables to the science core: the reports,
-the ETR refit and the CSV exports all start from it. Two ``values_list`` queries (episodes, then
-administrations joined to their session) and vectorized pandas/numpy to assemble; no Python loop
-per row. Ids are database keys as text (the exports map them to display codes or HMACs).
+the ETR refit and the CSV exports all start from it. Three queries (episodes, administrations,
+their sessions), joined by integer keys in numpy, and vectorized pandas to assemble; no Python
+loop per row. Ids are database keys as text (the exports map them to display codes or HMACs).
 """
 
 from __future__ import annotations
@@ -14,10 +14,11 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
+from django.core.exceptions import EmptyResultSet
 from django.db import connection
 from django.db.models import Count, F, QuerySet, Subquery
 
-from alliance.care.models import Administration, Episode
+from alliance.care.models import Administration, Episode, Session
 from alliance.care.visibility import visible_episodes
 from alliance.science.effectiveness import ALLIANCE_FOR_OUTCOME
 from alliance.science.instruments import all_instruments
@@ -30,14 +31,8 @@ EPISODE_FIELDS = (
     "client__age_band",
     "ending",
 )
-ADMINISTRATION_FIELDS = (
-    "episode_id",
-    "session__number",
-    "session__date",
-    "instrument",
-    "rater",
-    "total",
-)
+ADMINISTRATION_FIELDS = ("episode_id", "session_id", "instrument", "rater", "total")
+SESSION_FIELDS = ("pk", "number", "date")
 FRAME_COLUMNS = (
     "client_id",
     "episode_id",
@@ -93,6 +88,15 @@ def scoped_episodes(user, report_filter: ReportFilter) -> QuerySet[Episode]:
     return episodes
 
 
+@dataclass(frozen=True)
+class ReportData:
+    """A report's administrations table and the scope it was read for."""
+
+    frame: pd.DataFrame
+    agency_id: int | None  # None when the scope holds no episode
+    whole_agency: bool  # the scope is every episode of the agency (so the agency alone selects)
+
+
 def administrations_frame(
     episodes: QuerySet[Episode], instruments: tuple[str, ...] | None = None
 ) -> pd.DataFrame:
@@ -101,25 +105,73 @@ def administrations_frame(
     ``instruments`` restricts the rows (e.g. ORS and SRS for an ORS report); None keeps all.
     Text columns are pandas categoricals (the science core uses their codes directly).
     """
+    return report_data(episodes, instruments).frame
+
+
+def report_data(
+    episodes: QuerySet[Episode], instruments: tuple[str, ...] | None = None
+) -> ReportData:
+    """``administrations_frame`` with the agency and whether the scope is the whole agency."""
     episode_columns = fetch_columns(episode_queryset(episodes), EPISODE_FIELDS)
     if not len(episode_columns["pk"]):
-        return _empty()
+        return ReportData(_empty(), None, False)
     agency_id, agency_episodes = _agency_of(int(episode_columns["pk"][0]))
     # When the scope is the whole agency (an admin's unfiltered report) the agency condition
     # alone selects the rows, which spares the database a semi-join over every episode.
     whole_agency = len(episode_columns["pk"]) == agency_episodes
+    scope = None if whole_agency else episodes
     rows = fetch_columns(
-        administration_queryset(None if whole_agency else episodes, agency_id, instruments),
-        ADMINISTRATION_FIELDS,
+        administration_queryset(scope, agency_id, instruments), ADMINISTRATION_FIELDS
     )
     # Only rows of the visible episodes, whatever the query returned (cheap, and it keeps the
-    # scope exact even if episodes were added between the two queries).
-    keep = np.isin(rows["episode_id"].astype(np.int64), episode_columns["pk"].astype(np.int64))
-    if not keep.all():
-        rows = {field: values[keep] for field, values in rows.items()}
+    # scope exact even if episodes were added between the queries).
+    episode = positions_of(episode_columns["pk"], rows["episode_id"])
+    rows["episode"] = episode
+    rows = _kept(rows, episode >= 0)
     if not len(rows["episode_id"]):
-        return _empty()
-    return _assemble(episode_columns, rows)
+        return ReportData(_empty(), agency_id, whole_agency)
+    # The session number and date come from a query of their own (read as one text: many narrow
+    # rows), joined here on the session id: cheaper than a hash join of every administration to
+    # its session in the database, which spills to disk at the default work_mem
+    # (docs/performance.md). Sessions are read after the administrations, so each row's session
+    # is there unless it was deleted meanwhile (and its administrations with it): such rows are
+    # left out.
+    sessions = fetch_columns(session_queryset(scope, agency_id), SESSION_FIELDS, stream=False)
+    session = positions_of(sessions["pk"], rows["session_id"])
+    rows = _kept(rows, session >= 0)
+    session = session[session >= 0]
+    rows["session__number"] = sessions["number"][session]
+    rows["session__date"] = sessions["date"][session]
+    if not len(rows["episode_id"]):
+        return ReportData(_empty(), agency_id, whole_agency)
+    return ReportData(_assemble(episode_columns, rows), agency_id, whole_agency)
+
+
+def positions_of(keys: np.ndarray, values: np.ndarray) -> np.ndarray:
+    """For each of ``values``, the position of the same integer in ``keys`` (unique), else -1."""
+    keys = np.asarray(keys, dtype=np.int64)
+    values = np.asarray(values, dtype=np.int64)
+    if not len(keys) or not len(values):
+        return np.full(len(values), -1, dtype=np.int64)
+    low, high = int(keys.min()), int(keys.max())
+    if high - low < 4 * len(keys) + 1024:
+        # Database ids are dense: one array indexed by id is the fastest lookup.
+        lookup = np.full(high - low + 1, -1, dtype=np.int64)
+        lookup[keys - low] = np.arange(len(keys), dtype=np.int64)
+        inside = (values >= low) & (values <= high)
+        result = np.full(len(values), -1, dtype=np.int64)
+        result[inside] = lookup[values[inside] - low]
+        return result
+    order = np.argsort(keys, kind="stable")
+    at = np.minimum(np.searchsorted(keys, values, sorter=order), len(keys) - 1)
+    found = keys[order[at]] == values
+    return np.where(found, order[at], -1).astype(np.int64)
+
+
+def _kept(rows: dict[str, np.ndarray], keep: np.ndarray) -> dict[str, np.ndarray]:
+    if keep.all():
+        return rows
+    return {field: values[keep] for field, values in rows.items()}
 
 
 def episode_queryset(episodes: QuerySet[Episode]):
@@ -131,15 +183,21 @@ def episode_queryset(episodes: QuerySet[Episode]):
 def administration_queryset(
     episodes: QuerySet[Episode] | None, agency_id: int, instruments: tuple[str, ...] | None
 ):
-    """The agency's administrations (of ``episodes`` when given) with their session's data."""
-    administrations = Administration.objects.filter(
-        agency_id=agency_id, session__agency_id=agency_id
-    )
+    """The agency's administrations (of ``episodes`` when given), without joining the sessions."""
+    administrations = Administration.objects.filter(agency_id=agency_id)
     if episodes is not None:
         administrations = administrations.filter(episode__in=episodes.order_by().values("pk"))
     if instruments is not None:
         administrations = administrations.filter(instrument__in=instruments)
     return administrations.order_by().values_list(*ADMINISTRATION_FIELDS)
+
+
+def session_queryset(episodes: QuerySet[Episode] | None, agency_id: int):
+    """The agency's sessions (of ``episodes`` when given): id, number and date."""
+    sessions = Session.objects.filter(agency_id=agency_id)
+    if episodes is not None:
+        sessions = sessions.filter(episode__in=episodes.order_by().values("pk"))
+    return sessions.order_by().values_list(*SESSION_FIELDS)
 
 
 def _agency_of(episode_pk: int) -> tuple[int, int]:
@@ -168,20 +226,29 @@ _NUMERIC = {
     "client_id": "int64",
     "client__therapist_id": "int64",
     "episode_id": "int64",
-    "session__number": "int64",
+    "session_id": "int64",
+    "number": "int64",
     "total": "float64",
 }
+# Date fields: read as datetime64.
+_DATES = {"date"}
 
 
-def fetch_columns(queryset, fields: tuple[str, ...]) -> dict[str, np.ndarray]:
+def fetch_columns(
+    queryset, fields: tuple[str, ...], *, stream: bool = True
+) -> dict[str, np.ndarray]:
     """The rows of a ``values_list`` queryset as one array per field.
 
-    On PostgreSQL the queryset's own SQL is wrapped so the server returns the rows as one CSV
-    text (``string_agg``), parsed by pandas' C reader: several times faster than a Python tuple
-    per row (docs/performance.md). Elsewhere (SQLite) the rows come through ``values_list``.
+    On PostgreSQL the rows come as CSV text parsed by pandas' C reader: several times faster than
+    a Python tuple per row (docs/performance.md). ``stream``: by ``COPY ... TO STDOUT``, so the
+    server formats rows while they are read (best when the query itself is costly); otherwise as
+    one text aggregated in the server (``string_agg``), which spares the driver's per-row message
+    handling (~0.35 us a row) and is faster for a cheap query over many narrow rows; only for
+    fields whose text holds no comma, quote or newline (numbers, dates, codes). Elsewhere (SQLite)
+    the rows come through ``values_list``.
     """
     if connection.vendor == "postgresql":
-        return _postgres_columns(queryset, fields)
+        return _postgres_columns(queryset, fields, stream)
     rows = list(queryset)
     if not rows:
         return {field: np.array([], dtype=object) for field in fields}
@@ -190,7 +257,7 @@ def fetch_columns(queryset, fields: tuple[str, ...]) -> dict[str, np.ndarray]:
     for field, values in zip(fields, columns, strict=True):
         if field in _NUMERIC:
             result[field] = np.asarray(values, dtype=_NUMERIC[field])
-        elif field == "session__date":
+        elif field in _DATES:
             result[field] = pd.to_datetime(pd.Series(values, dtype="object")).to_numpy()
         else:
             result[field] = np.asarray(values, dtype=object)
@@ -198,37 +265,45 @@ def fetch_columns(queryset, fields: tuple[str, ...]) -> dict[str, np.ndarray]:
 
 
 def _as_text(name: str, field: str) -> str:
-    if field == "session__date":  # days since 1970-01-01: cheaper to print and to parse
+    if field in _DATES:  # days since 1970-01-01: cheaper to print and to parse
         return f"({name} - DATE '1970-01-01')::text"
     if field in _NULLABLE_TEXT:
         return f"coalesce({name}::text, '')"
     return f"{name}::text"
 
 
-def _postgres_columns(queryset, fields: tuple[str, ...]) -> dict[str, np.ndarray]:
-    # COPY streams the rows as CSV through the protocol, so the driver moves raw bytes instead of
-    # building a Python object per row; pandas' C reader parses them in one go.
-    sql, params = queryset.query.sql_with_params()
+def _postgres_columns(queryset, fields: tuple[str, ...], stream: bool) -> dict[str, np.ndarray]:
+    # Either way the driver moves raw bytes instead of building a Python object per row, and
+    # pandas' C reader parses them in one go.
+    try:
+        sql, params = queryset.query.sql_with_params()
+    except EmptyResultSet:  # e.g. ``.none()``: nothing to ask the database
+        return {field: np.array([], dtype=object) for field in fields}
     names = [f"c{i}" for i in range(len(fields))]
-    columns = ", ".join(_as_text(name, field) for name, field in zip(names, fields, strict=True))
+    columns = [_as_text(name, field) for name, field in zip(names, fields, strict=True)]
+    source = f"({sql}) AS q({', '.join(names)})"
+    buffer = io.BytesIO()
     with connection.cursor() as cursor:
-        inner = cursor.mogrify(sql, params)
-        if isinstance(inner, bytes):
-            inner = inner.decode()
-        copy_sql = (
-            f"COPY (SELECT {columns} FROM ({inner}) AS q({', '.join(names)})) "
-            "TO STDOUT (FORMAT csv)"
-        )
-        buffer = io.BytesIO()
-        with cursor.cursor.copy(copy_sql) as copy:
-            for block in copy:
-                buffer.write(block)
+        if stream:
+            inner = cursor.mogrify(f"SELECT {', '.join(columns)} FROM {source}", params)
+            if isinstance(inner, bytes):
+                inner = inner.decode()
+            with cursor.cursor.copy(f"COPY ({inner}) TO STDOUT (FORMAT csv)") as copy:
+                for block in copy:
+                    buffer.write(block)
+        else:
+            # The values are numbers and codes (no commas, quotes or newlines); NULL is an empty
+            # field, as in COPY's CSV.
+            line = " || ',' || ".join(f"coalesce({column}, '')" for column in columns)
+            cursor.execute(f"SELECT string_agg({line}, E'\\n') FROM {source}", params)
+            text = cursor.fetchone()[0]
+            if text:
+                buffer.write(text.encode())
     if not buffer.tell():
         return {field: np.array([], dtype=object) for field in fields}
     buffer.seek(0)
     dtypes = {f: _NUMERIC.get(f, "category" if f in _CODES else "object") for f in fields}
-    if "session__date" in fields:
-        dtypes["session__date"] = "int64"
+    dtypes.update((f, "int64") for f in fields if f in _DATES)
     frame = pd.read_csv(
         buffer,
         header=None,
@@ -241,9 +316,9 @@ def _postgres_columns(queryset, fields: tuple[str, ...]) -> dict[str, np.ndarray
         field: frame[field].array if field in _CODES else frame[field].to_numpy()
         for field in fields
     }
-    if "session__date" in fields:
-        days = frame["session__date"].to_numpy(np.int64)
-        result["session__date"] = days.astype("datetime64[D]").astype("datetime64[ns]")
+    for field in _DATES.intersection(fields):
+        days = frame[field].to_numpy(np.int64)
+        result[field] = days.astype("datetime64[D]").astype("datetime64[ns]")
     return result
 
 
@@ -261,11 +336,7 @@ def _categorical(values: np.ndarray) -> pd.Categorical:
 
 def _assemble(episodes: dict[str, np.ndarray], rows: dict[str, np.ndarray]) -> pd.DataFrame:
     """Join each administration to its episode by position; ids and codes become categoricals."""
-    episode_ids = episodes["pk"].astype(np.int64)
-    order = np.argsort(episode_ids)
-    position = order[
-        np.searchsorted(episode_ids, rows["episode_id"].astype(np.int64), sorter=order)
-    ]
+    position = rows["episode"]  # each row's episode, by position in ``episodes``
 
     def per_episode(field: str, values: np.ndarray | None = None) -> pd.Categorical:
         categories = _categorical(episodes[field] if values is None else values)

@@ -95,6 +95,7 @@ def effectiveness(
     reference: pd.DataFrame | Reference | Mapping[str, Any] | None = None,
     *,
     alliance_instrument: str | None = None,
+    episodes: pd.DataFrame | None = None,
 ) -> dict[str, Any]:
     """Effectiveness of the episodes in ``frame`` overall and per value of ``by``.
 
@@ -102,14 +103,19 @@ def effectiveness(
     first session date (``quarter``, ``month``, ``year``). ``model``: an ETR model for the target
     (default ``alliance.science.etr.default_model(instrument)``). ``reference``: the sample the
     severity adjustment is fitted on: None (``frame`` itself), an administrations table, a
-    ``Reference`` or its dict.
+    ``Reference`` or its dict. ``episodes``: ``episode_table(frame, instrument, rater)`` when the
+    caller has already built it (e.g. for a distribution of change), so it is not built twice; it
+    must come from this ``frame``, ``instrument`` and ``rater``.
     """
     definition = get_instrument(instrument)
     alliance_code = alliance_instrument or ALLIANCE_FOR_OUTCOME.get(definition.code)
     if definition.reliable_change is None:
         raise EffectivenessError(f"instrument {instrument!r} has no reliable_change")
     rows = _index_rows(frame)
-    episodes, position = _episode_table(rows, definition.code, rater)
+    if episodes is None:
+        episodes, position = _episode_table(rows, definition.code, rater)
+    else:
+        position = _positions(rows, episodes, definition.code, rater)
     if episodes.empty:
         raise EffectivenessError(f"no {definition.code} scores rated by {rater!r} in the table")
     labels = _group_labels(rows, episodes, position, by)
@@ -119,13 +125,16 @@ def effectiveness(
     flags["saes"] = _severity_adjusted(flags, ref)
     alliance = _alliance_rows(rows, position, alliance_code, rater)
     collateral = _collateral_rows(rows, position, definition.code, rater)
+    clients = pd.factorize(flags["client_id"])[0]
     overall = _summaries(
-        flags, alliance, collateral, ref, np.zeros(len(flags), np.int64), ["overall"]
+        flags, alliance, collateral, ref, clients, np.zeros(len(flags), np.int64), ["overall"]
     )
     groups: dict[str, dict[str, Any]] = {}
     if by is not None:
         codes, uniques = pd.factorize(labels, sort=True)
-        groups = _summaries(flags, alliance, collateral, ref, codes, [str(u) for u in uniques])
+        groups = _summaries(
+            flags, alliance, collateral, ref, clients, codes, [str(u) for u in uniques]
+        )
     return _json_safe(
         {
             "instrument": definition.code,
@@ -382,15 +391,41 @@ class _Rows:
     episode_ids: npt.NDArray[np.object_]
 
     @cached_property
-    def instrument(self) -> npt.NDArray[np.object_]:
-        return _objects(self.frame["instrument"])
+    def rater(self) -> _Coded:
+        return _coded(self.frame["rater"])
 
     @cached_property
-    def rater(self) -> npt.NDArray[np.object_]:
-        return _objects(self.frame["rater"])
+    def first_row(self) -> npt.NDArray[np.int64]:
+        """The first row of each episode code (rows without an episode excluded)."""
+        first = np.full(len(self.episode_ids), len(self.episode), dtype=np.int64)
+        with_episode = np.flatnonzero(self.episode >= 0)
+        np.minimum.at(first, self.episode[with_episode], with_episode)
+        return first
 
     def column(self, name: str) -> npt.NDArray[Any]:
         return self.frame[name].to_numpy()
+
+
+@dataclass(frozen=True)
+class _Coded:
+    """A text column as integer codes (-1 when missing) into an object array of its values."""
+
+    codes: npt.NDArray[np.intp]
+    values: npt.NDArray[np.object_]
+
+    def code_of(self, value: str) -> int:
+        """The code of ``value`` (-2, matching no row, when it does not occur)."""
+        found = np.flatnonzero(self.values == value)
+        return int(found[0]) if len(found) else -2
+
+
+def _coded(column: pd.Series) -> _Coded:
+    # A categorical already holds the codes; anything else is factorized once (missing -> -1).
+    if isinstance(column.dtype, pd.CategoricalDtype):
+        codes = np.asarray(column.cat.codes.to_numpy(), dtype=np.intp)
+        return _Coded(codes, np.asarray(column.cat.categories, dtype=object))
+    codes, uniques = pd.factorize(_objects(column))
+    return _Coded(np.asarray(codes, dtype=np.intp), np.asarray(uniques, dtype=object))
 
 
 def _objects(column: pd.Series) -> npt.NDArray[np.object_]:
@@ -422,9 +457,35 @@ def episode_table(
 ) -> pd.DataFrame:
     """``alliance.science.table.episode_outcomes`` computed on integer codes (about 4x faster).
 
-    Same columns and values; the rows come in order of first appearance, not sorted by id.
+    Same columns and values; the rows come in order of first appearance, not sorted by id. Pass
+    it to ``effectiveness(frame, ..., episodes=table)`` to spare building it again there.
     """
     return _episode_table(_index_rows(frame), instrument, rater)[0]
+
+
+def _positions(
+    rows: _Rows, episodes: pd.DataFrame, instrument: str, rater: str
+) -> npt.NDArray[np.int64]:
+    """For each episode code of ``rows``, its position in a given episode table (-1: absent).
+
+    Cheap checks that the table was made from these rows: every episode of the table is among
+    them, and the table counts as many scores as the rows hold.
+    """
+    position = np.asarray(
+        # The table's index holds the ids as text, as _episode_table makes it.
+        pd.Index(episodes.index).get_indexer(pd.Index(rows.episode_ids, dtype="string")),
+        dtype=np.int64,
+    )
+    scored = _scored(rows, instrument, rater, rows.column("total").astype(float))
+    if (
+        not episodes.index.is_unique
+        or int((position >= 0).sum()) != len(episodes)
+        or int(episodes["n_scores"].sum()) != int(scored.sum())
+    ):
+        raise EffectivenessError(
+            f"episodes is not the {instrument} ({rater}) episode table of this administrations table"
+        )
+    return position
 
 
 def _equals(column: pd.Series, value: str) -> npt.NDArray[np.bool_]:
@@ -435,6 +496,18 @@ def _equals(column: pd.Series, value: str) -> npt.NDArray[np.bool_]:
             return np.zeros(len(column), dtype=bool)
         return np.asarray(column.cat.codes.to_numpy() == categories.get_loc(value))
     return np.asarray(_objects(column) == value, dtype=bool)
+
+
+def _scored(
+    rows: _Rows, instrument: str, rater: str, total: npt.NDArray[np.float64]
+) -> npt.NDArray[np.bool_]:
+    """Rows of ``instrument`` rated by ``rater`` with a total, in an episode."""
+    return (
+        _equals(rows.frame["instrument"], instrument)
+        & _equals(rows.frame["rater"], rater)
+        & ~np.isnan(total)
+        & (rows.episode >= 0)
+    )
 
 
 def _score_runs(
@@ -448,13 +521,7 @@ def _score_runs(
 
     Returns (picked row positions, run starts, run ends) with ends inclusive, indexing ``picked``.
     """
-    scored = (
-        _equals(rows.frame["instrument"], instrument)
-        & _equals(rows.frame["rater"], rater)
-        & ~np.isnan(total)
-        & (rows.episode >= 0)
-    )
-    picked = np.flatnonzero(scored)
+    picked = np.flatnonzero(_scored(rows, instrument, rater, total))
     # One int64 key (episode, session); a stable sort keeps the table's order for ties. Exports
     # are usually already in this order, and checking that is much cheaper than sorting.
     key = rows.episode[picked] * (int(session.max(initial=0)) + 1) + session[picked]
@@ -514,12 +581,23 @@ def _first_per_episode(
     rows: _Rows, position: npt.NDArray[np.int64], name: str, n_episodes: int
 ) -> npt.NDArray[np.object_]:
     """First non-missing value of column ``name`` among each episode's rows (None if none)."""
-    values = _objects(rows.frame[name])
-    episode = np.where(rows.episode >= 0, position[np.maximum(rows.episode, 0)], -1)
-    present = np.flatnonzero((episode >= 0) & (values != None))  # noqa: E711 (elementwise)
-    found, first_index = np.unique(episode[present], return_index=True)
+    column = _coded(rows.frame[name])
+    codes = column.codes
+    analysed = np.flatnonzero(position >= 0)  # episode codes that have a row in the result
+    first = rows.first_row[analysed]
     result = np.full(n_episodes, None, dtype=object)
-    result[found] = values[present[first_index]]
+    found = codes[first] >= 0
+    result[position[analysed[found]]] = column.values[codes[first[found]]]
+    # Episodes whose first row lacks the value (e.g. an ending given on the last row only): the
+    # first row that has it, searched among those episodes' rows alone.
+    missing = np.zeros(len(position), dtype=bool)
+    missing[analysed[~found]] = True
+    if missing.any():
+        in_missing = missing[np.maximum(rows.episode, 0)] & (rows.episode >= 0)
+        candidates = np.flatnonzero(in_missing & (codes >= 0))
+        if len(candidates):
+            episode_codes, first_index = np.unique(rows.episode[candidates], return_index=True)
+            result[position[episode_codes]] = column.values[codes[candidates[first_index]]]
     return result
 
 
@@ -548,7 +626,10 @@ def _alliance_rows(
         return pd.DataFrame(columns=columns)
     total = rows.column("total").astype(float)
     mask = (
-        (rows.instrument == code) & (rows.rater == rater) & ~np.isnan(total) & (rows.episode >= 0)
+        _equals(rows.frame["instrument"], code)
+        & (rows.rater.codes == rows.rater.code_of(rater))
+        & ~np.isnan(total)
+        & (rows.episode >= 0)
     )
     episode = position[rows.episode[mask]]
     known = episode >= 0
@@ -574,11 +655,14 @@ def _collateral_rows(
     rows: _Rows, position: npt.NDArray[np.int64], code: str, rater: str
 ) -> pd.DataFrame:
     """One row per (episode position, collateral rater) of the outcome instrument."""
-    mask = (rows.instrument == code) & (rows.rater != rater) & (rows.rater != None)  # noqa: E711
-    mask &= rows.episode >= 0
+    raters = rows.rater
+    mask = _equals(rows.frame["instrument"], code) & (raters.codes >= 0)
+    mask &= (raters.codes != raters.code_of(rater)) & (rows.episode >= 0)
     episode = position[rows.episode[mask]]
     known = episode >= 0
-    pairs = pd.DataFrame({"episode": episode[known], "rater": rows.rater[mask][known]})
+    pairs = pd.DataFrame(
+        {"episode": episode[known], "rater": raters.values[raters.codes[mask][known]]}
+    )
     return pairs.drop_duplicates()
 
 
@@ -588,13 +672,15 @@ def _summaries(
     alliance: pd.DataFrame,
     collateral: pd.DataFrame,
     ref: Reference,
+    clients: npt.NDArray[np.integer],
     codes: npt.NDArray[np.integer],
     labels: list[str],
 ) -> dict[str, dict[str, Any]]:
-    """The summary dict of every group (``codes``: each episode's group, indexing ``labels``)."""
-    episode_stats: dict[Any, Any] = _episode_aggregates(flags, codes).to_dict("index")
+    """The summary dict of every group (``codes``: each episode's group, indexing ``labels``;
+    ``clients``: each episode's client as a code)."""
+    episode_stats: dict[Any, Any] = _episode_aggregates(flags, clients, codes).to_dict("index")
     alliance_stats = _alliance_aggregates(flags, alliance, codes, len(labels))
-    by_band = _age_band_aggregates(flags, codes)
+    by_band = _age_band_aggregates(flags, clients, codes)
     raters = _collateral_counts(collateral, codes)
     result: dict[str, dict[str, Any]] = {}
     for code, row in episode_stats.items():
@@ -606,7 +692,9 @@ def _summaries(
     return result
 
 
-def _episode_aggregates(flags: pd.DataFrame, codes: npt.NDArray[np.integer]) -> pd.DataFrame:
+def _episode_aggregates(
+    flags: pd.DataFrame, clients: npt.NDArray[np.integer], codes: npt.NDArray[np.integer]
+) -> pd.DataFrame:
     used = flags["used"].to_numpy(bool)
     closed = flags["closed"].to_numpy(bool)
     unilateral = flags["unilateral"].to_numpy(bool)
@@ -651,9 +739,8 @@ def _episode_aggregates(flags: pd.DataFrame, codes: npt.NDArray[np.integer]) -> 
     moments = grouped[list(values)].agg(["count", "mean", "std"])
     # Flatten ("saes", "mean") to "saes_mean".
     moments.columns = pd.Index(["_".join(pair) for pair in moments.columns.to_flat_index()])
-    client_codes = pd.factorize(flags["client_id"])[0]
-    clients = pd.Series(client_codes).groupby(codes).nunique().rename("clients")
-    return pd.concat([sums, moments, clients], axis=1)
+    n_clients = pd.Series(clients).groupby(codes).nunique().rename("clients")
+    return pd.concat([sums, moments, n_clients], axis=1)
 
 
 def _has_endings(flags: pd.DataFrame) -> bool:
@@ -661,7 +748,7 @@ def _has_endings(flags: pd.DataFrame) -> bool:
 
 
 def _age_band_aggregates(
-    flags: pd.DataFrame, codes: npt.NDArray[np.integer]
+    flags: pd.DataFrame, clients: npt.NDArray[np.integer], codes: npt.NDArray[np.integer]
 ) -> dict[int, dict[str, Any]]:
     if "age_band" not in flags:
         return {}
@@ -670,7 +757,7 @@ def _age_band_aggregates(
         {
             "group": codes,
             "band": bands,
-            "client": pd.factorize(flags["client_id"])[0],
+            "client": clients,
             "intake": flags["intake"].to_numpy(float),
         }
     )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pandas as pd
 import pytest
 
 from alliance.reports.data import ReportFilter, administrations_frame, scoped_episodes
@@ -67,3 +68,53 @@ def test_the_instrument_filter_keeps_the_outcome_scale_and_its_alliance_scale(hi
     )
     assert set(frame["instrument"]) == {"ors", "srs"}
     assert len(frame) == history.frame["instrument"].isin(["ors", "srs"]).sum()
+
+
+def test_positions_of_finds_ids_dense_or_sparse_and_marks_the_missing():
+    import numpy as np
+
+    from alliance.reports.data import positions_of
+
+    dense = np.array([7, 3, 5, 4], dtype=np.int64)
+    values = np.array([3, 7, 6, 4, 100, -1, 5], dtype=np.int64)
+    assert positions_of(dense, values).tolist() == [1, 0, -1, 3, -1, -1, 2]
+    sparse = dense * 10_000  # far apart: the sorted lookup instead of an array indexed by id
+    assert positions_of(sparse, values * 10_000).tolist() == [1, 0, -1, 3, -1, -1, 2]
+    assert positions_of(np.array([], dtype=np.int64), values).tolist() == [-1] * len(values)
+    assert positions_of(dense, np.array([], dtype=object)).tolist() == []
+
+
+def test_streamed_and_aggregated_reads_give_the_same_columns(history):
+    import numpy as np
+
+    from alliance.reports.data import (
+        EPISODE_FIELDS,
+        SESSION_FIELDS,
+        episode_queryset,
+        fetch_columns,
+        session_queryset,
+    )
+
+    alice = history.personas.alice
+    episodes = scoped_episodes(alice, ReportFilter())
+    # A client without a team (NULL) and open episodes (empty ending): both reads must give the
+    # same missing values.
+    from alliance.care.models import Client
+
+    first = episodes.order_by("pk")[0]
+    Client.objects.filter(pk=first.client_id).update(team=None)
+    assert episodes.filter(ending="").exists()
+    for queryset, fields in (
+        (episode_queryset(episodes), EPISODE_FIELDS),
+        (session_queryset(episodes, history.personas.riverside.pk), SESSION_FIELDS),
+        (session_queryset(episodes.none(), history.personas.riverside.pk), SESSION_FIELDS),
+    ):
+        streamed = fetch_columns(queryset, fields, stream=True)
+        aggregated = fetch_columns(queryset, fields, stream=False)
+        assert set(streamed) == set(aggregated) == set(fields)
+        for field in fields:
+            a, b = np.asarray(streamed[field]), np.asarray(aggregated[field])
+            assert a.dtype == b.dtype, field
+            assert list(map(str, a)) == list(map(str, b)), field
+    teams = fetch_columns(episode_queryset(episodes), EPISODE_FIELDS, stream=False)
+    assert sum(pd.isna(team) for team in teams["client__team_id"]) == 1

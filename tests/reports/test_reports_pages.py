@@ -90,6 +90,19 @@ def test_cancellation_and_no_show_rates_come_from_the_sessions(client, history):
     assert f"({4 / total:.3f}," in page
 
 
+def test_a_supervisors_attendance_and_therapist_choices_cover_only_their_teams(client, history):
+    p = history.personas
+    north = Session.objects.filter(
+        agency=p.riverside, episode__client__therapist__username__in=["tara", "tess"]
+    ).count()
+    assert 0 < north < Session.objects.filter(agency=p.riverside).count()
+    client.force_login(p.sam)
+    page = client.get("/reports/effectiveness/").content.decode()
+    assert f"{north} sessions booked" in page
+    therapist_select = re.search(r'<select id="f-therapist".*?</select>', page).group(0)
+    assert re.findall(r">(t\w+)</option>", therapist_select) == ["tara", "tess"]
+
+
 def test_the_report_can_be_grouped_by_team_with_readable_names(client, history):
     client.force_login(history.personas.alice)
     page = client.get("/reports/effectiveness/?by=team_id").content.decode()

@@ -328,6 +328,25 @@ def test_episode_table_matches_table_episode_outcomes_on_simulated_data() -> Non
         reference = episode_outcomes(frame, instrument=instrument, rater=rater).sort_index()
         pd.testing.assert_frame_equal(ours, reference[ours.columns], check_dtype=False)
         assert list(ours.columns) == list(reference.columns)
+    # Text columns as categoricals (as read from a CSV or the database): the same table.
+    text = ["client_id", "episode_id", "therapist_id", "instrument", "rater", "team_id"]
+    coded = frame.astype(dict.fromkeys([*text, "age_band", "ending"], "category"))
+    for instrument, rater in (("ors", "client"), ("cors", "parent")):
+        pd.testing.assert_frame_equal(
+            episode_table(coded, instrument, rater), episode_table(frame, instrument, rater)
+        )
+
+
+def test_effectiveness_reuses_a_given_episode_table() -> None:
+    frame = simulate(600, 10, seed=5)
+    frame.loc[frame.index[::5], "ending"] = pd.NA
+    table = episode_table(frame, "ors", "client")
+    for by in (None, "quarter", "therapist_id", "age_band"):
+        assert effectiveness(frame, by=by, episodes=table) == effectiveness(frame, by=by)
+    with pytest.raises(EffectivenessError, match="episode table"):
+        effectiveness(frame, episodes=table.iloc[1:])
+    with pytest.raises(EffectivenessError, match="episode table"):
+        effectiveness(frame.iloc[: len(frame) // 2], episodes=table)
 
 
 def test_pre_post_matches_the_full_computation_on_shuffled_rows(tiny: pd.DataFrame) -> None:

@@ -5,6 +5,8 @@ LOAD_SCENARIO=app   each user signs in as its own therapist and loops: open the 
 LOAD_SCENARIO=bare  each user posts to /bench/bare/ (one INSERT) at the same pace: the baseline;
                     with LOAD_PLAN too, the bare users carry the therapists' session cookies (the
                     baseline then pays for the session and user lookups like the app does).
+LOAD_SCENARIO=audited  each user posts to /bench/audited/ (signed in: one INSERT and its audit
+                    event in one transaction): the least a rating can cost under the other rules.
 LOAD_PLAN           JSON file written by run.py: logins and session URLs per user.
 LOAD_PACE           iterations per second per user (0: flat out); LOAD_CASELOAD=0 skips the GET.
 """
@@ -82,10 +84,18 @@ class Therapist(HttpUser):
 
     @task
     def work(self):
-        if SCENARIO == "bare":
+        if SCENARIO in ("bare", "audited"):
             # The same shape as the app's iteration: two inserts where it posts two ratings.
             for _ in range(2):
-                self.client.post("/bench/bare/", data="x", name="bare insert")
+                with self.client.post(
+                    f"/bench/{SCENARIO}/",
+                    data="x",
+                    name=f"{SCENARIO} insert",
+                    allow_redirects=False,
+                    catch_response=True,
+                ) as response:
+                    if response.status_code != 200:  # a redirect to sign-in is a failure here
+                        response.failure(f"status {response.status_code}")
             return
         if CASELOAD:
             self.client.get("/", name="caseload")

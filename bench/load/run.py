@@ -7,7 +7,9 @@ Phases, one after the other against the same server and database:
   2. paced-app    each user opens the caseload and posts an ORS and an SRS every 10 s
   3. flat-bare    bare inserts as fast as the server answers (anonymous requests)
   4. flat-bare-signed-in  the same, carrying the therapists' session cookies
-  5. flat-app     rating posts as fast as the server answers (no caseload)
+  5. flat-audited signed-in inserts with their audit event (bench/load/urls.py): the least a
+                  rating can cost under the issue's other rules, to show what 60% would demand
+  6. flat-app     rating posts as fast as the server answers (no caseload)
 The server runs as in production: gunicorn plus one ``alliance worker`` (database task queue,
 niced: background work yields the CPU to requests) that refreshes summaries and alerts after
 each rating. After the phases the queue is drained and every episode's stored summary is
@@ -327,6 +329,7 @@ def main(argv: list[str] | None = None) -> int:
             flat_bare_signed_in = locust(
                 "flat-bare-signed-in", "bare", *common, pace=0, plan=plans[0]
             )
+            flat_audited = locust("flat-audited", "audited", *common, pace=0, plan=plans[0])
             flat_app = locust("flat-app", "app", *common, pace=0, plan=plans[2], caseload=False)
         finally:
             for process in (server, worker):
@@ -360,6 +363,7 @@ def main(argv: list[str] | None = None) -> int:
         "paced_app_caseload": summary(paced_app, ["caseload"]),
         "flat_bare": summary(flat_bare, ["bare insert"]),
         "flat_bare_signed_in": summary(flat_bare_signed_in, ["bare insert"]),
+        "flat_audited": summary(flat_audited, ["audited insert"]),
         "flat_app_submit": summary(flat_app, submits),
         "ratings_sent": warm["sent"] + paced_app["sent"] + flat_app["sent"],
         "ratings_stored": stored,
@@ -373,6 +377,10 @@ def main(argv: list[str] | None = None) -> int:
     report["cpus"] = os.cpu_count()
     report["paced_ratio"] = report["paced_app_submit"]["rps"] / report["paced_bare"]["rps"]
     report["flat_ratio"] = report["flat_app_submit"]["rps"] / report["flat_bare"]["rps"]
+    report["flat_audited_vs_bare"] = report["flat_audited"]["rps"] / report["flat_bare"]["rps"]
+    report["flat_submit_vs_audited"] = (
+        report["flat_app_submit"]["rps"] / report["flat_audited"]["rps"]
+    )
     report["flat_ratio_signed_in"] = (
         report["flat_app_submit"]["rps"] / report["flat_bare_signed_in"]["rps"]
     )
@@ -385,6 +393,7 @@ def main(argv: list[str] | None = None) -> int:
             "paced_app_all",
             "flat_bare",
             "flat_bare_signed_in",
+            "flat_audited",
             "flat_app_submit",
         )
     )
@@ -406,6 +415,10 @@ def main(argv: list[str] | None = None) -> int:
     print(
         f"info  submit/bare throughput flat out: {report['flat_ratio']:.2f} (anonymous bare), "
         f"{report['flat_ratio_signed_in']:.2f} (signed-in bare)"
+    )
+    print(
+        f"info  signed-in insert + audit event / bare: {report['flat_audited_vs_bare']:.2f}; "
+        f"submit / signed-in insert + audit event: {report['flat_submit_vs_audited']:.2f}"
     )
     return 0 if all(checks.values()) else 1
 

@@ -12,16 +12,9 @@ from alliance.care import services
 from alliance.care.models import Administration, Alert, Episode
 from alliance.cli import main as cli_main
 from tests.security.conftest import logged_in
+from tests.security.test_reliability import ORS
 
-ORS_FORM = {
-    "instrument": "ors",
-    "ors-individually": "5.2",
-    "ors-interpersonally": "4.8",
-    "ors-socially": "6.1",
-    "ors-overall": "3.9",
-    "confirmed": "1",
-    "idempotency_key": "key-1",
-}  # total 20.0
+ORS_FORM = {**ORS, "idempotency_key": "key-1"}  # total 20.0
 
 
 @pytest.fixture

@@ -401,7 +401,7 @@ def _store_administration(
         )
     # The summary, alerts and webhook follow in a task; its row commits with the rating.
     tasks.follow_up_rating.enqueue(episode.pk, administration.pk)
-    # Last in the transaction: the audit chain's per-agency lock is then held only until commit.
+    # Last in the transaction: the lock on the audit chain (lane) is then held only until commit.
     audit(episode.agency_id, actor, event[0], administration, ip, **event[1])
     return RecordResult(administration, existing is None)
 

@@ -18,6 +18,7 @@ import logging
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Callable
 
 from django.conf import settings
 from django.db import transaction
@@ -104,13 +105,20 @@ def alert_payload(alert: Alert) -> dict:
     }
 
 
-def announce(agency_id: int, event: str, data: dict) -> list[WebhookDelivery]:
-    """Create a delivery per subscribed endpoint and enqueue it (call after commit)."""
+def announce(agency_id: int, event: str, make_data: Callable[[], dict]) -> list[WebhookDelivery]:
+    """Create a delivery per subscribed endpoint and enqueue it (call after commit).
+
+    ``make_data`` builds the payload, only when some endpoint subscribes: most agencies have
+    none, and this runs after every rating.
+    """
     endpoints = [
         endpoint
         for endpoint in WebhookEndpoint.objects.filter(agency_id=agency_id, active=True)
         if event in endpoint.events
     ]
+    if not endpoints:
+        return []
+    data = make_data()
     deliveries = []
     for endpoint in endpoints:
         delivery = WebhookDelivery.objects.create(
@@ -224,10 +232,12 @@ def on_administration_recorded(sender, administration: Administration, **kwargs)
     announce(
         administration.agency_id,
         WebhookEvent.ADMINISTRATION_RECORDED,
-        administration_payload(administration),
+        lambda: administration_payload(administration),
     )
 
 
 def on_alerts_raised(sender, alerts: list[Alert], **kwargs) -> None:
     for alert in alerts:
-        announce(alert.agency_id, WebhookEvent.ALERT_RAISED, alert_payload(alert))
+        announce(
+            alert.agency_id, WebhookEvent.ALERT_RAISED, lambda alert=alert: alert_payload(alert)
+        )

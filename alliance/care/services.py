@@ -7,7 +7,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 from django.db import IntegrityError, transaction
-from django.db.models import Max, Q
+from django.db.models import Count, Max, Q
 from django.dispatch import Signal
 from django.utils import timezone
 from django.utils.translation import gettext as _
@@ -413,7 +413,12 @@ def follow_up_rating(episode_id: int, administration_id: int | None = None) -> b
     late does no harm. False when the episode was erased meanwhile.
     """
     with transaction.atomic():
-        episode = Episode.objects.select_for_update().filter(pk=episode_id).first()
+        episode = (
+            Episode.objects.select_for_update(of=("self",))
+            .select_related("client")  # the feedback reads the client's age band
+            .filter(pk=episode_id)
+            .first()
+        )
         if episode is None:
             return False
         refresh_episode_summary(episode)
@@ -489,9 +494,11 @@ def _feedback_for(episode: Episode) -> EpisodeFeedback:
 def refresh_episode_summary(episode: Episode) -> EpisodeFeedback:
     """Recompute the episode's denormalised summary and its alerts from the stored scores."""
     feedback = _feedback_for(episode)
-    attended = episode.sessions.filter(attendance=Attendance.ATTENDED)
-    episode.session_count = attended.count()
-    episode.last_session_date = attended.aggregate(last=Max("date"))["last"]
+    attended = episode.sessions.filter(attendance=Attendance.ATTENDED).aggregate(
+        count=Count("pk"), last=Max("date")
+    )
+    episode.session_count = attended["count"]
+    episode.last_session_date = attended["last"]
     outcome = feedback.outcome
     episode.intake_total = outcome[0][1] if outcome else None
     episode.last_outcome_session, episode.last_outcome_total = (

@@ -134,7 +134,9 @@ def test_a_failed_delivery_is_retried_with_backoff_until_it_succeeds(personas, r
     server = receiver(statuses=[500, 503])
     create_webhook_endpoint(personas.alice, personas.riverside, url=server.url)
     started = timezone.now()
-    [delivery] = webhooks.announce(personas.riverside.pk, "administration.recorded", {"x": 1})
+    [delivery] = webhooks.announce(
+        personas.riverside.pk, "administration.recorded", lambda: {"x": 1}
+    )
     delivery.refresh_from_db()
     assert (delivery.status, delivery.attempts, delivery.last_status_code) == ("pending", 1, 500)
     first_wait = (delivery.next_attempt_at - started).total_seconds()
@@ -159,7 +161,7 @@ def test_it_gives_up_after_the_maximum_number_of_attempts(personas, receiver, se
     settings.WEBHOOK_MAX_ATTEMPTS = 3
     server = receiver(statuses=[500] * 10)
     create_webhook_endpoint(personas.alice, personas.riverside, url=server.url)
-    [delivery] = webhooks.announce(personas.riverside.pk, "alert.raised", {"x": 1})
+    [delivery] = webhooks.announce(personas.riverside.pk, "alert.raised", lambda: {"x": 1})
     far = timezone.now() + datetime.timedelta(days=1)
     assert webhooks.retry_due_deliveries(now=far) == 1
     assert webhooks.retry_due_deliveries(now=far + datetime.timedelta(days=1)) == 1
@@ -175,7 +177,7 @@ def test_an_unreachable_endpoint_counts_as_a_failed_attempt(personas, receiver):
     url = server.url
     server.close()  # nothing listens there any more
     create_webhook_endpoint(personas.alice, personas.riverside, url=url)
-    [delivery] = webhooks.announce(personas.riverside.pk, "alert.raised", {"x": 1})
+    [delivery] = webhooks.announce(personas.riverside.pk, "alert.raised", lambda: {"x": 1})
     delivery.refresh_from_db()
     assert (delivery.status, delivery.attempts, delivery.last_status_code) == ("pending", 1, None)
     assert delivery.last_error
@@ -191,7 +193,7 @@ def test_admins_manage_endpoints_and_read_the_delivery_log_through_the_api(
     endpoint = created.json()
     assert len(endpoint["secret"]) >= 40 and endpoint["events"] == ["alert.raised"]
     assert "secret" not in api.get("/webhooks").json()["items"][0]
-    webhooks.announce(personas.riverside.pk, "alert.raised", {"x": 1})
+    webhooks.announce(personas.riverside.pk, "alert.raised", lambda: {"x": 1})
     log = api.get(f"/webhooks/{endpoint['id']}/deliveries").json()
     assert log["count"] == 1
     assert (log["items"][0]["status"], log["items"][0]["last_status_code"]) == ("pending", 500)
@@ -201,3 +203,10 @@ def test_admins_manage_endpoints_and_read_the_delivery_log_through_the_api(
     assert bad.status_code == 422
     assert api.delete(f"/webhooks/{endpoint['id']}").status_code == 204
     assert api.get("/webhooks").json()["count"] == 0
+
+
+def test_no_payload_is_built_when_no_endpoint_subscribes(personas):
+    def payload():
+        raise AssertionError("built for nobody")
+
+    assert webhooks.announce(personas.riverside.pk, "administration.recorded", payload) == []

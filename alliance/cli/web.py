@@ -154,6 +154,13 @@ def run_worker(args: argparse.Namespace) -> int:
 
 def serve(bind: str, workers: int) -> int:
     print(f"Serving on http://{bind}/ (Ctrl-C to stop)", flush=True)
+    if os.environ.get("ALLIANCE_TASKS") == "database":
+        # Without a worker, ratings are stored but caseload zones and alerts never follow.
+        print(
+            "Background tasks are queued in the database: run `alliance worker` beside this "
+            "server (summaries and alerts after each rating, link messages, webhooks, refits).",
+            flush=True,
+        )
     command = [
         sys.executable,
         "-m",

@@ -89,3 +89,15 @@ def test_the_worker_command_refuses_when_tasks_run_in_the_request(capsys, monkey
     monkeypatch.delenv("ALLIANCE_TASKS", raising=False)
     assert cli_main(["worker", "--batch"]) == 2
     assert "ALLIANCE_TASKS is 'immediate'" in capsys.readouterr().err
+
+
+def test_serving_with_a_database_queue_reminds_to_run_the_worker(monkeypatch, capsys):
+    from alliance.cli import web
+
+    monkeypatch.setattr(web.subprocess, "call", lambda *args, **kwargs: 0)
+    monkeypatch.setenv("ALLIANCE_TASKS", "database")
+    assert web.serve("127.0.0.1:8999", workers=1) == 0
+    assert "run `alliance worker`" in capsys.readouterr().out
+    monkeypatch.setenv("ALLIANCE_TASKS", "immediate")
+    web.serve("127.0.0.1:8999", workers=1)
+    assert "alliance worker" not in capsys.readouterr().out

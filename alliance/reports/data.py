@@ -22,6 +22,7 @@ from alliance.care.models import Administration, Episode, Session
 from alliance.care.visibility import visible_episodes
 from alliance.science.effectiveness import ALLIANCE_FOR_OUTCOME
 from alliance.science.instruments import all_instruments
+from alliance.science.table import EPISODE_COLUMNS, REQUIRED_COLUMNS
 
 EPISODE_FIELDS = (
     "pk",
@@ -33,19 +34,8 @@ EPISODE_FIELDS = (
 )
 ADMINISTRATION_FIELDS = ("episode_id", "session_id", "instrument", "rater", "total")
 SESSION_FIELDS = ("pk", "number", "date")
-FRAME_COLUMNS = (
-    "client_id",
-    "episode_id",
-    "therapist_id",
-    "team_id",
-    "session_number",
-    "session_date",
-    "instrument",
-    "rater",
-    "total",
-    "age_band",
-    "ending",
-)
+# The science core's table: its required columns, then the per-episode ones.
+FRAME_COLUMNS = REQUIRED_COLUMNS + EPISODE_COLUMNS
 
 
 @dataclass(frozen=True)

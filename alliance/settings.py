@@ -175,6 +175,9 @@ X_FRAME_OPTIONS = "DENY"
 SECURE_SSL_REDIRECT = env_flag("SECURE_SSL_REDIRECT")
 SECURE_HSTS_SECONDS = int(os.environ.get("SECURE_HSTS_SECONDS", 0))
 SECURE_HSTS_INCLUDE_SUBDOMAINS = SECURE_HSTS_SECONDS > 0
+# How many reverse proxies stand in front of the server; the client address is then read from
+# X-Forwarded-For that many entries from the right (alliance.accounts.network.client_ip).
+TRUSTED_PROXIES = int(os.environ.get("ALLIANCE_TRUSTED_PROXIES", "0"))
 if env_flag("SECURE_PROXY_SSL_HEADER"):
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
 CSRF_TRUSTED_ORIGINS = [

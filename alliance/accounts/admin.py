@@ -145,7 +145,8 @@ class TwoFactorDeviceAdmin(AgencyScopedAdmin):
         return False
 
     def delete_model(self, request, obj):
-        from alliance.audit.services import client_ip, record
+        from alliance.accounts.network import client_ip
+        from alliance.audit.services import record
 
         record(request.user, obj.agency_id, "two_factor.removed", obj.user, client_ip(request))
         super().delete_model(request, obj)

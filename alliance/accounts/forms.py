@@ -4,11 +4,9 @@ from django.contrib.auth.forms import AuthenticationForm
 from django.core.exceptions import ValidationError
 from django.utils.translation import gettext_lazy as _
 
+from alliance.accounts.network import client_ip
+
 from .security import clear_failures, is_locked_out, note_failure
-
-
-def _ip(request) -> str | None:
-    return request.META.get("REMOTE_ADDR") if request is not None else None
 
 
 class LoginForm(AuthenticationForm):
@@ -25,7 +23,7 @@ class LoginForm(AuthenticationForm):
 
     def clean(self):
         username = self.cleaned_data.get("username") or ""
-        ip = _ip(self.request)
+        ip = client_ip(self.request)
         if is_locked_out(username, ip):
             note_failure(username, ip)
             raise self.locked_error()

@@ -13,7 +13,8 @@ from django.utils.safestring import mark_safe
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_http_methods
 
-from alliance.audit.services import client_ip, record
+from alliance.accounts.network import client_ip
+from alliance.audit.services import record
 
 from .forms import TwoFactorForm
 from .security import (

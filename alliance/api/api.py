@@ -21,6 +21,7 @@ from ninja.openapi.docs import Swagger
 from ninja.pagination import LimitOffsetPagination, paginate
 
 from alliance.accounts.models import Membership, Role, Team
+from alliance.accounts.network import client_ip
 from alliance.care import services
 from alliance.care.feedback import episode_feedback, instrument_for
 from alliance.care.models import Administration, Client, Episode, Session
@@ -271,10 +272,6 @@ def _administration(request, public_id: str) -> Administration:
         raise Http404 from None
 
 
-def _ip(request) -> str | None:
-    return request.META.get("REMOTE_ADDR")
-
-
 # --- me --------------------------------------------------------------------------------------
 
 router = Router()
@@ -341,7 +338,7 @@ def create_client(request, payload: schemas.ClientIn):
         start_date=payload.start_date,
         outcome_instrument=payload.outcome_instrument,
         alliance_instrument=payload.alliance_instrument,
-        ip=_ip(request),
+        ip=client_ip(request),
     )
     return Status(201, client_out(_client(request, client.public_id)))
 
@@ -359,7 +356,7 @@ def update_client(request, client_id: str, payload: schemas.ClientPatch):
     if changes.get("age_band", "") is None:
         raise ApiError(422, "invalid", "age_band cannot be null")
     if changes:
-        services.update_client(actor(request), client, ip=_ip(request), **changes)
+        services.update_client(actor(request), client, ip=client_ip(request), **changes)
     return client_out(_client(request, client_id))
 
 
@@ -390,7 +387,9 @@ def get_episode(request, episode_id: str):
 def close_episode(request, episode_id: str, payload: schemas.EpisodeClose):
     require_write(request)
     episode = _episode(request, episode_id)
-    services.close_episode(actor(request), episode, payload.ending, on=payload.on, ip=_ip(request))
+    services.close_episode(
+        actor(request), episode, payload.ending, on=payload.on, ip=client_ip(request)
+    )
     return episode_out(_episode(request, episode_id))
 
 
@@ -402,10 +401,7 @@ def close_episode(request, episode_id: str, payload: schemas.EpisodeClose):
 def episode_signals(request, episode_id: str):
     """Session colours, alliance flags, current alerts and the ETR trajectory of an episode."""
     episode = _episode(request, episode_id)
-    administrations = Administration.objects.filter(
-        agency_id=episode.agency_id, episode=episode
-    ).select_related("session")
-    feedback = episode_feedback(episode, administrations.order_by("session__number", "instrument"))
+    feedback = episode_feedback(episode, list(Administration.objects.of_episode(episode)))
     signals = feedback.signals
     etr = None
     if feedback.outcome and feedback.model is not None:
@@ -470,7 +466,11 @@ def start_session(request, payload: schemas.SessionIn):
     require_write(request)
     client = _client(request, payload.client)
     session = services.start_session(
-        actor(request), client, on=payload.date, attendance=payload.attendance, ip=_ip(request)
+        actor(request),
+        client,
+        on=payload.date,
+        attendance=payload.attendance,
+        ip=client_ip(request),
     )
     return Status(201, session_out(_session(request, session.public_id)))
 
@@ -488,7 +488,7 @@ def get_session(request, session_id: str):
 def update_session(request, session_id: str, payload: schemas.SessionPatch):
     require_write(request)
     session = _session(request, session_id)
-    services.set_attendance(actor(request), session, payload.attendance, ip=_ip(request))
+    services.set_attendance(actor(request), session, payload.attendance, ip=client_ip(request))
     return session_out(_session(request, session_id))
 
 
@@ -543,7 +543,7 @@ def record_administration(request, payload: schemas.AdministrationIn):
         rater=payload.rater,
         rater_relationship=payload.rater_relationship,
         entry_mode=payload.entry_mode,
-        ip=_ip(request),
+        ip=client_ip(request),
     )
     stored = _administration(request, result.administration.public_id)
     return Status(201 if result.created else 200, administration_out(stored))
@@ -577,7 +577,7 @@ def update_administration(request, administration_id: str, payload: schemas.Admi
         rater=administration.rater,
         rater_relationship=administration.rater_relationship,
         entry_mode=administration.entry_mode,
-        ip=_ip(request),
+        ip=client_ip(request),
     )
     return administration_out(_administration(request, administration_id))
 
@@ -590,7 +590,7 @@ def update_administration(request, administration_id: str, payload: schemas.Admi
 def delete_administration(request, administration_id: str):
     require_write(request)
     administration = _administration(request, administration_id)
-    services.undo_administration(actor(request), administration, ip=_ip(request))
+    services.undo_administration(actor(request), administration, ip=client_ip(request))
     return Status(204, None)
 
 

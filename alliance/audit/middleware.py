@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from .services import client_ip, record
+from alliance.accounts.network import client_ip
+
+from .services import record
 
 NOT_CLINICAL = ("/openapi.json", "/docs", "/me")
 

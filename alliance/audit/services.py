@@ -19,6 +19,7 @@ from django.db import connection, transaction
 from django.utils import timezone
 
 from alliance.accounts.models import Agency
+from alliance.accounts.network import client_ip
 
 from .models import GENESIS, LANES, AuditEvent
 
@@ -27,19 +28,11 @@ AUDIT_LOCK_SPACE = 0x41554454  # "AUDT": keeps these advisory locks apart from a
 __all__ = [
     "AuditEvent",
     "Broken",
-    "client_ip",
     "export_csv",
     "record",
     "record_request",
     "verify",
 ]
-
-
-def client_ip(request) -> str | None:
-    """The peer address (set SECURE_PROXY_SSL_HEADER and a trusted proxy to pass the real one)."""
-    if request is None:
-        return None
-    return request.META.get("REMOTE_ADDR") or None
 
 
 def _target(target) -> tuple[str, str]:

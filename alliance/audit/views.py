@@ -11,10 +11,11 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
 from django.views.decorators.http import require_GET, require_http_methods
 
+from alliance.accounts.network import client_ip
 from alliance.accounts.tenancy import agency_of, is_agency_admin
 
 from .models import AuditEvent
-from .services import client_ip, export_csv, record_request, verify_agency
+from .services import export_csv, record_request, verify_agency
 
 PAGE_SIZE = 100
 

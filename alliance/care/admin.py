@@ -2,6 +2,7 @@ from django.contrib import admin
 from django.utils import timezone
 
 from alliance.accounts.admin import AgencyScopedAdmin
+from alliance.accounts.network import client_ip
 
 from .models import Client, ClientShare, Episode
 from .services import audit
@@ -17,7 +18,7 @@ class ClientAdmin(AgencyScopedAdmin):
         if not change:
             # A client added here needs an open episode, as create_client gives one.
             Episode.objects.create(agency=obj.agency, client=obj, start_date=timezone.localdate())
-            audit(obj.agency, request.user, "client.created", obj, request.META.get("REMOTE_ADDR"))
+            audit(obj.agency, request.user, "client.created", obj, client_ip(request))
 
 
 @admin.register(ClientShare)

@@ -111,6 +111,11 @@ class Client(models.Model):
             ),
         ]
 
+    @property
+    def current_episode(self) -> Episode | None:
+        """The open episode, else the one that ended last (see ``EpisodeQuerySet.current``)."""
+        return self.episodes.current()
+
     def __str__(self) -> str:
         return self.display_code
 
@@ -131,8 +136,27 @@ class ClientShare(models.Model):
         ]
 
 
+class EpisodeQuerySet(models.QuerySet):
+    def open(self) -> EpisodeQuerySet:
+        return self.filter(end_date__isnull=True)
+
+    def current_first(self) -> EpisodeQuerySet:
+        """Open episodes first (newest start first), then closed ones, most recently ended first.
+
+        Spelled out with ``nulls_first`` because SQLite sorts NULL first and PostgreSQL last: a
+        plain ``order_by("end_date")`` showed a closed episode as current on PostgreSQL.
+        """
+        return self.order_by(models.F("end_date").desc(nulls_first=True), "-start_date", "-pk")
+
+    def current(self) -> Episode | None:
+        """The episode a client's pages show: the open one, else the one that ended last."""
+        return self.current_first().first()
+
+
 class Episode(models.Model):
     """One course of treatment; carries a denormalised summary so the caseload is one query."""
+
+    objects = EpisodeQuerySet.as_manager()
 
     agency = models.ForeignKey(Agency, on_delete=models.CASCADE, related_name="episodes")
     public_id = models.CharField(max_length=32, unique=True, default=new_public_id, editable=False)
@@ -209,8 +233,20 @@ class Session(models.Model):
         return f"session {self.number}"
 
 
+class AdministrationQuerySet(models.QuerySet):
+    def of_episode(self, episode: Episode) -> AdministrationQuerySet:
+        """An episode's administrations in the one order every reader uses (session, scale, rater)."""
+        return (
+            self.filter(agency_id=episode.agency_id, episode=episode)
+            .select_related("session")
+            .order_by("session__number", "instrument", "rater", "pk")
+        )
+
+
 class Administration(models.Model):
     """One completed instrument by one rater in one session."""
+
+    objects = AdministrationQuerySet.as_manager()
 
     agency = models.ForeignKey(Agency, on_delete=models.CASCADE, related_name="+")
     public_id = models.CharField(max_length=32, unique=True, default=new_public_id, editable=False)

@@ -205,7 +205,7 @@ def update_client(actor, client: Client, *, ip: str | None = None, **changes: ob
 
 
 def open_episode(client: Client) -> Episode:
-    episode = client.episodes.filter(end_date__isnull=True).order_by("-start_date").first()
+    episode = client.episodes.open().current()
     if episode is None:
         raise ServiceError(_("This client has no open episode."))
     return episode
@@ -479,16 +479,8 @@ def close_episode(
     return episode
 
 
-def _administrations_of(episode: Episode) -> list[Administration]:
-    return list(
-        Administration.objects.filter(episode=episode)
-        .select_related("session")
-        .order_by("session__number", "instrument")
-    )
-
-
 def _feedback_for(episode: Episode) -> EpisodeFeedback:
-    return episode_feedback(episode, _administrations_of(episode))
+    return episode_feedback(episode, list(Administration.objects.of_episode(episode)))
 
 
 def refresh_episode_summary(episode: Episode) -> EpisodeFeedback:

@@ -13,6 +13,7 @@ from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
+from alliance.accounts.network import client_ip
 from alliance.audit.services import record_request
 from alliance.feedback.forms import FormState, NotRated, read_items
 from alliance.feedback.panel import link_panel, live_stamp
@@ -43,10 +44,6 @@ ZONE_LABELS = {
     Zone.GREY: gettext_lazy("Grey"),
     Zone.NONE: gettext_lazy("No data"),
 }
-
-
-def client_ip(request: HttpRequest) -> str | None:
-    return request.META.get("REMOTE_ADDR") or None
 
 
 def wants_fragment(request: HttpRequest) -> bool:
@@ -120,18 +117,14 @@ def _alliance_label(flag: str) -> str:
 
 
 def _current_episode(client: Client) -> Episode:
-    episode = client.episodes.order_by("end_date", "-start_date").first()
+    episode = client.current_episode
     if episode is None:
         raise Http404("No episode")
     return episode
 
 
 def _administrations(episode: Episode) -> list[Administration]:
-    return list(
-        Administration.objects.filter(episode=episode)
-        .select_related("session")
-        .order_by("session__number", "instrument", "rater")
-    )
+    return list(Administration.objects.of_episode(episode))
 
 
 @require_POST

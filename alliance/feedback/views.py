@@ -22,6 +22,7 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from alliance.accounts.models import Agency, Role
+from alliance.accounts.network import client_ip
 from alliance.accounts.tenancy import membership_of
 from alliance.care.feedback import instrument_for
 from alliance.care.models import Administration, Client, Session
@@ -37,10 +38,6 @@ from .panel import live_stamp
 KIOSK_SESSION_KEY = "feedback_kiosk_link"
 KIOSK_DEVICE_FAILURES = "feedback_kiosk_failures"
 KIOSK_DEVICE_LIMIT = 10
-
-
-def client_ip(request: HttpRequest) -> str | None:
-    return request.META.get("REMOTE_ADDR") or None
 
 
 def _no_store(response: HttpResponse) -> HttpResponse:

@@ -14,6 +14,7 @@ from django.utils.translation import gettext_lazy
 from django.views.decorators.http import require_GET, require_POST
 
 from alliance.accounts.models import Role
+from alliance.accounts.network import client_ip
 from alliance.care.feedback import episode_feedback
 from alliance.care.models import Administration, AgeBand
 from alliance.care.progress import model_label, progress_svg
@@ -34,10 +35,6 @@ GROUPINGS = {
     "therapist_id": gettext_lazy("Therapist"),
     "age_band": gettext_lazy("Age band"),
 }
-
-
-def _ip(request: HttpRequest) -> str | None:
-    return request.META.get("REMOTE_ADDR")
 
 
 def _int(value: str | None) -> int | None:
@@ -139,7 +136,7 @@ def etr(request: HttpRequest) -> HttpResponse:
     membership = services.require_admin(request.user)
     if request.method == "POST":
         instrument = _refit_instrument(request.POST)
-        job = services.request_refit(request.user, instrument, ip=_ip(request))
+        job = services.request_refit(request.user, instrument, ip=client_ip(request))
         return redirect("reports:refit_job", public_id=job.public_id)
     instrument = _refit_instrument(request.GET)
     models = list(FittedModel.objects.filter(agency_id=membership.agency_id, instrument=instrument))
@@ -193,7 +190,7 @@ def fitted_model(request: HttpRequest, public_id: str) -> HttpResponse:
 def activate(request: HttpRequest, public_id: str) -> HttpResponse:
     membership = services.require_admin(request.user)
     fitted = get_object_or_404(FittedModel, agency_id=membership.agency_id, public_id=public_id)
-    services.activate_model(request.user, fitted, ip=_ip(request))
+    services.activate_model(request.user, fitted, ip=client_ip(request))
     return redirect("reports:etr")
 
 
@@ -201,7 +198,7 @@ def activate(request: HttpRequest, public_id: str) -> HttpResponse:
 @login_required
 def deactivate(request: HttpRequest) -> HttpResponse:
     instrument = _refit_instrument(request.POST)
-    services.deactivate_models(request.user, instrument, ip=_ip(request))
+    services.deactivate_models(request.user, instrument, ip=client_ip(request))
     return redirect(f"{reverse('reports:etr')}?instrument={instrument}")
 
 
@@ -231,7 +228,7 @@ def export_csv(request: HttpRequest, kind: str) -> HttpResponse:
         request.user,
         "export.csv",
         membership.agency,
-        _ip(request),
+        client_ip(request),
         kind=kind,
         research=research,
     )
@@ -246,7 +243,7 @@ def export_csv(request: HttpRequest, kind: str) -> HttpResponse:
 @login_required
 def export_fhir(request: HttpRequest) -> HttpResponse:
     membership = services.require_admin(request.user)
-    audit(membership.agency, request.user, "export.fhir", membership.agency, _ip(request))
+    audit(membership.agency, request.user, "export.fhir", membership.agency, client_ip(request))
     bundle = bundle_for_agency(membership.agency, visible_episodes(request.user))
     response = HttpResponse(json.dumps(bundle), content_type="application/fhir+json")
     response["Content-Disposition"] = 'attachment; filename="bundle.json"'
@@ -258,16 +255,12 @@ def export_fhir(request: HttpRequest) -> HttpResponse:
 def client_pdf(request: HttpRequest, public_id: str) -> HttpResponse:
     """Printable progress report of one client (anyone who may see the client)."""
     client = get_visible_client_or_404(request.user, public_id)
-    episode = client.episodes.order_by("end_date", "-start_date").first()
+    episode = client.current_episode
     if episode is None:
         return HttpResponse(status=404)
-    administrations = list(
-        Administration.objects.filter(episode=episode)
-        .select_related("session")
-        .order_by("session__number", "instrument", "rater")
-    )
+    administrations = list(Administration.objects.of_episode(episode))
     feedback = episode_feedback(episode, administrations)
-    audit(episode.agency, request.user, "report.client_pdf", client, _ip(request))
+    audit(episode.agency, request.user, "report.client_pdf", client, client_ip(request))
     pdf = render_pdf(
         "reports/client_print.html",
         {

@@ -15,19 +15,49 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass
-from functools import cached_property
 from typing import Any, Protocol
 
 import numpy as np
 import numpy.typing as npt
 import pandas as pd
-from scipy import stats
 
 from alliance.science.change import categorize
 from alliance.science.instruments import get_instrument
-from alliance.science.table import EPISODE_COLUMNS
+from alliance.science.intervals import (
+    Z_95,
+    effect_size_interval,
+    fisher_interval,
+    mean_interval,
+    wilson_interval,
+)
+from alliance.science.table import (
+    CodedRows,
+    episode_outcomes,
+    episode_outcomes_of,
+    first_per_episode,
+    index_rows,
+    score_runs,
+    scored_rows,
+    text_equals,
+)
 
-Z_95 = 1.959963984540054
+# Defined once elsewhere and still importable from here, where the web app, the benchmarks and
+# docs/effectiveness.md look for them: the per-episode table and the interval helpers.
+episode_table = episode_outcomes
+__all__ = [
+    "EffectivenessError",
+    "Reference",
+    "TargetModel",
+    "Z_95",
+    "effect_size_interval",
+    "effectiveness",
+    "episode_table",
+    "fisher_interval",
+    "fit_reference",
+    "pre_post",
+    "wilson_interval",
+]
+
 PERIODS = {"quarter": "Q", "month": "M", "year": "Y"}
 # The alliance scale given at the end of the same sessions as each outcome scale.
 ALLIANCE_FOR_OUTCOME = {"ors": "srs", "cors": "csrs", "ycors": "ycsrs"}
@@ -111,9 +141,9 @@ def effectiveness(
     alliance_code = alliance_instrument or ALLIANCE_FOR_OUTCOME.get(definition.code)
     if definition.reliable_change is None:
         raise EffectivenessError(f"instrument {instrument!r} has no reliable_change")
-    rows = _index_rows(frame)
+    rows = index_rows(frame)
     if episodes is None:
-        episodes, position = _episode_table(rows, definition.code, rater)
+        episodes, position = episode_outcomes_of(rows, definition.code, rater)
     else:
         position = _positions(rows, episodes, definition.code, rater)
     if episodes.empty:
@@ -165,10 +195,10 @@ def pre_post(frame: pd.DataFrame, instrument: str = "ors", rater: str = "client"
     definition = get_instrument(instrument)
     if definition.reliable_change is None:
         raise EffectivenessError(f"instrument {instrument!r} has no reliable_change")
-    rows = _index_rows(frame)
+    rows = index_rows(frame)
     total = rows.column("total").astype(float)
     session = rows.column("session_number").astype(np.int64)
-    picked, starts, ends = _score_runs(rows, definition.code, rater, total, session)
+    picked, starts, ends = score_runs(rows, definition.code, rater, total, session)
     used = (ends - starts + 1) >= 2
     intake, final = total[picked[starts[used]]], total[picked[ends[used]]]
     category = categorize(
@@ -190,45 +220,6 @@ def pre_post(frame: pd.DataFrame, instrument: str = "ors", rater: str = "client"
             "reliable_improvement": _proportion(improved, n_used),
         }
     )
-
-
-# ----- intervals ----------------------------------------------------------------------------
-def wilson_interval(successes: int, n: int, z: float = Z_95) -> tuple[float, float]:
-    """Wilson score interval for a proportion; (nan, nan) when n is 0."""
-    if n < 0 or successes < 0 or successes > n:
-        raise ValueError(f"need 0 <= successes <= n, not {successes} of {n}")
-    if n == 0:
-        return (math.nan, math.nan)
-    p = successes / n
-    denominator = 1.0 + z**2 / n
-    centre = (p + z**2 / (2 * n)) / denominator
-    half = z * math.sqrt(p * (1 - p) / n + z**2 / (4 * n**2)) / denominator
-    return (max(0.0, centre - half), min(1.0, centre + half))
-
-
-def fisher_interval(r: float, n: int, z: float = Z_95) -> tuple[float, float]:
-    """Fisher-z interval for a Pearson correlation; (nan, nan) when n <= 3 or r is undefined."""
-    if n <= 3 or not math.isfinite(r) or abs(r) >= 1:
-        return (math.nan, math.nan)
-    centre = math.atanh(r)
-    half = z / math.sqrt(n - 3)
-    return (math.tanh(centre - half), math.tanh(centre + half))
-
-
-def effect_size_interval(
-    mean_change: float, sd_change: float, sd_intake: float, n: int, z: float = Z_95
-) -> tuple[float, float, float]:
-    """Pre-post ES = mean change / SD of intake and its delta-method interval.
-
-    Var(ES) ~ SD_change^2 / (n SD_intake^2) + ES^2 / (2 (n - 1)): the sampling error of the mean
-    change plus that of the SD in the denominator (Becker 1988's form for the standardized mean
-    change, where SD_change^2 = 2 SD^2 (1 - r)).
-    """
-    if n < 2 or not sd_intake > 0:
-        return (math.nan, math.nan, math.nan)
-    es = mean_change / sd_intake
-    se = math.sqrt(sd_change**2 / (n * sd_intake**2) + es**2 / (2 * (n - 1)))
-    return (es, es - z * se, es + z * se)
 
 
 # ----- severity adjustment ------------------------------------------------------------------
@@ -268,7 +259,7 @@ def _severity_adjusted(flags: pd.DataFrame, ref: Reference) -> pd.Series:
 
 # ----- per-episode flags --------------------------------------------------------------------
 def _group_labels(
-    rows: _Rows, episodes: pd.DataFrame, position: npt.NDArray[np.int64], by: str | None
+    rows: CodedRows, episodes: pd.DataFrame, position: npt.NDArray[np.int64], by: str | None
 ) -> pd.Series:
     if by is None:
         return pd.Series("overall", index=episodes.index, dtype="string")
@@ -277,7 +268,7 @@ def _group_labels(
     if by in episodes.columns and by not in {"intake", "final", "change", "n_scores"}:
         labels = episodes[by]
     elif by in rows.frame.columns:
-        values = _first_per_episode(rows, position, by, len(episodes))
+        values = first_per_episode(rows, position, by, len(episodes))
         labels = pd.Series(values, index=episodes.index)
     else:
         choices = sorted(
@@ -378,93 +369,8 @@ def _alliance_cutoff(code: str | None) -> float | None:
 
 
 # ----- administrations joined to episodes ---------------------------------------------------
-@dataclass(frozen=True)
-class _Rows:
-    """The administrations with their episodes factorized once.
-
-    Comparing and grouping text columns of a million rows is what costs time in pandas, so every
-    later step works on these integer codes and object arrays instead.
-    """
-
-    frame: pd.DataFrame
-    episode: npt.NDArray[np.int64]  # episode code of each row (-1 when missing)
-    episode_ids: npt.NDArray[np.object_]
-
-    @cached_property
-    def rater(self) -> _Coded:
-        return _coded(self.frame["rater"])
-
-    @cached_property
-    def first_row(self) -> npt.NDArray[np.int64]:
-        """The first row of each episode code (rows without an episode excluded)."""
-        first = np.full(len(self.episode_ids), len(self.episode), dtype=np.int64)
-        with_episode = np.flatnonzero(self.episode >= 0)
-        np.minimum.at(first, self.episode[with_episode], with_episode)
-        return first
-
-    def column(self, name: str) -> npt.NDArray[Any]:
-        return self.frame[name].to_numpy()
-
-
-@dataclass(frozen=True)
-class _Coded:
-    """A text column as integer codes (-1 when missing) into an object array of its values."""
-
-    codes: npt.NDArray[np.intp]
-    values: npt.NDArray[np.object_]
-
-    def code_of(self, value: str) -> int:
-        """The code of ``value`` (-2, matching no row, when it does not occur)."""
-        found = np.flatnonzero(self.values == value)
-        return int(found[0]) if len(found) else -2
-
-
-def _coded(column: pd.Series) -> _Coded:
-    # A categorical already holds the codes; anything else is factorized once (missing -> -1).
-    if isinstance(column.dtype, pd.CategoricalDtype):
-        codes = np.asarray(column.cat.codes.to_numpy(), dtype=np.intp)
-        return _Coded(codes, np.asarray(column.cat.categories, dtype=object))
-    codes, uniques = pd.factorize(_objects(column))
-    return _Coded(np.asarray(codes, dtype=np.intp), np.asarray(uniques, dtype=object))
-
-
-def _objects(column: pd.Series) -> npt.NDArray[np.object_]:
-    """Text column as an object array with None for missing values.
-
-    Comparing such arrays with a string is elementwise and cheap, and None compares unequal
-    (pandas' NA would make ``==`` ambiguous); pd.isna on strings is the slow part otherwise.
-    """
-    values: npt.NDArray[np.object_] = column.to_numpy(dtype=object, na_value=None)  # type: ignore[call-overload]
-    return values
-
-
-def _index_rows(frame: pd.DataFrame) -> _Rows:
-    # All rows, not only the analysed instruments': episode columns (ending, age band...) count
-    # from any row of the episode, as in table.episode_outcomes.
-    ids = frame["episode_id"]
-    # A categorical column already holds the codes; object arrays factorize faster than strings.
-    source = ids if isinstance(ids.dtype, pd.CategoricalDtype) else ids.to_numpy(dtype=object)
-    episode, episode_ids = pd.factorize(source)
-    return _Rows(
-        frame=frame,
-        episode=episode.astype(np.int64),
-        episode_ids=np.asarray(episode_ids, dtype=object),
-    )
-
-
-def episode_table(
-    frame: pd.DataFrame, instrument: str = "ors", rater: str = "client"
-) -> pd.DataFrame:
-    """``alliance.science.table.episode_outcomes`` computed on integer codes (about 4x faster).
-
-    Same columns and values; the rows come in order of first appearance, not sorted by id. Pass
-    it to ``effectiveness(frame, ..., episodes=table)`` to spare building it again there.
-    """
-    return _episode_table(_index_rows(frame), instrument, rater)[0]
-
-
 def _positions(
-    rows: _Rows, episodes: pd.DataFrame, instrument: str, rater: str
+    rows: CodedRows, episodes: pd.DataFrame, instrument: str, rater: str
 ) -> npt.NDArray[np.int64]:
     """For each episode code of ``rows``, its position in a given episode table (-1: absent).
 
@@ -472,11 +378,11 @@ def _positions(
     them, and the table counts as many scores as the rows hold.
     """
     position = np.asarray(
-        # The table's index holds the ids as text, as _episode_table makes it.
+        # The table's index holds the ids as text, as episode_outcomes_of makes it.
         pd.Index(episodes.index).get_indexer(pd.Index(rows.episode_ids, dtype="string")),
         dtype=np.int64,
     )
-    scored = _scored(rows, instrument, rater, rows.column("total").astype(float))
+    scored = scored_rows(rows, instrument, rater, rows.column("total").astype(float))
     if (
         not episodes.index.is_unique
         or int((position >= 0).sum()) != len(episodes)
@@ -486,119 +392,6 @@ def _positions(
             f"episodes is not the {instrument} ({rater}) episode table of this administrations table"
         )
     return position
-
-
-def _equals(column: pd.Series, value: str) -> npt.NDArray[np.bool_]:
-    """Rows whose text value equals ``value``; on a categorical, one integer comparison."""
-    if isinstance(column.dtype, pd.CategoricalDtype):
-        categories = column.cat.categories
-        if value not in categories:
-            return np.zeros(len(column), dtype=bool)
-        return np.asarray(column.cat.codes.to_numpy() == categories.get_loc(value))
-    return np.asarray(_objects(column) == value, dtype=bool)
-
-
-def _scored(
-    rows: _Rows, instrument: str, rater: str, total: npt.NDArray[np.float64]
-) -> npt.NDArray[np.bool_]:
-    """Rows of ``instrument`` rated by ``rater`` with a total, in an episode."""
-    return (
-        _equals(rows.frame["instrument"], instrument)
-        & _equals(rows.frame["rater"], rater)
-        & ~np.isnan(total)
-        & (rows.episode >= 0)
-    )
-
-
-def _score_runs(
-    rows: _Rows,
-    instrument: str,
-    rater: str,
-    total: npt.NDArray[np.float64],
-    session: npt.NDArray[np.int64],
-) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int64], npt.NDArray[np.int64]]:
-    """The scored rows ordered by episode then session, and where each episode's run starts/ends.
-
-    Returns (picked row positions, run starts, run ends) with ends inclusive, indexing ``picked``.
-    """
-    picked = np.flatnonzero(_scored(rows, instrument, rater, total))
-    # One int64 key (episode, session); a stable sort keeps the table's order for ties. Exports
-    # are usually already in this order, and checking that is much cheaper than sorting.
-    key = rows.episode[picked] * (int(session.max(initial=0)) + 1) + session[picked]
-    if len(key) > 1 and bool(np.any(key[1:] < key[:-1])):
-        picked = picked[np.argsort(key, kind="stable")]
-    code = rows.episode[picked]
-    if not len(code):
-        return picked, code, code
-    starts = np.flatnonzero(np.r_[True, code[1:] != code[:-1]])
-    ends = np.r_[starts[1:], len(code)] - 1
-    return picked, starts, ends
-
-
-def _episode_table(
-    rows: _Rows, instrument: str, rater: str, episode_columns: bool = True
-) -> tuple[pd.DataFrame, npt.NDArray[np.int64]]:
-    """Per-episode intake and final, as ``alliance.science.table.episode_outcomes`` defines them.
-
-    Same columns and values (tested against it); computed on integer codes so that a million rows
-    take a fraction of a second. Also returns, for each episode code of ``rows``, the position of
-    the episode in the result (-1 when it has no score).
-    """
-    total = rows.column("total").astype(float)
-    session = rows.column("session_number").astype(np.int64)
-    picked, starts, ends = _score_runs(rows, instrument, rater, total, session)
-    code = rows.episode[picked]
-    first, last = picked[starts], picked[ends]
-    position = np.full(len(rows.episode_ids), -1, dtype=np.int64)
-    position[code[starts]] = np.arange(len(starts))
-    dates = rows.column("session_date")
-    result = pd.DataFrame(
-        {
-            "client_id": rows.column("client_id")[first],
-            "therapist_id": rows.column("therapist_id")[first],
-            "intake": total[first],
-            "final": total[last],
-            "n_scores": (ends - starts + 1).astype(np.int64),
-            "first_session": session[first],
-            "last_session": session[last],
-            "first_date": dates[first],
-            "last_date": dates[last],
-        },
-        index=pd.Index(rows.episode_ids[code[starts]], name="episode_id", dtype="string"),
-    )
-    for name in ("client_id", "therapist_id"):
-        result[name] = result[name].astype("string")
-    result["change"] = result["final"] - result["intake"]
-    result["days"] = (result["last_date"] - result["first_date"]).dt.days
-    for name in EPISODE_COLUMNS if episode_columns else ():
-        if name in rows.frame.columns:
-            values = _first_per_episode(rows, position, name, len(result))
-            result[name] = pd.array(values, dtype="string")
-    return result, position
-
-
-def _first_per_episode(
-    rows: _Rows, position: npt.NDArray[np.int64], name: str, n_episodes: int
-) -> npt.NDArray[np.object_]:
-    """First non-missing value of column ``name`` among each episode's rows (None if none)."""
-    column = _coded(rows.frame[name])
-    codes = column.codes
-    analysed = np.flatnonzero(position >= 0)  # episode codes that have a row in the result
-    first = rows.first_row[analysed]
-    result = np.full(n_episodes, None, dtype=object)
-    found = codes[first] >= 0
-    result[position[analysed[found]]] = column.values[codes[first[found]]]
-    # Episodes whose first row lacks the value (e.g. an ending given on the last row only): the
-    # first row that has it, searched among those episodes' rows alone.
-    missing = np.zeros(len(position), dtype=bool)
-    missing[analysed[~found]] = True
-    if missing.any():
-        in_missing = missing[np.maximum(rows.episode, 0)] & (rows.episode >= 0)
-        candidates = np.flatnonzero(in_missing & (codes >= 0))
-        if len(candidates):
-            episode_codes, first_index = np.unique(rows.episode[candidates], return_index=True)
-            result[position[episode_codes]] = column.values[codes[candidates[first_index]]]
-    return result
 
 
 def _reference(
@@ -613,12 +406,12 @@ def _reference(
         return Reference.from_dict(reference)
     if reference is None:
         return fit_reference(flags)
-    episodes, _ = _episode_table(_index_rows(reference), definition.code, rater)
+    episodes, _ = episode_outcomes_of(index_rows(reference), definition.code, rater)
     return fit_reference(_episode_flags(episodes, definition, None))
 
 
 def _alliance_rows(
-    rows: _Rows, position: npt.NDArray[np.int64], code: str | None, rater: str
+    rows: CodedRows, position: npt.NDArray[np.int64], code: str | None, rater: str
 ) -> pd.DataFrame:
     """Alliance scores of the analysed episodes: episode position, total, early/first, below."""
     columns = ["episode", "total", "early", "first", "below"]
@@ -626,7 +419,7 @@ def _alliance_rows(
         return pd.DataFrame(columns=columns)
     total = rows.column("total").astype(float)
     mask = (
-        _equals(rows.frame["instrument"], code)
+        text_equals(rows.frame["instrument"], code)
         & (rows.rater.codes == rows.rater.code_of(rater))
         & ~np.isnan(total)
         & (rows.episode >= 0)
@@ -652,11 +445,11 @@ def _alliance_rows(
 
 
 def _collateral_rows(
-    rows: _Rows, position: npt.NDArray[np.int64], code: str, rater: str
+    rows: CodedRows, position: npt.NDArray[np.int64], code: str, rater: str
 ) -> pd.DataFrame:
     """One row per (episode position, collateral rater) of the outcome instrument."""
     raters = rows.rater
-    mask = _equals(rows.frame["instrument"], code) & (raters.codes >= 0)
+    mask = text_equals(rows.frame["instrument"], code) & (raters.codes >= 0)
     mask &= (raters.codes != raters.code_of(rater)) & (rows.episode >= 0)
     episode = position[rows.episode[mask]]
     known = episode >= 0
@@ -921,10 +714,8 @@ def _proportion(count: int, n: int) -> dict[str, Any]:
 def _mean_interval(row: Mapping[str, Any], column: str) -> dict[str, Any]:
     n = int(row[f"{column}_count"])
     mean, sd = float(row[f"{column}_mean"]), float(row[f"{column}_std"])
-    if n < 2:
-        return {"value": mean if n else math.nan, "low": math.nan, "high": math.nan, "n": n}
-    half = float(stats.t.ppf(0.975, n - 1)) * sd / math.sqrt(n)
-    return {"value": mean, "low": mean - half, "high": mean + half, "n": n}
+    low, high = mean_interval(mean, sd, n)
+    return {"value": mean if n else math.nan, "low": low, "high": high, "n": n}
 
 
 def _json_safe(value: Any) -> Any:

@@ -29,10 +29,10 @@ import numpy.typing as npt
 import pandas as pd
 from scipy import optimize, stats
 
+from alliance.science.intervals import CONFIDENCE, normal_interval
 from alliance.science.table import episode_outcomes
 
 FloatArray = npt.NDArray[np.float64]
-CONFIDENCE = 0.95
 _LOG_GAMMA_BOUNDS = (-25.0, 8.0)
 
 
@@ -290,14 +290,12 @@ def _per_therapist(
 
 
 def _labelled(table: pd.DataFrame, direction: float) -> pd.DataFrame:
-    z = float(stats.norm.ppf(0.5 + CONFIDENCE / 2.0))
     # Effects are reported in the better direction so that "above" always means better results.
     effect = direction * table.pop("blup")
     sd = table.pop("blup_sd")
     table["raw_effect"] = direction * table["raw_effect"]
     table["effect"] = effect
-    table["low"] = effect - z * sd
-    table["high"] = effect + z * sd
+    table["low"], table["high"] = normal_interval(effect, sd)
     table["label"] = np.where(
         table["low"] > 0, "above", np.where(table["high"] < 0, "below", "average")
     )

@@ -288,7 +288,7 @@ def _episode_flags(
     flags["used"] = flags["n_scores"] >= 2
     flags["cutoff"] = _cutoffs(flags, definition)
     higher = bool(definition.higher_is_better)
-    direction = 1.0 if higher else -1.0
+    direction = float(definition.direction)
     flags["clinical_intake"] = direction * (flags["intake"] - flags["cutoff"]) < 0
     category = _categories(flags, float(definition.reliable_change), higher)
     flags["improved"] = np.isin(category, ("recovered", "improved")) & flags["used"]

@@ -31,6 +31,7 @@ from typing import Any, Literal, Protocol
 import numpy as np
 
 from alliance.science.instruments import Instrument, get_instrument
+from alliance.science.instruments.model import direction
 
 Colour = Literal["grey", "green", "orange", "red"]
 Severity = Literal["red", "orange", "info"]
@@ -149,7 +150,7 @@ class SignalConfig:
 
     @property
     def direction(self) -> int:
-        return 1 if self.higher_is_better else -1
+        return direction(self.higher_is_better)
 
     def points(self, value: float) -> str:
         return f"{value:.{self.decimals}f}"
@@ -168,10 +169,10 @@ def outcome_colour(
     """
     if n_scores <= 1 or math.isnan(target) or math.isnan(negative):
         return "grey"
-    direction = 1 if higher_is_better else -1
-    if direction * (score - target) >= -TOLERANCE:
+    better = direction(higher_is_better)
+    if better * (score - target) >= -TOLERANCE:
         return "green"
-    if direction * (score - negative) >= -TOLERANCE:
+    if better * (score - negative) >= -TOLERANCE:
         return "orange"
     return "red"
 

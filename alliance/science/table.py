@@ -84,17 +84,13 @@ def validate_administrations(frame: pd.DataFrame) -> pd.DataFrame:
     frame["session_date"] = _date_column(frame)
     for column in item_columns(frame.columns):
         frame[column] = _numeric_column(frame, column, allow_missing=True).astype("float64")
-    if (frame["session_number"] < 1).any():
-        row = int(np.flatnonzero(frame["session_number"].to_numpy() < 1)[0])
-        raise TableError(f"row {row + 2}: session_number must be 1 or more")
+    _reject_rows(frame["session_number"] < 1, "session_number must be 1 or more")
     if "ending" in frame.columns:
-        bad = frame["ending"].notna() & ~frame["ending"].isin(ENDINGS)
-        if bad.any():
-            row = int(np.flatnonzero(bad.to_numpy())[0])
-            raise TableError(
-                f"row {row + 2}: ending must be one of {', '.join(ENDINGS)} or empty, "
-                f"not {frame['ending'].iloc[row]!r}"
-            )
+        _reject_rows(
+            frame["ending"].notna() & ~frame["ending"].isin(ENDINGS),
+            f"ending must be one of {', '.join(ENDINGS)} or empty",
+            frame["ending"],
+        )
     return frame
 
 
@@ -126,24 +122,25 @@ def _numeric_column(frame: pd.DataFrame, column: str, allow_missing: bool = Fals
     bad = values.isna() & frame[column].notna()
     if not allow_missing:
         bad = bad | frame[column].isna()
-    if bad.any():
-        row = int(np.flatnonzero(bad.to_numpy())[0])
-        raise TableError(
-            f"row {row + 2}: column {column} must be a number, not {frame[column].iloc[row]!r}"
-        )
+    _reject_rows(bad, f"column {column} must be a number", frame[column])
     return values
 
 
 def _date_column(frame: pd.DataFrame) -> pd.Series:
     dates = pd.to_datetime(frame["session_date"], format="ISO8601", errors="coerce")
-    bad = dates.isna()
-    if bad.any():
-        row = int(np.flatnonzero(bad.to_numpy())[0])
-        raise TableError(
-            f"row {row + 2}: session_date must be an ISO date (YYYY-MM-DD), "
-            f"not {frame['session_date'].iloc[row]!r}"
-        )
+    _reject_rows(
+        dates.isna(), "session_date must be an ISO date (YYYY-MM-DD)", frame["session_date"]
+    )
     return dates
+
+
+def _reject_rows(bad: pd.Series, problem: str, values: pd.Series | None = None) -> None:
+    """TableError naming the first bad row by its line in the CSV file (line 1 is the header)."""
+    flags = bad.to_numpy(dtype=bool)
+    if flags.any():
+        row = int(np.flatnonzero(flags)[0])
+        shown = f", not {values.iloc[row]!r}" if values is not None else ""
+        raise TableError(f"row {row + 2}: {problem}{shown}")
 
 
 def episode_outcomes(

@@ -29,6 +29,7 @@ import numpy.typing as npt
 import pandas as pd
 from scipy import optimize, stats
 
+from alliance.science.instruments.model import direction
 from alliance.science.intervals import CONFIDENCE, normal_interval
 from alliance.science.table import episode_outcomes
 
@@ -116,8 +117,7 @@ def therapist_effects(
     beta, sigma2 = _gls(sums, gamma)
     low, high = _profile_interval(sums, gamma)
     table = _per_therapist(episodes, codes, therapist_ids, sums, gamma, beta, sigma2)
-    direction = 1.0 if higher_is_better else -1.0
-    table = _labelled(table, direction)
+    table = _labelled(table, direction(higher_is_better))
     return TherapistEffects(
         instrument=instrument,
         icc=gamma / (1.0 + gamma),
@@ -289,11 +289,11 @@ def _per_therapist(
     )
 
 
-def _labelled(table: pd.DataFrame, direction: float) -> pd.DataFrame:
+def _labelled(table: pd.DataFrame, better: float) -> pd.DataFrame:
     # Effects are reported in the better direction so that "above" always means better results.
-    effect = direction * table.pop("blup")
+    effect = better * table.pop("blup")
     sd = table.pop("blup_sd")
-    table["raw_effect"] = direction * table["raw_effect"]
+    table["raw_effect"] = better * table["raw_effect"]
     table["effect"] = effect
     table["low"], table["high"] = normal_interval(effect, sd)
     table["label"] = np.where(

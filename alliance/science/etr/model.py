@@ -30,6 +30,8 @@ import numpy as np
 import numpy.typing as npt
 from scipy import special, stats
 
+from alliance.science.instruments.model import direction
+
 METHOD = "ols-log-session-intake-moments-v1"
 
 FloatArray = npt.NDArray[np.float64]
@@ -85,7 +87,7 @@ class EtrModel:
 
     @property
     def direction(self) -> int:
-        return 1 if self.higher_is_better else -1
+        return direction(self.higher_is_better)
 
     # ----- trajectories -------------------------------------------------------------------
     def expected_change(self, intakes: npt.ArrayLike, sessions: npt.ArrayLike) -> FloatArray:

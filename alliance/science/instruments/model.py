@@ -94,7 +94,7 @@ class Instrument:
     @property
     def direction(self) -> int:
         """+1 when higher scores are better, -1 when lower scores are better (PHQ-9, GAD-7)."""
-        return 1 if self.higher_is_better else -1
+        return direction(self.higher_is_better)
 
     @property
     def display_name(self) -> str:
@@ -172,6 +172,11 @@ class Instrument:
         return ScoredResponse(
             items={item.key: share for item in self.items}, total=value, total_only=True
         )
+
+
+def direction(higher_is_better: bool) -> int:
+    """+1 when higher scores are better, -1 when lower are: comparisons use ``direction * score``."""
+    return 1 if higher_is_better else -1
 
 
 def step_decimals(step: float) -> int:

@@ -100,9 +100,7 @@ def _red_signal_calibration(
     in_window = (data.session >= low) & (data.session <= high)
     in_window &= data.last_session[data.episode] > high
     episode = data.episode[in_window]
-    pct = _row_percentiles(model, data.intake[in_window], data.session[in_window])(
-        data.score[in_window]
-    )
+    pct = model._percentiles(data.intake[in_window], data.session[in_window], data.score[in_window])
     n_episodes = data.last_session.size
     lowest = np.full(n_episodes, np.inf)
     np.minimum.at(lowest, episode, pct)
@@ -120,17 +118,6 @@ def _red_signal_calibration(
         "auc_red": auc(red.astype(float), poor),
         "auc_percentile": auc(-lowest[counted], poor),
     }
-
-
-def _row_percentiles(model: EtrModel, intake: FloatArray, session: npt.NDArray[np.int64]) -> Any:
-    mean = intake + model.expected_change(intake, session)
-    sd = model.predictive_sd(session)
-
-    def percentiles(score: FloatArray) -> FloatArray:
-        safe_sd = np.where(sd > 0, sd, 1.0)
-        return np.asarray(100.0 * stats.norm.cdf(model.direction * (score - mean) / safe_sd))
-
-    return percentiles
 
 
 def _group_rows(

@@ -147,12 +147,19 @@ class EtrModel:
     def percentile(self, intake: float, session: int, score: float) -> float:
         """Percentage (0-100) of reference clients with this intake doing worse at this session."""
         self._checked_intakes(intake)
-        mean = float(intake + self.expected_change(intake, session))
-        sd = float(self.predictive_sd(session))
-        gain = self.direction * (float(score) - mean)
-        if sd == 0.0:  # session 1: the score is the intake
-            return 50.0 if gain == 0 else (100.0 if gain > 0 else 0.0)
-        return float(100.0 * stats.norm.cdf(gain / sd))
+        return float(self._percentiles(intake, session, score))
+
+    def _percentiles(
+        self, intakes: npt.ArrayLike, sessions: npt.ArrayLike, scores: npt.ArrayLike
+    ) -> FloatArray:
+        """``percentile`` elementwise, without the intake check (calibration has its own rows)."""
+        intake = np.asarray(intakes, dtype=float)
+        mean = intake + self.expected_change(intake, sessions)
+        sd = self.predictive_sd(sessions)
+        gain = self.direction * (np.asarray(scores, dtype=float) - mean)
+        at_intake = 50.0 * (np.sign(gain) + 1.0)  # session 1: the score is the intake
+        spread = 100.0 * special.ndtr(gain / np.where(sd > 0, sd, 1.0))
+        return np.asarray(np.where(sd > 0, spread, at_intake), dtype=float)
 
     def success_probability(self, intake: float, scores: Sequence[tuple[int, float]]) -> float:
         """P(the episode ends with reliable improvement | intake, scores so far).

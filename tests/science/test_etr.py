@@ -458,3 +458,23 @@ def test_etr_predict_with_a_broken_model_file_exits_2_naming_it(tmp_path, capsys
     assert main(["etr", "predict", "--model", str(path), "--intake", "20"]) == 2
     err = capsys.readouterr().err
     assert str(path) in err and "'parameters'" in err
+
+
+def test_each_public_name_lives_in_one_module_of_the_etr_package_and_is_importable_from_it() -> (
+    None
+):
+    from alliance.science.etr import calibration, fitting, io, model
+
+    homes = {
+        model: ["EtrModel", "EtrParameters", "Trajectory", "EtrError"],
+        io: ["load_model", "model_from_dict", "default_model", "ModelFileError", "MODELS_DIR"],
+        fitting: ["fit", "longitudinal_scores", "DEFAULT_MIN_EPISODES"],
+        calibration: ["calibrate", "auc", "sensitivity_specificity", "calibration_table"],
+    }
+    for module, names in homes.items():
+        for name in names:
+            assert getattr(etr, name) is getattr(module, name), name
+    assert set(etr.__all__) >= {name for names in homes.values() for name in names}
+    # The shipped model files stay beside the package, where the wheel installs them.
+    assert (etr.MODELS_DIR / "default_etr_ors.json").is_file()
+    assert etr.MODELS_DIR.name == "models" and etr.MODELS_DIR.parent.name == "science"

@@ -17,6 +17,9 @@ optional
     team_id         team identifier
     age_band        ``child`` (6-12), ``adolescent`` (13-17) or ``adult`` (18+)
     ending          ``planned`` or ``unilateral`` once the episode is closed, empty while open
+
+``episode_outcomes`` is the one per-episode table (intake, final, change...); it and the other
+science modules work on ``index_rows(frame)``, the table with its episodes as integer codes.
 """
 
 from __future__ import annotations

@@ -183,13 +183,9 @@ EPISODE_SOURCE = (
     "ending",
     "outcome_instrument",
     "alliance_instrument",
-    "session_count",
-    "intake_total",
-    "last_outcome_total",
-    "last_outcome_session",
-    "zone",
-    "last_alliance_total",
-    "alliance_flag",
+    # The summary without the last session's date (a date the research file would have to shift;
+    # the file never carried it).
+    *(field for field in Episode.SUMMARY_FIELDS if field != "last_session_date"),
 )
 # Everything after the dates: codes and numbers, the same in both files.
 EPISODE_NUMBERS = EPISODE_SOURCE[EPISODE_SOURCE.index("outcome_instrument") :]

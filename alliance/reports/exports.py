@@ -146,32 +146,26 @@ def administration_rows(
     width = _items_width()
     items_header = [f"item_{i}" for i in range(1, width + 1)]
     identity = _Identity(agency, research)
-    # The research file is the science core's table: no free text, no way the data was entered.
-    private = [] if research else ["rater_relationship"]
+
+    def agency_only(*values) -> list:
+        # Free text and the way the data was entered stay out of the research file, which is the
+        # science core's table.
+        return [] if research else list(values)
+
     yield [
-        *identity.header(), "session_number", "session_date", "instrument", "rater", *private,
-        "total", *items_header, *([] if research else ["entry_mode"]), "age_band", "ending",
+        *identity.header(), "session_number", "session_date", "instrument", "rater",
+        *agency_only("rater_relationship"), "total", *items_header, *agency_only("entry_mode"),
+        "age_band", "ending",
     ]  # fmt: skip
     rows = administration_stream(episodes, agency.pk, ADMINISTRATION_SOURCE, chunk_size=chunk_size)
     for row in rows:
-        who = row[: len(IDENTITY_SOURCE)]
-        (
-            number,
-            date,
-            instrument,
-            rater,
-            relationship,
-            total,
-            items,
-            entry_mode,
-            age_band,
-            ending,
-        ) = row[len(IDENTITY_SOURCE) :]
+        who, rest = row[: len(IDENTITY_SOURCE)], row[len(IDENTITY_SOURCE) :]
+        number, date, instrument, rater, relationship, total, items, entry_mode = rest[:8]
+        age_band, ending = rest[8:]
         yield [
             *identity.columns(who), number, identity.date(who[0], date), instrument, rater,
-            *([] if research else [relationship]), total,
-            *_item_values(instrument, items or {}, width),
-            *([] if research else [entry_mode]), age_band, ending,
+            *agency_only(relationship), total, *_item_values(instrument, items or {}, width),
+            *agency_only(entry_mode), age_band, ending,
         ]  # fmt: skip
 
 

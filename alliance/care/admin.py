@@ -29,13 +29,4 @@ class ClientShareAdmin(AgencyScopedAdmin):
 @admin.register(Episode)
 class EpisodeAdmin(AgencyScopedAdmin):
     list_display = ["client", "start_date", "end_date", "ending", "zone"]
-    readonly_fields = [
-        "session_count",
-        "last_session_date",
-        "intake_total",
-        "last_outcome_total",
-        "last_outcome_session",
-        "zone",
-        "last_alliance_total",
-        "alliance_flag",
-    ]
+    readonly_fields = list(Episode.SUMMARY_FIELDS)

@@ -15,10 +15,11 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from html import escape
 
 from django.utils.translation import gettext as _
-from django.utils.translation import gettext_lazy
+from django.utils.translation import gettext_lazy, ngettext
+
+from . import svg
 
 WIDTH = 720
 PLOT_LEFT = 56.0
@@ -136,12 +137,16 @@ def render_progress_svg(data: GraphData) -> str:
     legend_rows = _legend_rows(_legend_entries(data))
     height = LEGEND_TOP + LEGEND_ROW_HEIGHT * len(legend_rows) + 22
     parts = [
-        f'<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {WIDTH} {_num(height)}" '
-        f'role="img" data-testid="progress-graph" class="progress-graph" '
-        f'preserveAspectRatio="xMidYMid meet" style="width:100%;height:auto">',
-        f"<title>{escape(data.title)}</title>",
-        f"<desc>{escape(describe(data))}</desc>",
-        f"<style>{STYLE}</style>",
+        *svg.document(
+            WIDTH,
+            height,
+            data.title,
+            describe(data),
+            STYLE,
+            data_testid="progress-graph",
+            class_="progress-graph",
+            preserveAspectRatio="xMidYMid meet",
+        ),
         _outcome_panel(data, scales),
         _alliance_panel(data, scales),
         _legend(legend_rows),
@@ -163,12 +168,29 @@ def _describe_outcome(data: GraphData) -> str:
         return _("No %(name)s scores yet.") % {"name": data.outcome_name}
     session, score = max(client)
     zone = data.colours.get(session)
-    zone_text = f", {ZONE_WORDS.get(zone, zone)} zone" if zone else ""
-    count = len(client)
-    plural = "score" if count == 1 else "scores"
+    values = {
+        "name": data.outcome_name,
+        "count": len(client),
+        "score": _score(score),
+        "session": session,
+        "zone": ZONE_WORDS.get(zone, zone),
+    }
+    if zone:
+        return (
+            ngettext(
+                "%(name)s: %(count)s score; latest %(score)s at session %(session)s, %(zone)s zone.",
+                "%(name)s: %(count)s scores; latest %(score)s at session %(session)s, %(zone)s zone.",
+                len(client),
+            )
+            % values
+        )
     return (
-        f"{data.outcome_name}: {count} {plural}; latest {_score(score)} "
-        f"at session {session}{zone_text}."
+        ngettext(
+            "%(name)s: %(count)s score; latest %(score)s at session %(session)s.",
+            "%(name)s: %(count)s scores; latest %(score)s at session %(session)s.",
+            len(client),
+        )
+        % values
     )
 
 
@@ -176,9 +198,18 @@ def _describe_alliance(data: GraphData) -> str:
     if not data.alliance_points:
         return _("No %(name)s scores yet.") % {"name": data.alliance_name}
     session, score = max(data.alliance_points)
-    below = _below(score, data.alliance_cutoff)
-    note = f", below the cutoff of {_num(data.alliance_cutoff)}" if below else ""
-    return f"{data.alliance_name}: latest {_score(score)} at session {session}{note}."
+    values = {
+        "name": data.alliance_name,
+        "score": _score(score),
+        "session": session,
+        "cutoff": svg.num(data.alliance_cutoff),
+    }
+    if _below(score, data.alliance_cutoff):
+        return (
+            _("%(name)s: latest %(score)s at session %(session)s, below the cutoff of %(cutoff)s.")
+            % values
+        )
+    return _("%(name)s: latest %(score)s at session %(session)s.") % values
 
 
 def _validate(data: GraphData) -> None:
@@ -197,7 +228,7 @@ def _check_points(name: str, points: Sequence[tuple[int, float]], maximum: float
     for session, score in points:
         if not (math.isfinite(score) and 0 <= score <= maximum):
             raise GraphDataError(
-                f"{name}: score {score!r} at session {session} is outside 0..{_num(maximum)}"
+                f"{name}: score {score!r} at session {session} is outside 0..{svg.num(maximum)}"
             )
 
 
@@ -253,7 +284,7 @@ def _zones(data: GraphData, scales: Scales) -> str:
     if negative:
         polygons.append(("pg-zone-red", negative + bottom_edge[::-1]))
     return "\n".join(
-        f'<polygon class="{css}" points="{_points_attr(points)}"/>' for css, points in polygons
+        svg.tag("polygon", class_=css, points=svg.points(corners)) for css, corners in polygons
     )
 
 
@@ -274,8 +305,9 @@ def _edge(line: list[tuple[float, float]], y: float) -> list[tuple[float, float]
 def _model_line(css: str, line: Sequence[tuple[int, float]], scales: Scales) -> str:
     if not line:
         return ""
-    points = _clipped_line(line, scales.outcome_max, scales)
-    return f'<polyline class="{css}" points="{_points_attr(points)}"/>'
+    return svg.tag(
+        "polyline", class_=css, points=svg.points(_clipped_line(line, scales.outcome_max, scales))
+    )
 
 
 def _series(index: int, series: GraphSeries, colours: dict[int, str], scales: Scales) -> str:
@@ -283,77 +315,94 @@ def _series(index: int, series: GraphSeries, colours: dict[int, str], scales: Sc
         return ""
     is_client = index == 0
     stroke = SERIES_STROKES[index % len(SERIES_STROKES)]
-    dash = SERIES_DASHES[index % len(SERIES_DASHES)]
-    dash_attr = f' stroke-dasharray="{dash}"' if dash else ""
     ordered = sorted(series.points)
     coordinates = [(scales.x(s), scales.outcome_y(score)) for s, score in ordered]
-    parts = [f'<g class="pg-rater" data-rater="{escape(series.label)}">']
+    parts = []
     if len(coordinates) > 1:
-        parts.append(
-            f'<polyline class="pg-series" stroke="{stroke}"{dash_attr} '
-            f'points="{_points_attr(coordinates)}"/>'
-        )
+        parts.append(_series_line(index, points=svg.points(coordinates)))
     for (session, score), (x, y) in zip(ordered, coordinates, strict=True):
         if is_client:
             parts.append(_ors_point(session, score, colours.get(session), x, y))
         else:
             parts.append(_rater_marker(index, series.label, session, score, stroke, x, y))
-    parts.append("</g>")
-    return "\n".join(parts)
+    return svg.tag("g", "\n", "\n".join(parts), "\n", class_="pg-rater", data_rater=series.label)
+
+
+def _series_line(index: int, **position: object) -> str:
+    """The line of the index-th rater: its colour and dash, so colour is never the only cue."""
+    dash = SERIES_DASHES[index % len(SERIES_DASHES)]
+    return svg.tag(
+        "polyline" if "points" in position else "line",
+        class_="pg-series",
+        stroke=SERIES_STROKES[index % len(SERIES_STROKES)],
+        stroke_dasharray=dash or None,
+        **position,
+    )
 
 
 def _ors_point(session: int, score: float, colour: str | None, x: float, y: float) -> str:
     zone = colour if colour in ZONE_WORDS else None
-    css = f"pg-marker pg-colour-{zone or 'none'}"
-    label = _("Session %(n)s: %(score)s") % {"n": session, "score": _score(score)} + (
+    text = _("Session %(n)s: %(score)s") % {"n": session, "score": _score(score)} + (
         f", {ZONE_WORDS[zone]}" if zone else ""
     )
-    return (
-        f'<circle class="ors-point {css}" data-session="{session}" data-score="{_score(score)}" '
-        f'cx="{_num(x)}" cy="{_num(y)}" r="5.5"><title>{escape(label)}</title></circle>'
+    return _point(
+        f"ors-point pg-marker pg-colour-{zone or 'none'}", session, score, x, y, 5.5, text
+    )
+
+
+def _point(css: str, session: int, score: float, x: float, y: float, r: float, text: str) -> str:
+    return svg.tag(
+        "circle",
+        svg.title(text),
+        class_=css,
+        data_session=session,
+        data_score=_score(score),
+        cx=x,
+        cy=y,
+        r=r,
     )
 
 
 def _rater_marker(
     index: int, label: str, session: int, score: float, fill: str, x: float, y: float
 ) -> str:
-    title = f"{label}, session {session}: {_score(score)}"
-    shape = SERIES_MARKERS[index % len(SERIES_MARKERS)]
-    common = (
-        f'class="rater-point pg-marker" data-session="{session}" data-score="{_score(score)}" '
-        f'fill="{fill}"'
+    text = _("%(rater)s, session %(n)s: %(score)s") % {
+        "rater": label,
+        "n": session,
+        "score": _score(score),
+    }
+    return _marker(
+        SERIES_MARKERS[index % len(SERIES_MARKERS)],
+        x,
+        y,
+        svg.title(text),
+        class_="rater-point pg-marker",
+        data_session=session,
+        data_score=_score(score),
+        fill=fill,
     )
-    return f"{_marker_shape(shape, x, y, common)}<title>{escape(title)}</title></{_tag(shape)}>"
 
 
-def _tag(shape: str) -> str:
-    return {"circle": "circle", "square": "rect"}.get(shape, "polygon")
-
-
-def _marker_shape(shape: str, x: float, y: float, attributes: str) -> str:
+def _marker(shape: str, x: float, y: float, *children: str, **attributes: object) -> str:
     size = 5.0
     if shape == "circle":
-        return f'<circle {attributes} cx="{_num(x)}" cy="{_num(y)}" r="{_num(size)}">'
+        return svg.tag("circle", *children, **attributes, cx=x, cy=y, r=size)
     if shape == "square":
-        return (
-            f'<rect {attributes} x="{_num(x - size)}" y="{_num(y - size)}" '
-            f'width="{_num(2 * size)}" height="{_num(2 * size)}">'
+        return svg.tag(
+            "rect", *children, **attributes, x=x - size, y=y - size, width=2 * size, height=2 * size
         )
     if shape == "triangle":
         corners = [(x, y - size - 1), (x + size + 1, y + size), (x - size - 1, y + size)]
     else:
         corners = [(x, y - size - 1), (x + size + 1, y), (x, y + size + 1), (x - size - 1, y)]
-    return f'<polygon {attributes} points="{_points_attr(corners)}">'
+    return svg.tag("polygon", *children, **attributes, points=svg.points(corners))
 
 
 def _empty_message(outcome_name: str) -> str:
     x = (PLOT_LEFT + PLOT_RIGHT) / 2
     y = OUTCOME_PANEL.top + OUTCOME_PANEL.height / 2
     text = _("No scores yet: the graph fills in after the first %(name)s.") % {"name": outcome_name}
-    return (
-        f'<text class="pg-empty" x="{_num(x)}" y="{_num(y)}" text-anchor="middle">'
-        f"{escape(text)}</text>"
-    )
+    return svg.label("pg-empty", x, y, text, anchor="middle")
 
 
 # -- alliance panel --------------------------------------------------------------------------
@@ -371,8 +420,12 @@ def _alliance_panel(data: GraphData, scales: Scales) -> str:
     coordinates = [(scales.x(s), scales.alliance_y(score)) for s, score in ordered]
     if len(coordinates) > 1:
         parts.append(
-            f'<polyline class="pg-series" stroke="{SERIES_STROKES[0]}" '
-            f'points="{_points_attr(coordinates)}"/>'
+            svg.tag(
+                "polyline",
+                class_="pg-series",
+                stroke=SERIES_STROKES[0],
+                points=svg.points(coordinates),
+            )
         )
     for (session, score), (x, y) in zip(ordered, coordinates, strict=True):
         parts.append(_srs_point(session, score, data.alliance_cutoff, x, y))
@@ -382,12 +435,9 @@ def _alliance_panel(data: GraphData, scales: Scales) -> str:
 def _srs_point(session: int, score: float, cutoff: float | None, x: float, y: float) -> str:
     below = _below(score, cutoff)
     css = "srs-point below-cutoff" if below else "srs-point"
-    note = _(", below %(cutoff)s") % {"cutoff": _num(cutoff)} if below else ""
-    label = _("Session %(n)s: %(score)s") % {"n": session, "score": _score(score)} + note
-    return (
-        f'<circle class="{css}" data-session="{session}" data-score="{_score(score)}" '
-        f'cx="{_num(x)}" cy="{_num(y)}" r="4.5"><title>{escape(label)}</title></circle>'
-    )
+    note = _(", below %(cutoff)s") % {"cutoff": svg.num(cutoff)} if below else ""
+    text = _("Session %(n)s: %(score)s") % {"n": session, "score": _score(score)} + note
+    return _point(css, session, score, x, y, 4.5, text)
 
 
 def _below(score: float, cutoff: float | None) -> bool:
@@ -398,47 +448,43 @@ def _below(score: float, cutoff: float | None) -> bool:
 
 
 def _frame(panel: Panel) -> str:
-    return (
-        f'<rect class="pg-frame" x="{_num(PLOT_LEFT)}" y="{_num(panel.top)}" '
-        f'width="{_num(PLOT_RIGHT - PLOT_LEFT)}" height="{_num(panel.height)}"/>'
+    return svg.tag(
+        "rect",
+        class_="pg-frame",
+        x=PLOT_LEFT,
+        y=panel.top,
+        width=PLOT_RIGHT - PLOT_LEFT,
+        height=panel.height,
     )
 
 
 def _y_grid(panel: Panel, maximum: float, to_y: Callable[[float], float]) -> str:
-    step = _tick_step(maximum, max_ticks=max(2, int(panel.height // 22)))
-    parts = []
-    for value in _ticks(0.0, maximum, step):
-        y = _num(to_y(value))
-        parts.append(
-            f'<line class="pg-grid" x1="{_num(PLOT_LEFT)}" x2="{_num(PLOT_RIGHT)}" '
-            f'y1="{y}" y2="{y}"/>'
-        )
-        parts.append(
-            f'<text class="pg-tick" x="{_num(PLOT_LEFT - 6)}" y="{y}" text-anchor="end" '
-            f'dominant-baseline="middle">{_num(value)}</text>'
-        )
-    parts.append(
-        f'<line class="pg-axis" x1="{_num(PLOT_LEFT)}" x2="{_num(PLOT_LEFT)}" '
-        f'y1="{_num(panel.top)}" y2="{_num(panel.bottom)}"/>'
+    step = svg.nice_step(maximum, max(2, int(panel.height // 22)), whole=True)
+    parts = svg.value_grid(
+        svg.ticks(0.0, maximum, step),
+        to_y,
+        across=(PLOT_LEFT, PLOT_RIGHT),
+        css="pg-grid",
+        label_css="pg-tick",
+        label_at=PLOT_LEFT - 6,
+        anchor="end",
+        dominant_baseline="middle",
     )
+    parts.append(svg.line("pg-axis", PLOT_LEFT, PLOT_LEFT, panel.top, panel.bottom))
     return "\n".join(parts)
 
 
 def _x_axis(panel: Panel, scales: Scales) -> str:
-    step = int(_tick_step(scales.last_session - 1, max_ticks=20)) or 1
-    parts = [
-        f'<line class="pg-axis" x1="{_num(PLOT_LEFT)}" x2="{_num(PLOT_RIGHT)}" '
-        f'y1="{_num(panel.bottom)}" y2="{_num(panel.bottom)}"/>'
-    ]
+    step = int(svg.nice_step(scales.last_session - 1, 20, whole=True)) or 1
+    parts = [svg.line("pg-axis", PLOT_LEFT, PLOT_RIGHT, panel.bottom, panel.bottom)]
     for session in range(1, scales.last_session + 1, step):
-        x = _num(scales.x(session))
         parts.append(
-            f'<text class="pg-tick" x="{x}" y="{_num(panel.bottom + 15)}" '
-            f'text-anchor="middle">{session}</text>'
+            svg.label(
+                "pg-tick", scales.x(session), panel.bottom + 15, str(session), anchor="middle"
+            )
         )
     parts.append(
-        f'<text class="pg-axis-label" x="{_num(PLOT_RIGHT)}" y="{_num(panel.bottom + 30)}" '
-        f'text-anchor="end">Session</text>'
+        svg.label("pg-axis-label", PLOT_RIGHT, panel.bottom + 30, _("Session"), anchor="end")
     )
     return "\n".join(parts)
 
@@ -446,9 +492,13 @@ def _x_axis(panel: Panel, scales: Scales) -> str:
 def _y_label(panel: Panel, name: str) -> str:
     x = 14.0
     y = panel.top + panel.height / 2
-    return (
-        f'<text class="pg-axis-label" x="{_num(x)}" y="{_num(y)}" text-anchor="middle" '
-        f'transform="rotate(-90 {_num(x)} {_num(y)})">{escape(_short_name(name))}</text>'
+    return svg.label(
+        "pg-axis-label",
+        x,
+        y,
+        _short_name(name),
+        anchor="middle",
+        transform=f"rotate(-90 {svg.num(x)} {svg.num(y)})",
     )
 
 
@@ -464,11 +514,9 @@ def _cutoff(cutoff: float | None, to_y: Callable[[float], float]) -> str:
     if cutoff is None:
         return ""
     y = to_y(cutoff)
-    return (
-        f'<line class="pg-cutoff" x1="{_num(PLOT_LEFT)}" x2="{_num(PLOT_RIGHT)}" '
-        f'y1="{_num(y)}" y2="{_num(y)}"/>'
-        f'<text class="pg-cutoff-label" x="{_num(PLOT_RIGHT - 4)}" y="{_num(y - 4)}" '
-        f'text-anchor="end">{escape(_("Cutoff %(value)s") % {"value": _num(cutoff)})}</text>'
+    text = _("Cutoff %(value)s") % {"value": svg.num(cutoff)}
+    return svg.line("pg-cutoff", PLOT_LEFT, PLOT_RIGHT, y, y) + svg.label(
+        "pg-cutoff-label", PLOT_RIGHT - 4, y - 4, text, anchor="end"
     )
 
 
@@ -504,77 +552,42 @@ def _legend_rows(entries: list[tuple[str, str]]) -> list[list[tuple[str, str, fl
 
 
 def _legend(rows: list[list[tuple[str, str, float]]]) -> str:
-    parts = ['<g class="pg-legend-group">']
+    parts = []
     for row_index, row in enumerate(rows):
         y = LEGEND_TOP + row_index * LEGEND_ROW_HEIGHT
         for kind, text, x in row:
             parts.append(_swatch(kind, x, y))
-            parts.append(
-                f'<text class="pg-legend" x="{_num(x + 30)}" y="{_num(y + 4)}">{escape(text)}</text>'
-            )
-    parts.append("</g>")
-    return "\n".join(parts)
+            parts.append(svg.label("pg-legend", x + 30, y + 4, text))
+    return svg.tag("g", "\n", "\n".join(parts), "\n", class_="pg-legend-group")
 
 
 def _swatch(kind: str, x: float, y: float) -> str:
-    line = f'x1="{_num(x)}" x2="{_num(x + 24)}" y1="{_num(y)}" y2="{_num(y)}"'
     if kind.startswith("series-"):
         index = int(kind.removeprefix("series-"))
         stroke = SERIES_STROKES[index % len(SERIES_STROKES)]
-        dash = SERIES_DASHES[index % len(SERIES_DASHES)]
-        dash_attr = f' stroke-dasharray="{dash}"' if dash else ""
-        marker = _marker_shape(
-            SERIES_MARKERS[index % len(SERIES_MARKERS)],
-            x + 12,
-            y,
-            f'class="pg-marker" fill="{stroke}"',
-        )
-        shape_tag = _tag(SERIES_MARKERS[index % len(SERIES_MARKERS)])
-        return (
-            f'<line class="pg-series" stroke="{stroke}"{dash_attr} {line}/>{marker}</{shape_tag}>'
+        shape = SERIES_MARKERS[index % len(SERIES_MARKERS)]
+        return _series_line(index, x1=x, x2=x + 24, y1=y, y2=y) + _marker(
+            shape, x + 12, y, class_="pg-marker", fill=stroke
         )
     if kind.startswith("zone-"):
-        return (
-            f'<rect class="pg-{kind}" x="{_num(x)}" y="{_num(y - 6)}" width="24" height="12" '
-            f'stroke="#999" stroke-width="0.5"/>'
+        return svg.tag(
+            "rect",
+            class_=f"pg-{kind}",
+            x=x,
+            y=y - 6,
+            width=24,
+            height=12,
+            stroke="#999",
+            stroke_width="0.5",
         )
     if kind in ("target", "negative", "cutoff"):
-        return f'<line class="pg-{kind}" {line}/>'
+        return svg.line(f"pg-{kind}", x, x + 24, y, y)
     return ""
 
 
 def _provenance(data: GraphData, y: float) -> str:
     text = data.model_label + (_(" (provisional)") if data.provisional else "")
-    return f'<text class="provenance" x="{_num(PLOT_LEFT)}" y="{_num(y)}">{escape(text)}</text>'
-
-
-def _points_attr(points: Sequence[tuple[float, float]]) -> str:
-    return " ".join(f"{_num(x)},{_num(y)}" for x, y in points)
-
-
-def _tick_step(span: float, max_ticks: int) -> float:
-    """The smallest of 1, 2, 5, 10, 20, 50... that keeps the tick count within max_ticks."""
-    if span <= 0:
-        return 1.0
-    magnitude = 10 ** math.floor(math.log10(span / max_ticks)) if span > max_ticks else 1
-    for factor in (1, 2, 5, 10):
-        step = factor * magnitude
-        if span / step <= max_ticks:
-            return float(step)
-    return float(10 * magnitude)
-
-
-def _ticks(start: float, stop: float, step: float) -> list[float]:
-    count = int(math.floor((stop - start) / step + 1e-9))
-    return [start + i * step for i in range(count + 1)]
-
-
-def _num(value: float | None) -> str:
-    """Compact coordinates: at most two decimals, no trailing zeros."""
-    if value is None:
-        return ""
-    text = f"{value:.2f}".rstrip("0").rstrip(".")
-    return "0" if text == "-0" else text
+    return svg.label("provenance", PLOT_LEFT, y, text)
 
 
 def _score(score: float) -> str:

@@ -178,6 +178,17 @@ class Episode(models.Model):
     zone = models.CharField(max_length=10, choices=Zone.choices, default=Zone.NONE)
     last_alliance_total = models.FloatField(null=True, blank=True)
     alliance_flag = models.CharField(max_length=10, choices=Zone.choices, default=Zone.NONE)
+    # The summary's fields, named once for whoever writes, shows or exports them.
+    SUMMARY_FIELDS = (
+        "session_count",
+        "last_session_date",
+        "intake_total",
+        "last_outcome_total",
+        "last_outcome_session",
+        "zone",
+        "last_alliance_total",
+        "alliance_flag",
+    )
 
     class Meta:
         verbose_name = _("episode")

@@ -10,13 +10,18 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
-from html import escape
+
+from django.utils.translation import gettext as _
+
+from alliance.care import svg
 
 WIDTH = 720
 LEFT = 170.0
 RIGHT = 690.0
 ROW = 22.0
 TOP = 30.0
+# The charts' axes may be fractions of a unit (effect sizes, probabilities).
+FACTORS = (1, 2, 2.5, 5, 10)
 
 STYLE = (
     ".ch-axis{stroke:#444;stroke-width:1}.ch-grid{stroke:#ddd;stroke-width:1}"
@@ -40,19 +45,15 @@ class Estimate:
     css: str = ""
 
 
-def _num(value: float) -> str:
-    text = f"{value:.2f}".rstrip("0").rstrip(".")
-    return "0" if text in ("-0", "") else text
+def _open(height: float, heading: str, description: str, testid: str) -> list[str]:
+    return svg.document(
+        WIDTH, height, heading, description, STYLE, class_="report-chart", data_testid=testid
+    )
 
 
-def _open(height: float, title: str, desc: str, testid: str) -> list[str]:
-    return [
-        f'<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {WIDTH} {_num(height)}" role="img" '
-        f'class="report-chart" data-testid="{escape(testid)}" style="width:100%;height:auto">',
-        f"<title>{escape(title)}</title>",
-        f"<desc>{escape(desc)}</desc>",
-        f"<style>{STYLE}</style>",
-    ]
+def _empty(parts: list[str], x: float, y: float, text: str) -> str:
+    parts.append(svg.label("ch-label", x, y, text) + "</svg>")
+    return "\n".join(parts)
 
 
 def _finite(*values: float | None) -> bool:
@@ -68,11 +69,12 @@ def _range(values: Sequence[float], pad: float = 0.05) -> tuple[float, float]:
 
 
 def _ticks(low: float, high: float, count: int = 6) -> list[float]:
-    raw = (high - low) / count
-    magnitude = 10 ** math.floor(math.log10(raw))
-    step = next(f * magnitude for f in (1, 2, 2.5, 5, 10) if f * magnitude >= raw)
-    start = math.ceil(low / step) * step
-    return [start + i * step for i in range(int((high - start) / step) + 1)]
+    return svg.ticks(low, high, svg.nice_step(high - low, count, FACTORS))
+
+
+def _interval(e: Estimate) -> str:
+    """The estimate and its interval in figures (language-neutral)."""
+    return f"{e.value:.2f} [{e.low:.2f}, {e.high:.2f}]"
 
 
 def forest_svg(
@@ -87,16 +89,24 @@ def forest_svg(
     """Point estimates with 95% intervals, one row per group (groups in the given order)."""
     rows = [e for e in estimates if _finite(e.value, e.low, e.high)]
     height = TOP + ROW * max(len(rows), 1) + 50
-    desc_rows = [
-        f"{e.label}: {e.value:.2f} (95% interval {e.low:.2f} to {e.high:.2f}"
-        + (f", n = {e.n}" if e.n is not None else "")
-        + ")"
-        for e in rows
-    ]
-    parts = _open(height, title, "; ".join(desc_rows) or "No estimates.", testid)
+    desc_rows = []
+    for e in rows:
+        values = {
+            "label": e.label,
+            "value": f"{e.value:.2f}",
+            "low": f"{e.low:.2f}",
+            "high": f"{e.high:.2f}",
+            "n": e.n,
+        }
+        if e.n is None:
+            desc_rows.append(_("%(label)s: %(value)s (95%% interval %(low)s to %(high)s)") % values)
+        else:
+            desc_rows.append(
+                _("%(label)s: %(value)s (95%% interval %(low)s to %(high)s, n = %(n)s)") % values
+            )
+    parts = _open(height, title, "; ".join(desc_rows) or _("No estimates."), testid)
     if not rows:
-        parts.append(f'<text class="ch-label" x="{LEFT}" y="{TOP + 14}">No estimates.</text></svg>')
-        return "\n".join(parts)
+        return _empty(parts, LEFT, TOP + 14, _("No estimates."))
     bounds = [v for e in rows for v in (e.low, e.high)] + (
         [reference] if reference is not None else []
     )
@@ -106,34 +116,47 @@ def forest_svg(
         return LEFT + (RIGHT - LEFT) * (value - low) / (high - low)
 
     bottom = TOP + ROW * len(rows)
-    for tick in _ticks(low, high):
-        parts.append(
-            f'<line class="ch-grid" x1="{_num(x(tick))}" x2="{_num(x(tick))}" y1="{TOP - 6}" '
-            f'y2="{_num(bottom)}"/><text class="ch-text" x="{_num(x(tick))}" '
-            f'y="{_num(bottom + 14)}" text-anchor="middle">{_num(tick)}</text>'
-        )
+    parts += svg.value_grid(
+        _ticks(low, high),
+        x,
+        across=(TOP - 6, bottom),
+        css="ch-grid",
+        label_css="ch-text",
+        vertical=True,
+        label_at=bottom + 14,
+        anchor="middle",
+    )
     if reference is not None:
+        at = x(reference)
         parts.append(
-            f'<line class="ch-ref" x1="{_num(x(reference))}" x2="{_num(x(reference))}" '
-            f'y1="{TOP - 10}" y2="{_num(bottom)}"/><text class="ch-text" x="{_num(x(reference) + 4)}" '
-            f'y="{TOP - 14}">{escape(reference_label)}</text>'
+            svg.line("ch-ref", at, at, TOP - 10, bottom)
+            + svg.label("ch-text", at + 4, TOP - 14, reference_label)
         )
     for i, e in enumerate(rows):
         y = TOP + ROW * i + ROW / 2
-        label = e.label + (f" (n={e.n})" if e.n is not None else "")
+        name = e.label + (f" (n={e.n})" if e.n is not None else "")
         parts.append(
-            f'<g class="ch-row {escape(e.css)}"><text class="ch-label" x="{LEFT - 8}" y="{_num(y + 4)}" '
-            f'text-anchor="end">{escape(label)}</text>'
-            f'<line class="ch-ci" x1="{_num(x(e.low))}" x2="{_num(x(e.high))}" y1="{_num(y)}" y2="{_num(y)}"/>'
-            f'<line class="ch-ci" x1="{_num(x(e.low))}" x2="{_num(x(e.low))}" y1="{_num(y - 4)}" y2="{_num(y + 4)}"/>'
-            f'<line class="ch-ci" x1="{_num(x(e.high))}" x2="{_num(x(e.high))}" y1="{_num(y - 4)}" y2="{_num(y + 4)}"/>'
-            f'<circle class="ch-point" cx="{_num(x(e.value))}" cy="{_num(y)}" r="4">'
-            f"<title>{escape(label)}: {e.value:.2f} [{e.low:.2f}, {e.high:.2f}]</title></circle></g>"
+            svg.tag(
+                "g",
+                svg.label("ch-label", LEFT - 8, y + 4, name, anchor="end"),
+                svg.line("ch-ci", x(e.low), x(e.high), y, y),
+                svg.line("ch-ci", x(e.low), x(e.low), y - 4, y + 4),
+                svg.line("ch-ci", x(e.high), x(e.high), y - 4, y + 4),
+                svg.tag(
+                    "circle",
+                    svg.title(f"{name}: {_interval(e)}"),
+                    class_="ch-point",
+                    cx=x(e.value),
+                    cy=y,
+                    r=4,
+                ),
+                class_=f"ch-row {e.css}",
+            )
         )
     parts.append(
-        f'<line class="ch-axis" x1="{LEFT}" x2="{RIGHT}" y1="{_num(bottom)}" y2="{_num(bottom)}"/>'
-        f'<text class="ch-label" x="{RIGHT}" y="{_num(bottom + 34)}" text-anchor="end">'
-        f"{escape(axis_label)}</text></svg>"
+        svg.line("ch-axis", LEFT, RIGHT, bottom, bottom)
+        + svg.label("ch-label", RIGHT, bottom + 34, axis_label, anchor="end")
+        + "</svg>"
     )
     return "\n".join(parts)
 
@@ -145,14 +168,19 @@ def trend_svg(
     rows = [p for p in points if _finite(p.value, p.low, p.high)]
     height = 260.0
     desc = "; ".join(
-        f"{p.label}: {p.value:.2f} ({p.low:.2f} to {p.high:.2f}, n = {p.n})" for p in rows
+        _("%(label)s: %(value)s (%(low)s to %(high)s, n = %(n)s)")
+        % {
+            "label": p.label,
+            "value": f"{p.value:.2f}",
+            "low": f"{p.low:.2f}",
+            "high": f"{p.high:.2f}",
+            "n": p.n,
+        }
+        for p in rows
     )
-    parts = _open(height, title, desc or "No periods with enough data.", testid)
+    parts = _open(height, title, desc or _("No periods with enough data."), testid)
     if not rows:
-        parts.append(
-            '<text class="ch-label" x="60" y="40">No periods with enough data.</text></svg>'
-        )
-        return "\n".join(parts)
+        return _empty(parts, 60, 40, _("No periods with enough data."))
     left, right, top, bottom = 60.0, 690.0, 20.0, 210.0
     low, high = _range([v for p in rows for v in (p.low, p.high)])
 
@@ -162,38 +190,40 @@ def trend_svg(
     def y(v: float) -> float:
         return bottom - (bottom - top) * (v - low) / (high - low)
 
-    for tick in _ticks(low, high, 5):
-        parts.append(
-            f'<line class="ch-grid" x1="{left}" x2="{right}" y1="{_num(y(tick))}" y2="{_num(y(tick))}"/>'
-            f'<text class="ch-text" x="{left - 6}" y="{_num(y(tick) + 4)}" text-anchor="end">{_num(tick)}</text>'
-        )
+    parts += svg.value_grid(
+        _ticks(low, high, 5),
+        y,
+        across=(left, right),
+        css="ch-grid",
+        label_css="ch-text",
+        label_at=left - 6,
+        label_offset=4,
+        anchor="end",
+    )
     band = [(x(i), y(p.high)) for i, p in enumerate(rows)] + [
         (x(i), y(p.low)) for i, p in reversed(list(enumerate(rows)))
     ]
-    parts.append(
-        '<polygon class="ch-band" points="'
-        + " ".join(f"{_num(a)},{_num(b)}" for a, b in band)
-        + '"/>'
-    )
-    parts.append(
-        '<polyline class="ch-line" points="'
-        + " ".join(f"{_num(x(i))},{_num(y(p.value))}" for i, p in enumerate(rows))
-        + '"/>'
-    )
+    parts.append(svg.tag("polygon", class_="ch-band", points=svg.points(band)))
+    line_points = [(x(i), y(p.value)) for i, p in enumerate(rows)]
+    parts.append(svg.tag("polyline", class_="ch-line", points=svg.points(line_points)))
     step = max(1, math.ceil(len(rows) / 12))
     for i, p in enumerate(rows):
         parts.append(
-            f'<circle class="ch-point" cx="{_num(x(i))}" cy="{_num(y(p.value))}" r="3.5">'
-            f"<title>{escape(p.label)}: {p.value:.2f} [{p.low:.2f}, {p.high:.2f}]</title></circle>"
+            svg.tag(
+                "circle",
+                svg.title(f"{p.label}: {_interval(p)}"),
+                class_="ch-point",
+                cx=x(i),
+                cy=y(p.value),
+                r=3.5,
+            )
         )
         if i % step == 0:
-            parts.append(
-                f'<text class="ch-text" x="{_num(x(i))}" y="{bottom + 16}" text-anchor="middle">'
-                f"{escape(p.label)}</text>"
-            )
+            parts.append(svg.label("ch-text", x(i), bottom + 16, p.label, anchor="middle"))
     parts.append(
-        f'<line class="ch-axis" x1="{left}" x2="{right}" y1="{bottom}" y2="{bottom}"/>'
-        f'<text class="ch-label" x="12" y="{top + 4}">{escape(axis_label)}</text></svg>'
+        svg.line("ch-axis", left, right, bottom, bottom)
+        + svg.label("ch-label", 12, top + 4, axis_label)
+        + "</svg>"
     )
     return "\n".join(parts)
 
@@ -211,18 +241,21 @@ def histogram_svg(
     height = 250.0
     left, right, top, bottom = 60.0, 690.0, 24.0, 200.0
     if not values:
-        parts = _open(height, title, "No values.", testid)
-        parts.append('<text class="ch-label" x="60" y="40">No values.</text></svg>')
-        return "\n".join(parts)
+        return _empty(_open(height, title, _("No values."), testid), 60, 40, _("No values."))
     start = math.floor(min(values) / bin_width) * bin_width
     stop = math.floor(max(values) / bin_width) * bin_width + bin_width
     bins = max(1, round((stop - start) / bin_width))
     counts = [0] * bins
     for v in values:
         counts[min(bins - 1, int((v - start) // bin_width))] += 1
-    below = {label: sum(1 for v in values if v < at) for at, label in markers}
-    desc = f"{len(values)} values from {min(values):.1f} to {max(values):.1f}; " + "; ".join(
-        f"{count} below {label}" for label, count in below.items()
+    below = {name: sum(1 for v in values if v < at) for at, name in markers}
+    desc = _("%(count)s values from %(low)s to %(high)s; ") % {
+        "count": len(values),
+        "low": f"{min(values):.1f}",
+        "high": f"{max(values):.1f}",
+    } + "; ".join(
+        _("%(count)s below %(label)s") % {"count": count, "label": name}
+        for name, count in below.items()
     )
     parts = _open(height, title, desc, testid)
     peak = max(counts)
@@ -235,25 +268,35 @@ def histogram_svg(
 
     for i, count in enumerate(counts):
         lo = start + i * bin_width
+        text = _("%(low)s to %(high)s: %(count)s") % {
+            "low": svg.num(lo),
+            "high": svg.num(lo + bin_width),
+            "count": count,
+        }
         parts.append(
-            f'<rect class="ch-bar" x="{_num(x(lo))}" y="{_num(y(count))}" '
-            f'width="{_num(x(lo + bin_width) - x(lo))}" height="{_num(bottom - y(count))}">'
-            f"<title>{_num(lo)} to {_num(lo + bin_width)}: {count}</title></rect>"
+            svg.tag(
+                "rect",
+                svg.title(text),
+                class_="ch-bar",
+                x=x(lo),
+                y=y(count),
+                width=x(lo + bin_width) - x(lo),
+                height=bottom - y(count),
+            )
         )
     for tick in _ticks(start, stop, 8):
-        parts.append(
-            f'<text class="ch-text" x="{_num(x(tick))}" y="{bottom + 14}" text-anchor="middle">{_num(tick)}</text>'
-        )
-    for at, label in markers:
+        parts.append(svg.label("ch-text", x(tick), bottom + 14, svg.num(tick), anchor="middle"))
+    for at, name in markers:
         if start <= at <= stop:
             parts.append(
-                f'<line class="ch-ref" x1="{_num(x(at))}" x2="{_num(x(at))}" y1="{top - 8}" y2="{bottom}"/>'
-                f'<text class="ch-text" x="{_num(x(at) + 3)}" y="{top - 10}">{escape(label)}</text>'
+                svg.line("ch-ref", x(at), x(at), top - 8, bottom)
+                + svg.label("ch-text", x(at) + 3, top - 10, name)
             )
     parts.append(
-        f'<line class="ch-axis" x1="{left}" x2="{right}" y1="{bottom}" y2="{bottom}"/>'
-        f'<text class="ch-label" x="{right}" y="{bottom + 34}" text-anchor="end">{escape(axis_label)}</text>'
-        f'<text class="ch-text" x="{left - 6}" y="{top + 4}" text-anchor="end">{peak}</text></svg>'
+        svg.line("ch-axis", left, right, bottom, bottom)
+        + svg.label("ch-label", right, bottom + 34, axis_label, anchor="end")
+        + svg.label("ch-text", left - 6, top + 4, str(peak), anchor="end")
+        + "</svg>"
     )
     return "\n".join(parts)
 
@@ -263,11 +306,21 @@ def calibration_svg(deciles: Sequence[dict], *, title: str, testid: str = "calib
     size, left, top = 300.0, 60.0, 20.0
     height = top + size + 50
     rows = [d for d in deciles if _finite(d.get("mean_predicted"), d.get("observed_rate"))]
+
+    def figures(d: dict) -> dict:
+        return {
+            "group": d["group"],
+            "predicted": f"{d['mean_predicted']:.2f}",
+            "observed": f"{d['observed_rate']:.2f}",
+            "n": d["n"],
+        }
+
     desc = "; ".join(
-        f"group {d['group']}: predicted {d['mean_predicted']:.2f}, observed {d['observed_rate']:.2f} (n = {d['n']})"
+        _("group %(group)s: predicted %(predicted)s, observed %(observed)s (n = %(n)s)")
+        % figures(d)
         for d in rows
     )
-    parts = _open(height, title, desc or "No calibration data.", testid)
+    parts = _open(height, title, desc or _("No calibration data."), testid)
 
     def x(p: float) -> float:
         return left + size * p
@@ -275,33 +328,55 @@ def calibration_svg(deciles: Sequence[dict], *, title: str, testid: str = "calib
     def y(p: float) -> float:
         return top + size * (1 - p)
 
-    for tick in (0, 0.25, 0.5, 0.75, 1.0):
-        parts.append(
-            f'<line class="ch-grid" x1="{_num(x(tick))}" x2="{_num(x(tick))}" y1="{top}" y2="{top + size}"/>'
-            f'<line class="ch-grid" x1="{left}" x2="{left + size}" y1="{_num(y(tick))}" y2="{_num(y(tick))}"/>'
-            f'<text class="ch-text" x="{_num(x(tick))}" y="{top + size + 14}" text-anchor="middle">{_num(tick)}</text>'
-            f'<text class="ch-text" x="{left - 6}" y="{_num(y(tick) + 4)}" text-anchor="end">{_num(tick)}</text>'
-        )
+    quarters = (0, 0.25, 0.5, 0.75, 1.0)
+    parts += svg.value_grid(
+        quarters,
+        x,
+        across=(top, top + size),
+        css="ch-grid",
+        label_css="ch-text",
+        vertical=True,
+        label_at=top + size + 14,
+        anchor="middle",
+    )
+    parts += svg.value_grid(
+        quarters,
+        y,
+        across=(left, left + size),
+        css="ch-grid",
+        label_css="ch-text",
+        label_at=left - 6,
+        label_offset=4,
+        anchor="end",
+    )
     parts.append(
-        f'<line class="ch-ideal" x1="{x(0)}" y1="{y(0)}" x2="{x(1)}" y2="{y(1)}"/>'
-        f'<text class="ch-text" x="{_num(x(0.62))}" y="{_num(y(0.7))}">perfect calibration</text>'
+        svg.line("ch-ideal", x(0), x(1), y(0), y(1))
+        + svg.label("ch-text", x(0.62), y(0.7), _("perfect calibration"))
     )
     if len(rows) > 1:
-        parts.append(
-            '<polyline class="ch-line" points="'
-            + " ".join(
-                f"{_num(x(d['mean_predicted']))},{_num(y(d['observed_rate']))}" for d in rows
-            )
-            + '"/>'
-        )
+        corners = [(x(d["mean_predicted"]), y(d["observed_rate"])) for d in rows]
+        parts.append(svg.tag("polyline", class_="ch-line", points=svg.points(corners)))
     for d in rows:
+        text = _("predicted %(predicted)s, observed %(observed)s, n = %(n)s") % figures(d)
         parts.append(
-            f'<circle class="ch-point" cx="{_num(x(d["mean_predicted"]))}" cy="{_num(y(d["observed_rate"]))}" r="4">'
-            f"<title>predicted {d['mean_predicted']:.2f}, observed {d['observed_rate']:.2f}, n = {d['n']}</title></circle>"
+            svg.tag(
+                "circle",
+                svg.title(text),
+                class_="ch-point",
+                cx=x(d["mean_predicted"]),
+                cy=y(d["observed_rate"]),
+                r=4,
+            )
         )
     parts.append(
-        f'<text class="ch-label" x="{_num(left + size / 2)}" y="{top + size + 34}" text-anchor="middle">'
-        "Predicted probability of reliable improvement</text>"
-        f'<text class="ch-label" x="{_num(left + size + 20)}" y="{top + 14}">Observed rate</text></svg>'
+        svg.label(
+            "ch-label",
+            left + size / 2,
+            top + size + 34,
+            _("Predicted probability of reliable improvement"),
+            anchor="middle",
+        )
+        + svg.label("ch-label", left + size + 20, top + 14, _("Observed rate"))
+        + "</svg>"
     )
     return "\n".join(parts)

@@ -1,15 +1,23 @@
-"""The administrations table (``alliance.science.table`` format) built from the database.
+"""The one reader of the administrations table from the database, in two modes.
 
-``administrations_frame`` is the one bridge from the care tables to the science core: the reports,
-the ETR refit and the CSV exports all start from it. Three queries (episodes, administrations,
-their sessions), joined by integer keys in numpy, and vectorized pandas to assemble; no Python
-loop per row. Ids are database keys as text (the exports map them to display codes or HMACs).
+* **Frame** (``administrations_frame``, ``report_data``): the whole table in the science core's
+  format (``alliance.science.table``) for the reports and the ETR refit. Three queries (episodes,
+  administrations, their sessions), joined by integer keys in numpy, and vectorized pandas to
+  assemble; no Python loop per row. Ids are database keys as text.
+* **Stream** (``administration_stream``): the same administrations, any fields of them, as rows
+  read in chunks from a server-side cursor (PostgreSQL) or ``fetchmany`` (SQLite), in the order of
+  an episode's history. The exports (CSV and FHIR) use it, so their memory stays bounded however
+  many rows an agency has.
+
+Both modes select the rows with ``administration_queryset``: the agency's administrations of the
+given episodes, optionally of some instruments.
 """
 
 from __future__ import annotations
 
 import datetime
 import io
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -34,6 +42,10 @@ EPISODE_FIELDS = (
 )
 ADMINISTRATION_FIELDS = ("episode_id", "session_id", "instrument", "rater", "total")
 SESSION_FIELDS = ("pk", "number", "date")
+# The streaming mode's order: each episode's history, session by session.
+STREAM_ORDER = ("episode_id", "session__number", "instrument", "rater")
+# Rows per round trip in the streaming mode: few queries, yet little memory.
+STREAM_CHUNK = 5000
 # The science core's table: its required columns, then the per-episode ones.
 FRAME_COLUMNS = REQUIRED_COLUMNS + EPISODE_COLUMNS
 
@@ -196,13 +208,36 @@ def _of_episodes(queryset: QuerySet, episodes: EpisodeScope) -> QuerySet:
 
 
 def administration_queryset(
-    episodes: EpisodeScope, agency_id: int, instruments: tuple[str, ...] | None
+    episodes: EpisodeScope,
+    agency_id: int,
+    instruments: tuple[str, ...] | None,
+    fields: Sequence[str] = ADMINISTRATION_FIELDS,
 ):
-    """The agency's administrations (of ``episodes`` when given), without joining the sessions."""
+    """The agency's administrations (of ``episodes`` when given) as ``fields``, unordered.
+
+    The frame mode's default fields join nothing (its sessions come from a query of their own).
+    """
     administrations = _of_episodes(Administration.objects.filter(agency_id=agency_id), episodes)
     if instruments is not None:
         administrations = administrations.filter(instrument__in=instruments)
-    return administrations.order_by().values_list(*ADMINISTRATION_FIELDS)
+    return administrations.order_by().values_list(*fields)
+
+
+def administration_stream(
+    episodes: QuerySet[Episode] | None,
+    agency_id: int,
+    fields: Sequence[str],
+    *,
+    instruments: tuple[str, ...] | None = None,
+    chunk_size: int = STREAM_CHUNK,
+) -> Iterator[tuple]:
+    """The streaming mode: the administrations of ``episodes`` as tuples of ``fields``.
+
+    ``episodes`` is a visibility-scoped queryset (None: the whole agency). Rows come in
+    ``STREAM_ORDER``, ``chunk_size`` at a time from the database, never all in memory.
+    """
+    queryset = administration_queryset(episodes, agency_id, instruments, fields)
+    return queryset.order_by(*STREAM_ORDER).iterator(chunk_size=chunk_size)
 
 
 def session_queryset(episodes: EpisodeScope, agency_id: int):

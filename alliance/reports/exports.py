@@ -18,13 +18,13 @@ import hmac
 from collections.abc import Iterator
 
 from alliance.care.feedback import instrument_for
-from alliance.care.models import Administration, Episode
+from alliance.care.models import Episode
 from alliance.science.instruments import all_instruments
 
+from .data import STREAM_CHUNK, administration_stream
 from .models import AgencySecret
 
 MAX_SHIFT_DAYS = 365
-CHUNK = 5000
 
 
 class Deidentifier:
@@ -80,15 +80,49 @@ def _item_values(instrument: str, items: dict, width: int) -> list[str]:
     return values + [""] * (width - len(values))
 
 
+# Whose row it is, as episode fields: the first columns of both files.
+IDENTITY_SOURCE = (
+    "client__public_id",
+    "client__display_code",
+    "client__name",
+    "public_id",
+    "client__therapist__public_id",
+    "client__therapist__username",
+    "client__team__public_id",
+    "client__team__name",
+)
+
+
+class _Identity:
+    """The columns that say whose row it is: keyed pseudonyms and shifted dates for research,
+    display codes, names and real dates for the agency."""
+
+    def __init__(self, agency, research: bool) -> None:
+        self.deid = Deidentifier.for_agency(agency) if research else None
+
+    def header(self) -> list[str]:
+        if self.deid is not None:
+            return ["client_id", "episode_id", "therapist_id", "team_id"]
+        return ["client_code", "client_name", "episode_id", "therapist", "team"]
+
+    def columns(self, identity: tuple) -> list:
+        client, code, name, episode, therapist, therapist_name, team, team_name = identity
+        if self.deid is not None:
+            deid = self.deid
+            return [
+                deid.pseudonym("client", client), deid.pseudonym("episode", episode),
+                deid.pseudonym("therapist", therapist), deid.pseudonym("team", team),
+            ]  # fmt: skip
+        return [code, name, episode, therapist_name, team_name or ""]
+
+    def date(self, client: str, date: datetime.date | None) -> str:
+        if self.deid is not None:
+            return self.deid.shift(client, date)
+        return "" if date is None else date.isoformat()
+
+
 ADMINISTRATION_SOURCE = (
-    "episode__client__public_id",
-    "episode__client__display_code",
-    "episode__client__name",
-    "episode__public_id",
-    "episode__client__therapist__public_id",
-    "episode__client__therapist__username",
-    "episode__client__team__public_id",
-    "episode__client__team__name",
+    *(f"episode__{field}" for field in IDENTITY_SOURCE),
     "session__number",
     "session__date",
     "instrument",
@@ -102,109 +136,72 @@ ADMINISTRATION_SOURCE = (
 )
 
 
-def administration_rows(episodes, agency, *, research: bool) -> Iterator[list]:
-    """Header then one row per administration of ``episodes`` (already visibility-scoped)."""
+def administration_rows(
+    episodes, agency, *, research: bool, chunk_size: int = STREAM_CHUNK
+) -> Iterator[list]:
+    """Header then one row per administration of ``episodes`` (already visibility-scoped).
+
+    The rows come from the data layer's streaming mode, ``chunk_size`` at a time.
+    """
     width = _items_width()
     items_header = [f"item_{i}" for i in range(1, width + 1)]
-    tail = ["age_band", "ending"]
-    if research:
+    identity = _Identity(agency, research)
+
+    def agency_only(*values) -> list:
+        # Free text and the way the data was entered stay out of the research file, which is the
+        # science core's table.
+        return [] if research else list(values)
+
+    yield [
+        *identity.header(), "session_number", "session_date", "instrument", "rater",
+        *agency_only("rater_relationship"), "total", *items_header, *agency_only("entry_mode"),
+        "age_band", "ending",
+    ]  # fmt: skip
+    rows = administration_stream(episodes, agency.pk, ADMINISTRATION_SOURCE, chunk_size=chunk_size)
+    for row in rows:
+        who, rest = row[: len(IDENTITY_SOURCE)], row[len(IDENTITY_SOURCE) :]
+        number, date, instrument, rater, relationship, total, items, entry_mode = rest[:8]
+        age_band, ending = rest[8:]
         yield [
-            "client_id", "episode_id", "therapist_id", "team_id", "session_number",
-            "session_date", "instrument", "rater", "total", *items_header, *tail,
+            *identity.columns(who), number, identity.date(who[0], date), instrument, rater,
+            *agency_only(relationship), total, *_item_values(instrument, items or {}, width),
+            *agency_only(entry_mode), age_band, ending,
         ]  # fmt: skip
-    else:
-        yield [
-            "client_code", "client_name", "episode_id", "therapist", "team", "session_number",
-            "session_date", "instrument", "rater", "rater_relationship", "total",
-            *items_header, "entry_mode", *tail,
-        ]  # fmt: skip
-    deid = Deidentifier.for_agency(agency) if research else None
-    rows = (
-        Administration.objects.filter(agency=agency, episode__in=episodes.order_by().values("pk"))
-        .order_by("episode_id", "session__number", "instrument", "rater")
-        .values_list(*ADMINISTRATION_SOURCE)
-    )
-    for (
-        client, code, name, episode, therapist, therapist_name, team, team_name, number,
-        date, instrument, rater, relationship, total, items, entry_mode, age_band, ending,
-    ) in rows.iterator(chunk_size=CHUNK):  # fmt: skip
-        item_values = _item_values(instrument, items or {}, width)
-        if deid is not None:
-            yield [
-                deid.pseudonym("client", client), deid.pseudonym("episode", episode),
-                deid.pseudonym("therapist", therapist), deid.pseudonym("team", team), number,
-                deid.shift(client, date), instrument, rater, total, *item_values, age_band,
-                ending,
-            ]  # fmt: skip
-        else:
-            yield [
-                code, name, episode, therapist_name, team_name or "", number, date.isoformat(),
-                instrument, rater, relationship, total, *item_values, entry_mode, age_band,
-                ending,
-            ]  # fmt: skip
 
 
 EPISODE_SOURCE = (
-    "client__public_id",
-    "client__display_code",
-    "client__name",
-    "public_id",
-    "client__therapist__public_id",
-    "client__therapist__username",
-    "client__team__public_id",
-    "client__team__name",
+    *IDENTITY_SOURCE,
     "client__age_band",
     "start_date",
     "end_date",
     "ending",
     "outcome_instrument",
     "alliance_instrument",
-    "session_count",
-    "intake_total",
-    "last_outcome_total",
-    "last_outcome_session",
-    "zone",
-    "last_alliance_total",
-    "alliance_flag",
+    # The summary without the last session's date (a date the research file would have to shift;
+    # the file never carried it).
+    *(field for field in Episode.SUMMARY_FIELDS if field != "last_session_date"),
 )
-EPISODE_NUMBERS = (
-    "outcome_instrument", "alliance_instrument", "session_count", "intake_total",
-    "last_outcome_total", "last_outcome_session", "zone", "last_alliance_total", "alliance_flag",
-)  # fmt: skip
+# Everything after the dates: codes and numbers, the same in both files.
+EPISODE_NUMBERS = EPISODE_SOURCE[EPISODE_SOURCE.index("outcome_instrument") :]
 
 
 def episode_rows(episodes, agency, *, research: bool) -> Iterator[list]:
-    if research:
-        yield [
-            "client_id", "episode_id", "therapist_id", "team_id", "age_band", "start_date",
-            "end_date", "ending", *EPISODE_NUMBERS,
-        ]  # fmt: skip
-    else:
-        yield [
-            "client_code", "client_name", "episode_id", "therapist", "team", "age_band",
-            "start_date", "end_date", "ending", *EPISODE_NUMBERS,
-        ]  # fmt: skip
-    deid = Deidentifier.for_agency(agency) if research else None
+    identity = _Identity(agency, research)
+    yield [
+        *identity.header(), "age_band", "start_date", "end_date", "ending", *EPISODE_NUMBERS,
+    ]  # fmt: skip
     rows = (
         Episode.objects.filter(agency=agency, pk__in=episodes.order_by().values("pk"))
         .order_by("pk")
         .values_list(*EPISODE_SOURCE)
     )
-    for row in rows.iterator(chunk_size=CHUNK):
-        client, code, name, episode, therapist, therapist_name, team, team_name = row[:8]
-        age_band, start, end, ending = row[8:12]
-        numbers = list(row[12:])
-        if deid is not None:
-            yield [
-                deid.pseudonym("client", client), deid.pseudonym("episode", episode),
-                deid.pseudonym("therapist", therapist), deid.pseudonym("team", team), age_band,
-                deid.shift(client, start), deid.shift(client, end), ending, *numbers,
-            ]  # fmt: skip
-        else:
-            yield [
-                code, name, episode, therapist_name, team_name or "", age_band, start.isoformat(),
-                end.isoformat() if end else "", ending, *numbers,
-            ]  # fmt: skip
+    for row in rows.iterator(chunk_size=STREAM_CHUNK):
+        who = row[: len(IDENTITY_SOURCE)]
+        age_band, start, end, ending, *numbers = row[len(IDENTITY_SOURCE) :]
+        yield [
+            *identity.columns(who), age_band, identity.date(who[0], start),
+            identity.date(who[0], end), ending, *numbers,
+        ]  # fmt: skip
 
 
 def csv_lines(rows: Iterator[list]) -> Iterator[str]:

@@ -11,7 +11,9 @@ Observation and Bundle as used here):
   ``Patient/<client public id>`` (pseudonymous), the session date as authored/effective date;
   the rater in ``source`` (the client's Patient reference, or a display such as "parent").
 * ``bundle_for_agency(agency, episodes=None)``: a ``collection`` Bundle with the questionnaires in
-  use and both resources per administration. ``validate(resource)`` parses one resource.
+  use and both resources per administration; ``bundle_json(agency, episodes=None)`` the same
+  bundle as JSON text in pieces, for a download whose memory stays bounded (the administrations
+  come from the data layer's streaming mode). ``validate(resource)`` parses one resource.
 
 Identifiers: every resource carries an identifier with system ``IDENTIFIER_SYSTEM`` and the
 administration's public id, so an importer can recognise and de-duplicate what it exported.
@@ -19,7 +21,11 @@ administration's public id, so an importer can recognise and de-duplicate what i
 
 from __future__ import annotations
 
+import datetime
+import json
 import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
 from typing import Any
 
 from fhir.resources.R4B import get_fhir_model_class
@@ -27,6 +33,8 @@ from fhir.resources.R4B import get_fhir_model_class
 from alliance.care.feedback import instrument_for
 from alliance.care.models import Administration
 from alliance.science.instruments import Instrument
+
+from .data import administration_queryset, administration_stream
 
 QUESTIONNAIRE_BASE = "urn:alliance:questionnaire:"
 IDENTIFIER_SYSTEM = "urn:alliance:administration"
@@ -77,15 +85,55 @@ def _uuid(kind: str, public_id: str) -> str:
     return str(uuid.uuid5(_NAMESPACE, f"{kind}:{public_id}"))
 
 
-def resources_for_administration(adm: Administration) -> list[dict[str, Any]]:
+@dataclass(frozen=True)
+class AdministrationRecord:
+    """What the FHIR resources of one administration are made of."""
+
+    public_id: str
+    instrument: str
+    rater: str
+    total: float
+    items: dict | None
+    date: datetime.date
+    client_public_id: str
+
+    @classmethod
+    def of(cls, adm: Administration) -> AdministrationRecord:
+        return cls(
+            adm.public_id,
+            adm.instrument,
+            adm.rater,
+            adm.total,
+            adm.items,
+            adm.session.date,
+            adm.episode.client.public_id,
+        )
+
+
+# The record's fields as the data layer's streaming mode reads them.
+RECORD_SOURCE = (
+    "public_id",
+    "instrument",
+    "rater",
+    "total",
+    "items",
+    "session__date",
+    "episode__client__public_id",
+)
+
+
+def resources_for_administration(
+    adm: Administration | AdministrationRecord,
+) -> list[dict[str, Any]]:
     """[QuestionnaireResponse, Observation] for one administration.
 
-    ``adm`` needs ``session`` and ``episode.client`` (use select_related in loops).
+    A model instance needs ``session`` and ``episode.client`` (use select_related in loops).
     """
+    if isinstance(adm, Administration):
+        adm = AdministrationRecord.of(adm)
     definition = instrument_for(adm.instrument)
-    client = adm.episode.client
-    subject = {"reference": f"Patient/{client.public_id}"}
-    date = adm.session.date.isoformat()
+    subject = {"reference": f"Patient/{adm.client_public_id}"}
+    date = adm.date.isoformat()
     identifier = {"system": IDENTIFIER_SYSTEM, "value": adm.public_id}
     source = subject if adm.rater == "client" else {"display": adm.rater}
     answers = [
@@ -152,28 +200,43 @@ def validate(resource: dict[str, Any]):
     return get_fhir_model_class(resource["resourceType"]).model_validate(resource)
 
 
+def _bundle_parts(agency, episodes) -> tuple[dict[str, Any], Iterator[dict[str, Any]]]:
+    """The bundle without its entries, and its entries one at a time."""
+    in_use = administration_queryset(episodes, agency.pk, None, ("instrument",)).distinct()
+    codes = sorted({code for (code,) in in_use})
+
+    def entries() -> Iterator[dict[str, Any]]:
+        for code in codes:
+            questionnaire = questionnaire_for(code)
+            yield {"fullUrl": questionnaire["url"], "resource": questionnaire}
+        for row in administration_stream(episodes, agency.pk, RECORD_SOURCE):
+            for resource in resources_for_administration(AdministrationRecord(*row)):
+                yield {"fullUrl": f"urn:uuid:{resource['id']}", "resource": resource}
+
+    bundle = {
+        "resourceType": "Bundle",
+        "id": _uuid("bundle", agency.public_id),
+        "type": "collection",
+        "entry": [],
+    }
+    return bundle, entries()
+
+
 def bundle_for_agency(agency, episodes=None) -> dict[str, Any]:
     """A collection Bundle: the questionnaires in use, then every administration's resources.
 
     ``episodes``: an already visibility-scoped Episode queryset (default: all of the agency's).
     """
-    administrations = Administration.objects.filter(agency=agency)
-    if episodes is not None:
-        administrations = administrations.filter(episode__in=episodes.order_by().values("pk"))
-    administrations = administrations.select_related("session", "episode__client").order_by(
-        "episode_id", "session__number", "instrument", "rater"
-    )
-    entries: list[dict[str, Any]] = []
-    codes = sorted(set(administrations.values_list("instrument", flat=True).distinct()))
-    for code in codes:
-        questionnaire = questionnaire_for(code)
-        entries.append({"fullUrl": questionnaire["url"], "resource": questionnaire})
-    for adm in administrations.iterator(chunk_size=2000):
-        for resource in resources_for_administration(adm):
-            entries.append({"fullUrl": f"urn:uuid:{resource['id']}", "resource": resource})
-    return {
-        "resourceType": "Bundle",
-        "id": _uuid("bundle", agency.public_id),
-        "type": "collection",
-        "entry": entries,
-    }
+    bundle, entries = _bundle_parts(agency, episodes)
+    bundle["entry"] = list(entries)
+    return bundle
+
+
+def bundle_json(agency, episodes=None) -> Iterator[str]:
+    """``json.dumps(bundle_for_agency(agency, episodes))`` in pieces, one entry at a time."""
+    bundle, entries = _bundle_parts(agency, episodes)
+    # "entry" is the last key: the text up to its (still empty) list, each entry, then the end.
+    yield json.dumps(bundle).removesuffix("]}")
+    for index, entry in enumerate(entries):
+        yield (", " if index else "") + json.dumps(entry)
+    yield "]}"

@@ -24,7 +24,7 @@ from alliance.care.visibility import get_visible_client_or_404, visible_episodes
 from . import services
 from .data import ReportFilter, outcome_instruments, scoped_episodes
 from .exports import administration_rows, csv_lines, episode_rows
-from .fhir import bundle_for_agency
+from .fhir import bundle_json
 from .models import FittedModel, RefitJob
 from .pdf import render_pdf
 from .presentation import calibration_chart, charts_for, group_rows, summary_rows
@@ -244,8 +244,8 @@ def export_csv(request: HttpRequest, kind: str) -> HttpResponse:
 def export_fhir(request: HttpRequest) -> HttpResponse:
     membership = services.require_admin(request.user)
     audit(membership.agency, request.user, "export.fhir", membership.agency, client_ip(request))
-    bundle = bundle_for_agency(membership.agency, visible_episodes(request.user))
-    response = HttpResponse(json.dumps(bundle), content_type="application/fhir+json")
+    bundle = bundle_json(membership.agency, visible_episodes(request.user))
+    response = StreamingHttpResponse(bundle, content_type="application/fhir+json")
     response["Content-Disposition"] = 'attachment; filename="bundle.json"'
     return response
 

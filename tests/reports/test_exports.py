@@ -11,6 +11,7 @@ import pytest
 
 from alliance.accounts.models import User
 from alliance.care.models import Client
+from alliance.reports.data import ReportFilter
 from alliance.reports.exports import Deidentifier
 from alliance.reports.models import AgencySecret
 from alliance.science.effectiveness import effectiveness
@@ -114,3 +115,34 @@ def test_every_export_is_in_the_audit_trail_without_personal_data(client, histor
         ("episodes", False),
     ]
     assert all(e.actor == p.alice and e.agency == p.riverside for e in events)
+
+
+def test_an_export_of_many_rows_reads_them_in_chunks_and_never_holds_them_all(history):
+    from django.db.models import QuerySet
+
+    from alliance.reports.data import scoped_episodes
+    from alliance.reports.exports import administration_rows
+
+    p = history.personas
+    episodes = scoped_episodes(p.alice, ReportFilter())
+    real_iterator = QuerySet.iterator
+    reads: list[dict] = []
+
+    def counted(queryset, chunk_size=None):
+        read = {"chunk_size": chunk_size, "rows": 0}
+        reads.append(read)
+        for row in real_iterator(queryset, chunk_size=chunk_size):
+            read["rows"] += 1
+            yield row
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(QuerySet, "iterator", counted)
+        rows = administration_rows(episodes, p.riverside, research=False, chunk_size=50)
+        header, first, second = next(rows), next(rows), next(rows)
+        assert header[0] == "client_code" and first[0] and second[0]
+        # Three rows out: the database was asked in chunks of 50 and only as far as needed.
+        assert [read["chunk_size"] for read in reads] == [50]
+        assert reads[0]["rows"] == 2
+        remaining = sum(1 for _ in rows)
+    assert remaining + 2 == len(history.frame) > 50
+    assert reads[0]["rows"] == len(history.frame)

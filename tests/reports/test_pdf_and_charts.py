@@ -97,3 +97,31 @@ def test_the_calibration_plot_describes_every_group():
     assert "group 1: predicted 0.20, observed 0.30 (n = 10)" in root.find(f"{SVG}desc").text
     point = root.find(f".//{SVG}circle")
     assert (float(point.get("cx")), float(point.get("cy"))) == (60 + 300 * 0.2, 20 + 300 * 0.7)
+
+
+def test_the_report_charts_describe_themselves_in_spanish_under_a_spanish_locale():
+    from django.utils import translation
+
+    with translation.override("es"):
+        forest = parse(forest_svg([Estimate("A", 0.5, 0.0, 1.0, 10)], title="ES", axis_label="ES"))
+        empty = parse(forest_svg([], title="ES", axis_label="ES"))
+        histogram = parse(
+            histogram_svg([-6.0, 1.0], title="Cambio", axis_label="puntos", markers=[(-5, "RC")])
+        )
+        calibration = parse(
+            calibration_svg(
+                [{"group": 1, "n": 10, "mean_predicted": 0.2, "observed_rate": 0.3}], title="Cal"
+            )
+        )
+    assert forest.find(f"{SVG}desc").text == "A: 0.50 (intervalo del 95% de 0.00 a 1.00, n = 10)"
+    assert empty.find(f"{SVG}desc").text == "Sin estimaciones."
+    assert histogram.find(f"{SVG}desc").text == "2 valores de -6.0 a 1.0; 1 por debajo de RC"
+    assert histogram.find(f".//{SVG}rect/{SVG}title").text == "de -6 a -4: 1"
+    desc = calibration.find(f"{SVG}desc").text
+    assert desc == "grupo 1: prevista 0.20, observada 0.30 (n = 10)"
+    labels = {t.text for t in calibration.iter(f"{SVG}text")}
+    assert {
+        "calibración perfecta",
+        "Probabilidad prevista de mejoría fiable",
+        "Tasa observada",
+    } <= labels

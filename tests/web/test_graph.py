@@ -291,3 +291,48 @@ def test_higher_scores_are_drawn_higher_and_inside_the_panel(
     low, high = sorted((low, high))
     assert 24 <= scales.outcome_y(high) <= scales.outcome_y(low) <= 264
     assert scales.x(1) == 56 and scales.x(last) == pytest.approx(696)
+
+
+def test_the_graph_describes_itself_in_spanish_under_a_spanish_locale() -> None:
+    from django.utils import translation
+
+    client = GraphSeries("Cliente", [(1, 18.0), (2, 20.0), (3, 24.5)])
+    parent = GraphSeries("Padre/madre", [(1, 14.0), (2, 16.0)])
+    with translation.override("es"):
+        root = parse(make_data(outcome_series=[client, parent], title="Evolución de K7Q2"))
+    desc = root.find(f"{SVG}desc").text  # type: ignore[union-attr]
+    assert desc == (
+        "Outcome Rating Scale: 3 puntuaciones; la última, 24.5 en la sesión 3, zona naranja. "
+        "Session Rating Scale: la última, 34.0 en la sesión 2, por debajo del punto de corte de 36."
+    )
+    third = next(c for c in ors_points(root) if c.get("data-session") == "3")
+    assert third.find(f"{SVG}title").text == "Sesión 3: 24.5, naranja"  # type: ignore[union-attr]
+    marker = by_class(root, "rater-point")[0]
+    assert marker.find(f"{SVG}title").text == "Padre/madre, sesión 1: 14.0"  # type: ignore[union-attr]
+    axis_labels = {t.text for t in by_class(root, "pg-axis-label")}
+    assert "Sesión" in axis_labels and "Session" not in axis_labels
+    assert [t.text for t in by_class(root, "pg-cutoff-label")] == [
+        "Punto de corte 25",
+        "Punto de corte 36",
+    ]
+    legend = [t.text for t in by_class(root, "pg-legend")]
+    assert legend[2:] == [
+        "Esperado (objetivo)",
+        "Percentil bajo",
+        "En buen camino",
+        "Por debajo del objetivo",
+        "Fuera de camino",
+        "Punto de corte clínico / de alianza",
+    ]
+    assert by_class(root, "provenance")[0].text.endswith(" (provisional)")  # type: ignore[union-attr]
+
+
+def test_a_single_score_is_described_in_the_singular_in_both_languages() -> None:
+    from django.utils import translation
+
+    data = make_data(outcome_series=[GraphSeries("Client", [(2, 20.0)])], colours={})
+    english = parse(data).find(f"{SVG}desc").text or ""  # type: ignore[union-attr]
+    with translation.override("es"):
+        spanish = parse(data).find(f"{SVG}desc").text or ""  # type: ignore[union-attr]
+    assert english.startswith("Outcome Rating Scale: 1 score; latest 20.0 at session 2.")
+    assert spanish.startswith("Outcome Rating Scale: 1 puntuación; la última, 20.0 en la sesión 2.")

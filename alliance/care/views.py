@@ -230,11 +230,11 @@ def _form_choices(kind: str) -> list[tuple[str, str]]:
 @login_required
 def new_client(request: HttpRequest) -> HttpResponse:
     """A therapist adds a client of their own (an admin or supervisor adds one to themselves)."""
-    from alliance.accounts.tenancy import membership_of
+    from alliance.accounts.permissions import active_membership
 
     from .models import AgeBand
 
-    membership = membership_of(request.user)
+    membership = active_membership(request.user)
     if membership is None:
         raise Http404("No agency")
     values = {"age_band": "", "raters": []}

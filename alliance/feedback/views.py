@@ -21,9 +21,9 @@ from django.utils.translation import gettext_lazy
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-from alliance.accounts.models import Agency, Role
+from alliance.accounts.models import Agency
 from alliance.accounts.network import client_ip
-from alliance.accounts.tenancy import membership_of
+from alliance.accounts.permissions import active_membership, is_admin
 from alliance.care.feedback import instrument_for
 from alliance.care.models import Administration, Client, Session
 from alliance.care.services import GROUP_FORM, ServiceError
@@ -330,11 +330,11 @@ def live(request: HttpRequest, session_id: str) -> JsonResponse:
 
 
 def _visible_groups(user):
-    membership = membership_of(user)
+    membership = active_membership(user)
     if membership is None:
         return Group.objects.none()
     groups = Group.objects.filter(agency=membership.agency_id)
-    if membership.role == Role.ADMIN:
+    if is_admin(user):
         return groups
     return groups.filter(leader=user)
 
@@ -362,7 +362,7 @@ def groups(request: HttpRequest) -> HttpResponse:
 @require_http_methods(["GET", "POST"])
 @login_required
 def new_group(request: HttpRequest) -> HttpResponse:
-    membership = membership_of(request.user)
+    membership = active_membership(request.user)
     if membership is None:
         raise Http404("No agency")
     candidates = visible_clients(request.user).filter(episodes__end_date__isnull=True).distinct()

@@ -14,6 +14,7 @@ from alliance.accounts.network import client_ip
 from alliance.accounts.permissions import role_required
 from alliance.accounts.tenancy import agency_of
 
+from .forms import ErasureForm
 from .models import AuditEvent
 from .services import export_csv, record_request, verify_agency
 
@@ -101,11 +102,12 @@ def erasure(request: HttpRequest) -> HttpResponse:
     context: dict = {"done": None, "problem": ""}
     status = 200
     if request.method == "POST":
-        code = request.POST.get("display_code", "").strip()[:40]
+        form = ErasureForm(request.POST)
+        code = form.code()
         client = visible_clients(request.user).filter(display_code=code).first() if code else None
         if client is None:
             context["problem"], status = "missing", 404
-        elif request.POST.get("confirm_code", "").strip() != code:
+        elif not form.confirmed():
             context["problem"], status = "mismatch", 400
         else:
             context["done"] = erase_client(

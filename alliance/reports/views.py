@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import datetime
 import json
 
 from django.contrib.auth.decorators import login_required
@@ -10,7 +9,6 @@ from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils import timezone
-from django.utils.translation import gettext_lazy
 from django.views.decorators.http import require_GET, require_POST
 
 from alliance.accounts.models import Role
@@ -23,6 +21,7 @@ from alliance.accounts.permissions import (
 )
 from alliance.accounts.tenancy import agency_of
 from alliance.care.feedback import episode_feedback
+from alliance.care.forms import error_text
 from alliance.care.models import Administration, AgeBand
 from alliance.care.progress import model_label, progress_svg
 from alliance.care.services import audit
@@ -32,41 +31,21 @@ from . import services
 from .data import ReportFilter, outcome_instruments, scoped_episodes
 from .exports import administration_rows, csv_lines, episode_rows
 from .fhir import bundle_for_agency
+from .forms import (
+    DEFAULT_INSTRUMENT,
+    GROUPINGS,
+    REFIT_INSTRUMENTS,
+    ExportForm,
+    RefitForm,
+    ReportFilterForm,
+)
 from .models import FittedModel, RefitJob
 from .pdf import render_pdf
 from .presentation import calibration_chart, charts_for, group_rows, summary_rows
 
-GROUPINGS = {
-    "quarter": gettext_lazy("Quarter"),
-    "team_id": gettext_lazy("Team"),
-    "therapist_id": gettext_lazy("Therapist"),
-    "age_band": gettext_lazy("Age band"),
-}
 
-
-def _int(value: str | None) -> int | None:
-    return int(value) if value and value.isdigit() else None
-
-
-def _date(value: str | None) -> datetime.date | None:
-    try:
-        return datetime.date.fromisoformat(value) if value else None
-    except ValueError:
-        return None
-
-
-def filter_from(params) -> ReportFilter:
-    instruments = {code for code, _ in outcome_instruments()}
-    instrument = params.get("instrument", "ors")
-    age_band = params.get("age_band", "")
-    return ReportFilter(
-        team_id=_int(params.get("team")),
-        therapist_id=_int(params.get("therapist")),
-        age_band=age_band if age_band in AgeBand.values else "",
-        start=_date(params.get("start")),
-        end=_date(params.get("end")),
-        instrument=instrument if instrument in instruments else "ors",
-    )
+def _refused(form) -> HttpResponse:
+    return HttpResponse(error_text(form), status=400, content_type="text/plain; charset=utf-8")
 
 
 @require_GET
@@ -81,9 +60,9 @@ def dashboard(request: HttpRequest) -> HttpResponse:
 
 
 def _report_context(request: HttpRequest) -> dict:
-    report_filter = filter_from(request.GET)
-    by = request.GET.get("by", "quarter")
-    report = services.effectiveness_report(request.user, report_filter, by)
+    filters = ReportFilterForm(request.GET)
+    report_filter = filters.report_filter()
+    report = services.effectiveness_report(request.user, report_filter, filters.grouping())
     result = report.result
     return {
         "report": report,
@@ -127,23 +106,17 @@ def effectiveness_pdf(request: HttpRequest) -> HttpResponse:
 # -- ETR refit --------------------------------------------------------------------------------
 
 
-# Outcome scales that ship an ETR model (and so can have an agency model instead).
-REFIT_INSTRUMENTS = ("ors", "cors")
-
-
-def _refit_instrument(params) -> str:
-    instrument = params.get("instrument", "ors")
-    return instrument if instrument in REFIT_INSTRUMENTS else "ors"
-
-
 @role_required(Role.ADMIN)
 def etr(request: HttpRequest) -> HttpResponse:
     agency = agency_of(request.user)
     if request.method == "POST":
-        instrument = _refit_instrument(request.POST)
-        job = services.request_refit(request.user, instrument, ip=client_ip(request))
+        form = RefitForm(request.POST)
+        if not form.is_valid():
+            return _refused(form)
+        job = services.request_refit(request.user, form.instrument_code(), ip=client_ip(request))
         return redirect("reports:refit_job", public_id=job.public_id)
-    instrument = _refit_instrument(request.GET)
+    shown = RefitForm(request.GET)
+    instrument = shown.instrument_code() if shown.is_valid() else DEFAULT_INSTRUMENT
     models = list(FittedModel.objects.filter(agency=agency, instrument=instrument))
     active = services.active_model(agency.pk, instrument)
     return render(
@@ -199,7 +172,10 @@ def activate(request: HttpRequest, public_id: str) -> HttpResponse:
 @require_POST
 @role_required(Role.ADMIN)
 def deactivate(request: HttpRequest) -> HttpResponse:
-    instrument = _refit_instrument(request.POST)
+    form = RefitForm(request.POST)
+    if not form.is_valid():
+        return _refused(form)
+    instrument = form.instrument_code()
     services.deactivate_models(request.user, instrument, ip=client_ip(request))
     return redirect(f"{reverse('reports:etr')}?instrument={instrument}")
 
@@ -216,7 +192,8 @@ def exports(request: HttpRequest) -> HttpResponse:
 @require_POST
 @role_required(*SUPERVISOR_OR_ADMIN)
 def export_csv(request: HttpRequest, kind: str) -> HttpResponse:
-    research = request.POST.get("research") == "1"
+    form = ExportForm(request.POST)
+    research = form.is_valid() and form.cleaned_data["research"]
     if research:  # de-identified extracts leave the agency: its admin decides
         require_role(request.user, Role.ADMIN)
     agency = agency_of(request.user)

@@ -34,8 +34,7 @@ def env_flag(name: str, default: bool = False) -> bool:
     if value in FALSE_WORDS:
         return False
     raise ImproperlyConfigured(
-        f"{name}={os.environ[name]!r} is not a yes/no value "
-        "(use 1/0, true/false, yes/no or on/off)"
+        f"{name}={os.environ[name]!r} is not a yes/no value (use 1/0, true/false, yes/no or on/off)"
     )
 
 

@@ -4,7 +4,7 @@ A user's role comes from their agency Membership. An inactive user has no role a
 membership still says which agency they belonged to, for the audit trail, but grants nothing),
 so every check below asks ``active_membership`` and nothing else reads ``membership.role``.
 
-- predicates: ``role_of``, ``has_role``, ``is_admin``, ``is_supervisor_or_admin``, ``is_staff_member``;
+- predicates: ``role_of``, ``has_role``, ``is_admin``, ``is_supervisor_or_admin``;
 - services: ``require_role(user, *roles)`` returns the membership or raises PermissionDenied;
 - views: ``@role_required(*roles)`` (anonymous -> the login page, wrong role -> 403);
 - django-ninja: ``api_require_role(request, *roles)`` for the token's user (the API turns the
@@ -50,11 +50,6 @@ def has_role(user, *roles: str) -> bool:
     """True when the user holds one of ``roles`` (any role when none are named)."""
     role = role_of(user)
     return bool(role) and (not roles or role in roles)
-
-
-def is_staff_member(user) -> bool:
-    """An active member of an agency, whatever the role."""
-    return has_role(user)
 
 
 def is_admin(user) -> bool:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from django import forms
 from django.core.validators import MaxValueValidator
+from django.http import HttpResponse
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
@@ -21,6 +22,12 @@ def error_text(form: forms.Form) -> str:
     for messages in form.errors.values():
         return str(messages[0])
     return ""
+
+
+def refused(reason: forms.Form | str) -> HttpResponse:
+    """The answer to a refused small form (its message as plain text, 400): nothing changed."""
+    message = error_text(reason) if isinstance(reason, forms.Form) else str(reason)
+    return HttpResponse(message, status=400, content_type="text/plain; charset=utf-8")
 
 
 def _choose(message) -> dict:

@@ -30,6 +30,7 @@ from .forms import (
     RatingForm,
     ShareForm,
     error_text,
+    refused,
 )
 from .models import (
     Administration,
@@ -57,11 +58,6 @@ ZONE_LABELS = {
 
 def wants_fragment(request: HttpRequest) -> bool:
     return request.headers.get("X-Requested-With") == "fetch"
-
-
-def _refused(message: str) -> HttpResponse:
-    """A refused action of a small form on the page (nothing was changed)."""
-    return HttpResponse(message, status=400, content_type="text/plain; charset=utf-8")
 
 
 @require_GET
@@ -204,13 +200,13 @@ def set_raters(request: HttpRequest, public_id: str) -> HttpResponse:
     episode = _current_episode(client)
     form = RatersForm(request.POST)
     if not form.is_valid():
-        return _refused(error_text(form))
+        return refused(form)
     try:
         services.set_raters(
             request.user, episode, form.cleaned_data["raters"], ip=client_ip(request)
         )
     except services.ServiceError as error:
-        return _refused(str(error))
+        return refused(error)
     return redirect("client", public_id=client.public_id)
 
 
@@ -342,13 +338,13 @@ def close_episode(request: HttpRequest, public_id: str) -> HttpResponse:
     episode = _current_episode(client)
     form = CloseEpisodeForm(request.POST)
     if not form.is_valid():
-        return _refused(error_text(form))
+        return refused(form)
     try:
         services.close_episode(
             request.user, episode, form.cleaned_data["ending"], ip=client_ip(request)
         )
     except services.ServiceError as error:
-        return _refused(str(error))
+        return refused(error)
     return redirect("client", public_id=client.public_id)
 
 
@@ -408,7 +404,7 @@ def session_page(request: HttpRequest, public_id: str, number: int) -> HttpRespo
     if request.method == "POST":
         posted = RatingForm(request.POST, instruments=list(forms))
         if not posted.is_valid() and "instrument" in posted.errors:
-            return _refused(error_text(posted))
+            return refused(posted)
         code = posted.cleaned_data["instrument"]
         error = _record(request, session, forms[code], posted)
         if error is None:
@@ -532,13 +528,13 @@ def set_attendance(request: HttpRequest, public_id: str, number: int) -> HttpRes
     client, session = _session_of(request, public_id, number)
     form = AttendanceForm(request.POST)
     if not form.is_valid():
-        return _refused(error_text(form))
+        return refused(form)
     try:
         services.set_attendance(
             request.user, session, form.cleaned_data["attendance"], ip=client_ip(request)
         )
     except services.ServiceError as error:
-        return _refused(str(error))
+        return refused(error)
     return redirect("session", public_id=client.public_id, number=session.number)
 
 

@@ -25,7 +25,7 @@ from alliance.accounts.models import Agency
 from alliance.accounts.network import client_ip
 from alliance.accounts.permissions import active_membership, is_admin
 from alliance.care.feedback import instrument_for
-from alliance.care.forms import error_text
+from alliance.care.forms import error_text, refused
 from alliance.care.models import Administration, Client, Session
 from alliance.care.services import GROUP_FORM, ServiceError
 from alliance.care.visibility import get_visible_client_or_404, visible_clients
@@ -44,11 +44,6 @@ KIOSK_DEVICE_LIMIT = 10
 def _no_store(response: HttpResponse) -> HttpResponse:
     response["Cache-Control"] = "no-store"
     return response
-
-
-def _refused(message: str) -> HttpResponse:
-    """A refused link action (nothing was created)."""
-    return HttpResponse(message, status=400, content_type="text/plain; charset=utf-8")
 
 
 # --- what a client sees -----------------------------------------------------------------------
@@ -254,7 +249,7 @@ def create_link(request: HttpRequest, session_id: str) -> HttpResponse:
     session = _visible_session(request.user, session_id)
     form = forms.LinkForm(request.POST)
     if not form.is_valid():
-        return _refused(error_text(form))
+        return refused(form)
     fields = form.cleaned_data
     channel = fields["channel"]
     try:
@@ -277,7 +272,7 @@ def create_link(request: HttpRequest, session_id: str) -> HttpResponse:
                 ip=client_ip(request),
             )
     except ServiceError as error:
-        return _refused(str(error))
+        return refused(error)
     context = {
         "url": url,
         "qr": qr_svg(url),
@@ -296,7 +291,7 @@ def create_kiosk(request: HttpRequest, session_id: str) -> HttpResponse:
     session = _visible_session(request.user, session_id)
     form = forms.KioskPassForm(request.POST)
     if not form.is_valid():
-        return _refused(error_text(form))
+        return refused(form)
     try:
         new = services.create_kiosk_pass(
             request.user,
@@ -306,7 +301,7 @@ def create_kiosk(request: HttpRequest, session_id: str) -> HttpResponse:
             ip=client_ip(request),
         )
     except ServiceError as error:
-        return _refused(str(error))
+        return refused(error)
     kiosk_url = request.build_absolute_uri(
         reverse("feedback:kiosk", kwargs={"agency_id": session.episode.agency.public_id})
     )

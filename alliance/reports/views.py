@@ -21,7 +21,7 @@ from alliance.accounts.permissions import (
 )
 from alliance.accounts.tenancy import agency_of
 from alliance.care.feedback import episode_feedback
-from alliance.care.forms import error_text
+from alliance.care.forms import refused
 from alliance.care.models import Administration, AgeBand
 from alliance.care.progress import model_label, progress_svg
 from alliance.care.services import audit
@@ -42,10 +42,6 @@ from .forms import (
 from .models import FittedModel, RefitJob
 from .pdf import render_pdf
 from .presentation import calibration_chart, charts_for, group_rows, summary_rows
-
-
-def _refused(form) -> HttpResponse:
-    return HttpResponse(error_text(form), status=400, content_type="text/plain; charset=utf-8")
 
 
 @require_GET
@@ -112,7 +108,7 @@ def etr(request: HttpRequest) -> HttpResponse:
     if request.method == "POST":
         form = RefitForm(request.POST)
         if not form.is_valid():
-            return _refused(form)
+            return refused(form)
         job = services.request_refit(request.user, form.instrument_code(), ip=client_ip(request))
         return redirect("reports:refit_job", public_id=job.public_id)
     shown = RefitForm(request.GET)
@@ -174,7 +170,7 @@ def activate(request: HttpRequest, public_id: str) -> HttpResponse:
 def deactivate(request: HttpRequest) -> HttpResponse:
     form = RefitForm(request.POST)
     if not form.is_valid():
-        return _refused(form)
+        return refused(form)
     instrument = form.instrument_code()
     services.deactivate_models(request.user, instrument, ip=client_ip(request))
     return redirect(f"{reverse('reports:etr')}?instrument={instrument}")

@@ -139,15 +139,15 @@ class GroupForm(forms.Form):
             "max_length": gettext_lazy("The name is at most 120 characters long."),
         },
     )
-    members = forms.MultipleChoiceField(
-        required=False,
-        error_messages={"invalid_choice": gettext_lazy("Choose the members from the list.")},
-    )
+    # The public ids ticked. One the user may not see is left out quietly (``chosen``), as if
+    # not ticked: refusing it would confirm that it exists.
+    members = forms.Field(required=False, widget=forms.SelectMultiple)
 
     def __init__(self, *args, candidates=(), **kwargs):
         super().__init__(*args, **kwargs)
         self.candidates = {client.public_id: client for client in candidates}
-        self.fields["members"].choices = [(key, key) for key in self.candidates]
 
     def chosen(self) -> list:
-        return [self.candidates[key] for key in self.cleaned_data["members"]]
+        """The chosen clients among those offered, in the order they were posted."""
+        keys = dict.fromkeys(self.cleaned_data["members"] or ())
+        return [self.candidates[key] for key in keys if key in self.candidates]

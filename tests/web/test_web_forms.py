@@ -73,14 +73,12 @@ def test_a_link_by_email_or_sms_needs_an_address_and_showing_it_does_not():
     )
 
 
-def test_a_group_takes_only_the_clients_offered(personas):
+def test_a_group_takes_only_the_clients_offered_and_leaves_out_the_others_quietly(personas):
     offered = [personas.tara_client]
-    form = GroupForm({"name": "G", "members": [personas.tara_client.public_id]}, candidates=offered)
+    mine, hidden = personas.tara_client.public_id, personas.oscar_client.public_id
+    form = GroupForm({"name": "G", "members": [hidden, mine, mine]}, candidates=offered)
     assert form.is_valid() and form.chosen() == [personas.tara_client]
-    other = GroupForm(
-        {"name": "G", "members": [personas.oscar_client.public_id]}, candidates=offered
-    )
-    assert error_text(other) == "Choose the members from the list."
+    assert error_text(GroupForm({"name": "  "}, candidates=offered)) == "Give the group a name."
 
 
 def test_report_filters_that_do_not_fit_are_left_out_instead_of_refusing_the_page():
@@ -209,15 +207,13 @@ def test_an_empty_kiosk_code_counts_as_a_wrong_attempt(personas):
     assert tablet.session["feedback_kiosk_failures"] == 1
 
 
-def test_a_group_with_a_member_not_offered_is_refused_and_no_group_is_made(personas):
-    response = logged_in(personas.tara).post(
+def test_a_group_with_a_name_too_long_is_refused_and_no_group_is_made(personas):
+    response = logged_in(personas.tara, "es").post(
         reverse("feedback:new_group"),
-        {
-            "name": "Mixed",
-            "members": [personas.tara_client.public_id, personas.oscar_client.public_id],
-        },
+        {"name": "G" * 121, "members": [personas.tara_client.public_id]},
     )
-    assert response.status_code == 400 and "Choose the members from the list." in text(response)
+    assert response.status_code == 400
+    assert "El nombre tiene como máximo 120 caracteres." in text(response)
     assert not Group.objects.exists()
 
 

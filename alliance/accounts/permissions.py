@@ -2,7 +2,7 @@
 
 A user's role comes from their agency Membership. An inactive user has no role at all (their
 membership still says which agency they belonged to, for the audit trail, but grants nothing),
-so every check below asks ``active_membership`` and nothing else reads ``membership.role``.
+so every check below starts from ``active_membership``.
 
 - predicates: ``role_of``, ``has_role``, ``is_admin``, ``is_supervisor_or_admin``;
 - services: ``require_role(user, *roles)`` returns the membership or raises PermissionDenied;

@@ -2,14 +2,14 @@
 
 DATABASE_URL   sqlite:///path or postgres://user:pass@host:port/name (default: SQLite in ./var)
 SECRET_KEY     required when DEBUG is off
-DEBUG          "1"/"true" to enable (default off)
+DEBUG          "1"/"true"/"yes"/"on" to enable (default off); every yes/no variable takes
+               1/0, true/false, yes/no, on/off and refuses anything else
 ALLOWED_HOSTS  comma-separated (default: 127.0.0.1,localhost)
 """
 
 from __future__ import annotations
 
 import os
-import sys
 from pathlib import Path
 from urllib.parse import unquote, urlparse
 
@@ -19,11 +19,23 @@ BASE_DIR = Path(__file__).resolve().parent
 DATA_DIR = Path(os.environ.get("ALLIANCE_DATA_DIR", BASE_DIR.parent / "var"))
 
 
+TRUE_WORDS = frozenset({"1", "true", "yes", "on"})
+FALSE_WORDS = frozenset({"0", "false", "no", "off"})
+
+
 def env_flag(name: str, default: bool = False) -> bool:
-    value = os.environ.get(name)
-    if value is None:
+    """A yes/no environment variable: 1/0, true/false, yes/no, on/off (any case); unset or empty
+    means ``default``. Anything else is refused, so a typo never quietly turns a setting off."""
+    value = os.environ.get(name, "").strip().lower()
+    if not value:
         return default
-    return value.strip().lower() in {"1", "true", "yes", "on"}
+    if value in TRUE_WORDS:
+        return True
+    if value in FALSE_WORDS:
+        return False
+    raise ImproperlyConfigured(
+        f"{name}={os.environ[name]!r} is not a yes/no value (use 1/0, true/false, yes/no or on/off)"
+    )
 
 
 def database_from_url(url: str) -> dict:
@@ -58,12 +70,10 @@ def database_from_url(url: str) -> dict:
 
 
 DEBUG = env_flag("DEBUG")
-# pytest-django configures Django before any conftest.py can set environment variables, so the
-# test run is recognised here; it gets the insecure key and plain-HTTP cookies.
-TESTING = "pytest" in sys.modules
+# The tests use their own settings module (tests/settings.py) built on this one.
 SECRET_KEY = os.environ.get("SECRET_KEY", "")
 if not SECRET_KEY:
-    if DEBUG or TESTING or env_flag("ALLIANCE_INSECURE_DEV_KEY", default=False):
+    if DEBUG or env_flag("ALLIANCE_INSECURE_DEV_KEY", default=False):
         SECRET_KEY = "dev-only-insecure-key-never-use-in-production"
     else:
         raise ImproperlyConfigured("SECRET_KEY must be set when DEBUG is off")
@@ -166,7 +176,7 @@ WHITENOISE_USE_FINDERS = True
 SESSION_COOKIE_HTTPONLY = True
 SESSION_COOKIE_AGE = int(os.environ.get("SESSION_COOKIE_AGE", 8 * 3600))
 SESSION_EXPIRE_AT_BROWSER_CLOSE = True
-SESSION_COOKIE_SECURE = env_flag("SECURE_COOKIES", default=not (DEBUG or TESTING))
+SESSION_COOKIE_SECURE = env_flag("SECURE_COOKIES", default=not DEBUG)
 CSRF_COOKIE_SECURE = SESSION_COOKIE_SECURE
 SECURE_CONTENT_TYPE_NOSNIFF = True
 SECURE_REFERRER_POLICY = "same-origin"

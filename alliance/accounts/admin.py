@@ -6,7 +6,8 @@ from django.contrib import admin
 from django.contrib.auth.admin import UserAdmin
 
 from .models import Agency, Membership, Role, Team, TeamMembership, TwoFactorDevice, User
-from .tenancy import agency_of, is_agency_admin
+from .permissions import is_admin
+from .tenancy import agency_of
 
 
 class AgencyScopedAdmin(admin.ModelAdmin):
@@ -21,12 +22,12 @@ class AgencyScopedAdmin(admin.ModelAdmin):
         queryset = super().get_queryset(request)
         if request.user.is_superuser:
             return queryset
-        if not is_agency_admin(request.user):
+        if not is_admin(request.user):
             return queryset.none()
         return queryset.filter(**self._agency_filter(request))
 
     def has_module_permission(self, request):
-        return request.user.is_superuser or is_agency_admin(request.user)
+        return request.user.is_superuser or is_admin(request.user)
 
     def has_view_permission(self, request, obj=None):
         return self.has_module_permission(request)
@@ -76,7 +77,7 @@ class AgencyAdmin(admin.ModelAdmin):
         return queryset.filter(pk=getattr(agency_of(request.user), "pk", None))
 
     def has_module_permission(self, request):
-        return request.user.is_superuser or is_agency_admin(request.user)
+        return request.user.is_superuser or is_admin(request.user)
 
     def has_view_permission(self, request, obj=None):
         return self.has_module_permission(request)

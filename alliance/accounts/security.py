@@ -9,7 +9,8 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
-from .models import LoginFailure, Role, TwoFactorDevice, User
+from .models import LoginFailure, TwoFactorDevice, User
+from .permissions import TWO_FACTOR_ROLES, active_membership
 from .tenancy import membership_of
 
 SESSION_VERIFIED = "two_factor_verified"
@@ -78,11 +79,9 @@ def device_of(user) -> TwoFactorDevice | None:
 
 def two_factor_required(user) -> bool:
     """Admins and supervisors must use two-factor when their agency's policy says so."""
-    membership = membership_of(user)
+    membership = active_membership(user)
     return bool(
-        membership
-        and membership.agency.require_two_factor
-        and membership.role in (Role.ADMIN, Role.SUPERVISOR)
+        membership and membership.agency.require_two_factor and membership.role in TWO_FACTOR_ROLES
     )
 
 

@@ -1,8 +1,11 @@
-"""Who belongs where: small helpers shared by the views, the admin and the services."""
+"""Who belongs where: small helpers shared by the views, the admin and the services.
+
+Belonging is not a role: what a member may do is decided in ``permissions``.
+"""
 
 from __future__ import annotations
 
-from .models import Agency, Membership, Role
+from .models import Agency, Membership
 
 
 def membership_of(user) -> Membership | None:
@@ -15,8 +18,3 @@ def membership_of(user) -> Membership | None:
 def agency_of(user) -> Agency | None:
     membership = membership_of(user)
     return membership.agency if membership else None
-
-
-def is_agency_admin(user) -> bool:
-    membership = membership_of(user)
-    return bool(membership and membership.role == Role.ADMIN and user.is_active)

@@ -17,6 +17,7 @@ from alliance.accounts.network import client_ip
 from alliance.audit.services import record
 
 from .forms import TwoFactorForm
+from .permissions import active_membership
 from .security import (
     SESSION_VERIFIED,
     check_code,
@@ -59,7 +60,7 @@ def _audit(request: HttpRequest, action: str) -> None:
 @login_required
 def two_factor_setup(request: HttpRequest) -> HttpResponse:
     """Show a new secret (QR code and text); a correct code confirms it."""
-    if membership_of(request.user) is None:
+    if active_membership(request.user) is None:
         return HttpResponse(status=404)
     device = device_of(request.user)
     if device is not None and device.confirmed and not request.session.get(SESSION_VERIFIED):

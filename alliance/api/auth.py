@@ -7,10 +7,12 @@ import time
 
 from django.conf import settings
 from django.core.cache import cache
+from django.core.exceptions import PermissionDenied
 from ninja.security import HttpBearer
 
+from alliance.accounts import permissions
 from alliance.accounts.models import Role
-from alliance.accounts.tenancy import membership_of
+from alliance.accounts.permissions import api_require_role
 
 from .models import ApiToken
 from .services import find_token, token_acts_for, touch
@@ -76,11 +78,12 @@ def require_write(request) -> None:
 
 
 def require_admin(request) -> None:
-    membership = membership_of(request.auth.user)
-    if membership is None or membership.role != Role.ADMIN:
-        raise ApiError(403, "forbidden", "only an agency admin may do this")
+    try:
+        api_require_role(request, Role.ADMIN)
+    except PermissionDenied:
+        raise ApiError(403, "forbidden", "only an agency admin may do this") from None
 
 
 def role_of(request) -> str:
-    membership = membership_of(request.auth.user)
-    return membership.role if membership else ""
+    """The role of the user the token acts for ("" when none)."""
+    return permissions.role_of(request.auth.user)

@@ -10,8 +10,8 @@ from dataclasses import dataclass
 from django.db import transaction
 from django.utils import timezone
 
-from alliance.accounts.models import Agency, Role
-from alliance.accounts.tenancy import membership_of
+from alliance.accounts.models import Agency
+from alliance.accounts.permissions import active_membership, is_admin
 from alliance.audit.services import record
 from alliance.care.services import ServiceError
 
@@ -51,10 +51,10 @@ def create_token(
         raise ServiceError(f"unknown scope {scope!r} (expected read or write)")
     if kind not in TokenKind.values:
         raise ServiceError(f"unknown token kind {kind!r}")
-    membership = membership_of(user)
-    if membership is None or not user.is_active:
+    membership = active_membership(user)
+    if membership is None:
         raise ServiceError("the user does not belong to an agency")
-    if kind == TokenKind.INTEGRATION and membership.role != Role.ADMIN:
+    if kind == TokenKind.INTEGRATION and not is_admin(user):
         raise ServiceError("only an agency admin can own an integration token")
     if expires_days is not None and expires_days < 1:
         raise ServiceError("expiry must be at least one day")
@@ -99,10 +99,10 @@ def revoke_token(token: ApiToken, *, actor=None) -> ApiToken:
 def token_acts_for(token: ApiToken):
     """The user a token acts as, or None when it no longer may (left, deactivated, demoted)."""
     user = token.user
-    membership = membership_of(user)
-    if not user.is_active or membership is None or membership.agency_id != token.agency_id:
+    membership = active_membership(user)
+    if membership is None or membership.agency_id != token.agency_id:
         return None
-    if token.kind == TokenKind.INTEGRATION and membership.role != Role.ADMIN:
+    if token.kind == TokenKind.INTEGRATION and not is_admin(user):
         return None
     return user
 

@@ -4,26 +4,22 @@ from __future__ import annotations
 
 import datetime
 
-from django.contrib.auth.decorators import login_required
-from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
 from django.views.decorators.http import require_GET, require_http_methods
 
+from alliance.accounts.models import Role
 from alliance.accounts.network import client_ip
-from alliance.accounts.tenancy import agency_of, is_agency_admin
+from alliance.accounts.permissions import role_required
+from alliance.accounts.tenancy import agency_of
 
+from .forms import ErasureForm
 from .models import AuditEvent
 from .services import export_csv, record_request, verify_agency
 
 PAGE_SIZE = 100
-
-
-def _admin_agency(request: HttpRequest):
-    if not is_agency_admin(request.user):
-        raise PermissionDenied  # staff of the agency who are not its admin
-    return agency_of(request.user)
+# Every page here is the agency admin's: other staff of the agency get a 403 (role_required).
 
 
 def _filtered(request: HttpRequest, agency):
@@ -53,9 +49,9 @@ def _filtered(request: HttpRequest, agency):
 
 
 @require_GET
-@login_required
+@role_required(Role.ADMIN)
 def event_list(request: HttpRequest) -> HttpResponse:
-    agency = _admin_agency(request)
+    agency = agency_of(request.user)
     events, filters = _filtered(request, agency)
     page = Paginator(events, PAGE_SIZE).get_page(request.GET.get("page"))
     checked, broken = (None, None)
@@ -76,9 +72,9 @@ def event_list(request: HttpRequest) -> HttpResponse:
 
 
 @require_GET
-@login_required
+@role_required(Role.ADMIN)
 def export(request: HttpRequest) -> HttpResponse:
-    agency = _admin_agency(request)
+    agency = agency_of(request.user)
     events, filters = _filtered(request, agency)
     body = export_csv(events.order_by("lane", "seq").iterator(chunk_size=2000))
     record_request(
@@ -96,22 +92,22 @@ def export(request: HttpRequest) -> HttpResponse:
 
 
 @require_http_methods(["GET", "POST"])
-@login_required
+@role_required(Role.ADMIN)
 def erasure(request: HttpRequest) -> HttpResponse:
     """Erase a client on request: the agency admin types the client's code twice (POST only, so
     the code never appears in a URL)."""
     from alliance.care.services import erase_client
     from alliance.care.visibility import visible_clients
 
-    _admin_agency(request)
     context: dict = {"done": None, "problem": ""}
     status = 200
     if request.method == "POST":
-        code = request.POST.get("display_code", "").strip()[:40]
+        form = ErasureForm(request.POST)
+        code = form.code()
         client = visible_clients(request.user).filter(display_code=code).first() if code else None
         if client is None:
             context["problem"], status = "missing", 404
-        elif request.POST.get("confirm_code", "").strip() != code:
+        elif not form.confirmed():
             context["problem"], status = "mismatch", 400
         else:
             context["done"] = erase_client(

@@ -22,6 +22,16 @@ from alliance.science.instruments import ResponseError
 from . import services
 from .caseload import CaseloadQuery, caseload_episodes, days_since
 from .feedback import EpisodeFeedback, instrument_for
+from .forms import (
+    AttendanceForm,
+    CloseEpisodeForm,
+    NewClientForm,
+    RatersForm,
+    RatingForm,
+    ShareForm,
+    error_text,
+    refused,
+)
 from .models import (
     Administration,
     Attendance,
@@ -188,12 +198,15 @@ def _colleagues(user, client: Client) -> list:
 def set_raters(request: HttpRequest, public_id: str) -> HttpResponse:
     client = get_visible_client_or_404(request.user, public_id)
     episode = _current_episode(client)
+    form = RatersForm(request.POST)
+    if not form.is_valid():
+        return refused(form)
     try:
         services.set_raters(
-            request.user, episode, request.POST.getlist("raters"), ip=client_ip(request)
+            request.user, episode, form.cleaned_data["raters"], ip=client_ip(request)
         )
     except services.ServiceError as error:
-        return HttpResponse(str(error), status=400, content_type="text/plain; charset=utf-8")
+        return refused(error)
     return redirect("client", public_id=client.public_id)
 
 
@@ -201,17 +214,10 @@ def set_raters(request: HttpRequest, public_id: str) -> HttpResponse:
 @login_required
 def share_client(request: HttpRequest, public_id: str) -> HttpResponse:
     client = get_visible_client_or_404(request.user, public_id)
-    colleague = next(
-        (
-            u
-            for u in _colleagues(request.user, client)
-            if u.public_id == request.POST.get("colleague")
-        ),
-        None,
-    )
-    if colleague is None:
+    form = ShareForm(request.POST, colleagues=_colleagues(request.user, client))
+    if not form.is_valid():  # someone of another agency, or not offered: not disclosed
         raise Http404("No such colleague")
-    services.share_client(request.user, client, colleague, ip=client_ip(request))
+    services.share_client(request.user, client, form.chosen(), ip=client_ip(request))
     return redirect("client", public_id=client.public_id)
 
 
@@ -230,72 +236,59 @@ def _form_choices(kind: str) -> list[tuple[str, str]]:
 @login_required
 def new_client(request: HttpRequest) -> HttpResponse:
     """A therapist adds a client of their own (an admin or supervisor adds one to themselves)."""
-    from alliance.accounts.tenancy import membership_of
+    from alliance.accounts.permissions import active_membership
 
     from .models import AgeBand
 
-    membership = membership_of(request.user)
+    membership = active_membership(request.user)
     if membership is None:
         raise Http404("No agency")
-    values = {"age_band": "", "raters": []}
+    outcome_forms, alliance_forms = _form_choices("outcome"), _form_choices("alliance")
+    form = NewClientForm(
+        request.POST if request.method == "POST" else None,
+        outcome_forms=outcome_forms,
+        alliance_forms=alliance_forms,
+    )
     error = ""
-    if request.method == "POST":
-        values = {
-            "display_code": request.POST.get("display_code", "").strip()[:40],
-            "name": request.POST.get("name", "").strip()[:200],
-            "age_band": request.POST.get("age_band", ""),
-            "birth_year": request.POST.get("birth_year", "").strip(),
-            "outcome_instrument": request.POST.get("outcome_instrument", ""),
-            "alliance_instrument": request.POST.get("alliance_instrument", ""),
-            "raters": request.POST.getlist("raters"),
-        }
-        error = _new_client_error(values)
-        if not error and not values["age_band"]:
-            values["age_band"] = age_band_for_year(int(values["birth_year"]))
-        if not error:
-            team = request.user.team_memberships.select_related("team").first()
-            try:
-                client = services.create_client(
-                    request.user,
-                    membership.agency,
-                    display_code=values["display_code"],
-                    therapist=request.user,
-                    name=values["name"],
-                    age_band=values["age_band"],
-                    birth_year=int(values["birth_year"]) if values["birth_year"] else None,
-                    team=team.team if team else None,
-                    outcome_instrument=values["outcome_instrument"] or None,
-                    alliance_instrument=values["alliance_instrument"] or None,
-                    raters=values["raters"],
-                    ip=client_ip(request),
-                )
-            except services.ServiceError as failure:
-                error = str(failure)
-            else:
-                return redirect("client", public_id=client.public_id)
+    if form.is_bound and not form.is_valid():
+        error = error_text(form)
+    elif form.is_bound:
+        fields = form.cleaned_data
+        birth_year = fields["birth_year"]
+        team = request.user.team_memberships.select_related("team").first()
+        try:
+            client = services.create_client(
+                request.user,
+                membership.agency,
+                display_code=fields["display_code"],
+                therapist=request.user,
+                name=fields["name"],
+                age_band=fields["age_band"] or age_band_for_year(birth_year),
+                birth_year=birth_year,
+                team=team.team if team else None,
+                outcome_instrument=fields["outcome_instrument"] or None,
+                alliance_instrument=fields["alliance_instrument"] or None,
+                raters=fields["raters"],
+                ip=client_ip(request),
+            )
+        except services.ServiceError as failure:
+            error = str(failure)
+        else:
+            return redirect("client", public_id=client.public_id)
+    # The template shows what was sent again (as typed), so a refused form need not be retyped.
+    values = {"age_band": "", "raters": []}
+    if form.is_bound:
+        values = {name: form[name].value() for name in form.fields}
     context = {
         "values": values,
         "error": error,
         "age_bands": AgeBand.choices,
-        "outcome_forms": _form_choices("outcome"),
-        "alliance_forms": _form_choices("alliance"),
+        "outcome_forms": outcome_forms,
+        "alliance_forms": alliance_forms,
         "rater_choices": COLLATERAL_RATERS,
         "allow_names": membership.agency.allow_client_names,
     }
     return render(request, "care/new_client.html", context, status=400 if error else 200)
-
-
-def _new_client_error(values: dict) -> str:
-    from .models import AgeBand
-
-    if not values["display_code"]:
-        return _("Give the client a display code.")
-    year = values["birth_year"]
-    if year and (not year.isdigit() or not 1900 <= int(year) <= timezone.localdate().year):
-        return _("The birth year must be a year such as 1990.")
-    if values["age_band"] not in AgeBand.values and not (values["age_band"] == "" and year):
-        return _("Choose an age band or give the birth year.")
-    return ""
 
 
 def age_band_for_year(birth_year: int) -> str:
@@ -343,12 +336,15 @@ def _zone_text(colour: str | None) -> str:
 def close_episode(request: HttpRequest, public_id: str) -> HttpResponse:
     client = get_visible_client_or_404(request.user, public_id)
     episode = _current_episode(client)
+    form = CloseEpisodeForm(request.POST)
+    if not form.is_valid():
+        return refused(form)
     try:
         services.close_episode(
-            request.user, episode, request.POST.get("ending", ""), ip=client_ip(request)
+            request.user, episode, form.cleaned_data["ending"], ip=client_ip(request)
         )
     except services.ServiceError as error:
-        return HttpResponse(str(error), status=400, content_type="text/plain; charset=utf-8")
+        return refused(error)
     return redirect("client", public_id=client.public_id)
 
 
@@ -406,12 +402,11 @@ def session_page(request: HttpRequest, public_id: str, number: int) -> HttpRespo
     forms = _forms_for(episode, rater)
     status = 200
     if request.method == "POST":
-        code = request.POST.get("instrument", "")
-        if code not in forms:
-            return HttpResponse(
-                _("Unknown instrument."), status=400, content_type="text/plain; charset=utf-8"
-            )
-        error = _record(request, session, forms[code])
+        posted = RatingForm(request.POST, instruments=list(forms))
+        if not posted.is_valid() and "instrument" in posted.errors:
+            return refused(posted)
+        code = posted.cleaned_data["instrument"]
+        error = _record(request, session, forms[code], posted)
         if error is None:
             # Move on to the next rater who has not filled in this form yet (skip is a link).
             following = _next_rater(episode, rater)
@@ -431,9 +426,14 @@ def _has_rated(session: Session, rater: str, instrument: str) -> bool:
     ).exists()
 
 
-def _record(request: HttpRequest, session: Session, form: FormState) -> str | None:
-    code = form.instrument.code
-    total = request.POST.get(f"{code}-total", "").strip()
+def _record(
+    request: HttpRequest, session: Session, form: FormState, posted: RatingForm
+) -> str | None:
+    if not posted.is_valid():
+        form.error = error_text(posted)
+        return form.error
+    fields = posted.cleaned_data
+    total = posted.total()
     try:
         items = {} if total else read_items(form, request.POST)
     except NotRated as error:
@@ -443,13 +443,13 @@ def _record(request: HttpRequest, session: Session, form: FormState) -> str | No
         services.record_administration(
             request.user,
             session,
-            instrument=code,
-            idempotency_key=request.POST.get("idempotency_key", ""),
+            instrument=form.instrument.code,
+            idempotency_key=fields["idempotency_key"],
             items=None if total else items,
             total=total or None,
-            entry_mode=request.POST.get("entry_mode", EntryMode.IN_SESSION),
-            rater=request.POST.get("rater", form.rater) or form.rater,
-            rater_relationship=request.POST.get("relationship", "").strip()[:100],
+            entry_mode=fields["entry_mode"] or EntryMode.IN_SESSION,
+            rater=fields["rater"] or form.rater,
+            rater_relationship=fields["relationship"],
             ip=client_ip(request),
         )
     except ResponseError as error:
@@ -526,12 +526,15 @@ def _render_session(
 @login_required
 def set_attendance(request: HttpRequest, public_id: str, number: int) -> HttpResponse:
     client, session = _session_of(request, public_id, number)
+    form = AttendanceForm(request.POST)
+    if not form.is_valid():
+        return refused(form)
     try:
         services.set_attendance(
-            request.user, session, request.POST.get("attendance", ""), ip=client_ip(request)
+            request.user, session, form.cleaned_data["attendance"], ip=client_ip(request)
         )
     except services.ServiceError as error:
-        return HttpResponse(str(error), status=400, content_type="text/plain; charset=utf-8")
+        return refused(error)
     return redirect("session", public_id=client.public_id, number=session.number)
 
 

@@ -21,16 +21,17 @@ from django.utils.translation import gettext_lazy
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-from alliance.accounts.models import Agency, Role
+from alliance.accounts.models import Agency
 from alliance.accounts.network import client_ip
-from alliance.accounts.tenancy import membership_of
+from alliance.accounts.permissions import active_membership, is_admin
 from alliance.care.feedback import instrument_for
+from alliance.care.forms import error_text, refused
 from alliance.care.models import Administration, Client, Session
 from alliance.care.services import GROUP_FORM, ServiceError
 from alliance.care.visibility import get_visible_client_or_404, visible_clients
 from alliance.science.instruments import ResponseError
 
-from . import services
+from . import forms, services
 from .forms import FormState, NotRated, keep_posted, read_items
 from .models import FeedbackLink, Group, GroupMember, LinkState
 from .panel import live_stamp
@@ -164,12 +165,12 @@ def kiosk(request: HttpRequest, agency_id: str) -> HttpResponse:
         failures = request.session.get(KIOSK_DEVICE_FAILURES, 0)
         if failures >= KIOSK_DEVICE_LIMIT:
             return _problem(request, LinkState.LOCKED)
+        form = forms.KioskForm(request.POST)
         try:
+            if not form.is_valid():
+                raise services.LinkError("invalid")
             link = services.open_kiosk(
-                agency,
-                request.POST.get("code", ""),
-                request.POST.get("pin", ""),
-                ip=client_ip(request),
+                agency, form.cleaned_data["code"], form.cleaned_data["pin"], ip=client_ip(request)
             )
         except services.LinkError as failure:
             request.session[KIOSK_DEVICE_FAILURES] = failures + 1
@@ -246,14 +247,18 @@ def qr_svg(url: str) -> str:
 @login_required
 def create_link(request: HttpRequest, session_id: str) -> HttpResponse:
     session = _visible_session(request.user, session_id)
-    channel = request.POST.get("channel", "show")
+    form = forms.LinkForm(request.POST)
+    if not form.is_valid():
+        return refused(form)
+    fields = form.cleaned_data
+    channel = fields["channel"]
     try:
         new = services.create_link(
             request.user,
             session,
-            instrument=request.POST.get("instrument", ""),
-            rater=request.POST.get("rater", "client") or "client",
-            language=request.POST.get("language", "")[:10],
+            instrument=fields["instrument"],
+            rater=fields["rater"],
+            language=fields["language"],
             ip=client_ip(request),
         )
         url = request.build_absolute_uri(reverse("feedback:link_form", kwargs={"token": new.token}))
@@ -262,12 +267,12 @@ def create_link(request: HttpRequest, session_id: str) -> HttpResponse:
                 request.user,
                 new,
                 channel=channel,
-                address=request.POST.get("address", ""),
+                address=fields["address"],
                 url=url,
                 ip=client_ip(request),
             )
     except ServiceError as error:
-        return HttpResponse(str(error), status=400, content_type="text/plain; charset=utf-8")
+        return refused(error)
     context = {
         "url": url,
         "qr": qr_svg(url),
@@ -284,16 +289,19 @@ def create_link(request: HttpRequest, session_id: str) -> HttpResponse:
 @login_required
 def create_kiosk(request: HttpRequest, session_id: str) -> HttpResponse:
     session = _visible_session(request.user, session_id)
+    form = forms.KioskPassForm(request.POST)
+    if not form.is_valid():
+        return refused(form)
     try:
         new = services.create_kiosk_pass(
             request.user,
             session,
-            instrument=request.POST.get("instrument", ""),
-            rater=request.POST.get("rater", "client") or "client",
+            instrument=form.cleaned_data["instrument"],
+            rater=form.cleaned_data["rater"],
             ip=client_ip(request),
         )
     except ServiceError as error:
-        return HttpResponse(str(error), status=400, content_type="text/plain; charset=utf-8")
+        return refused(error)
     kiosk_url = request.build_absolute_uri(
         reverse("feedback:kiosk", kwargs={"agency_id": session.episode.agency.public_id})
     )
@@ -330,11 +338,11 @@ def live(request: HttpRequest, session_id: str) -> JsonResponse:
 
 
 def _visible_groups(user):
-    membership = membership_of(user)
+    membership = active_membership(user)
     if membership is None:
         return Group.objects.none()
     groups = Group.objects.filter(agency=membership.agency_id)
-    if membership.role == Role.ADMIN:
+    if is_admin(user):
         return groups
     return groups.filter(leader=user)
 
@@ -362,20 +370,22 @@ def groups(request: HttpRequest) -> HttpResponse:
 @require_http_methods(["GET", "POST"])
 @login_required
 def new_group(request: HttpRequest) -> HttpResponse:
-    membership = membership_of(request.user)
+    membership = active_membership(request.user)
     if membership is None:
         raise Http404("No agency")
     candidates = visible_clients(request.user).filter(episodes__end_date__isnull=True).distinct()
     error = ""
     if request.method == "POST":
-        chosen = candidates.filter(public_id__in=request.POST.getlist("members"))
+        form = forms.GroupForm(request.POST, candidates=candidates)
         try:
+            if not form.is_valid():
+                raise ServiceError(error_text(form))
             group = services.create_group(
                 request.user,
                 membership.agency,
-                name=request.POST.get("name", ""),
+                name=form.cleaned_data["name"],
                 leader=request.user,
-                members=list(chosen),
+                members=form.chosen(),
                 ip=client_ip(request),
             )
         except ServiceError as failure:

@@ -20,7 +20,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from alliance.accounts.models import Agency, Membership, Role, Team, TeamMembership, User
-from alliance.accounts.tenancy import membership_of
+from alliance.accounts.permissions import SUPERVISOR_OR_ADMIN, require_role
 from alliance.care.feedback import instrument_for
 from alliance.care.models import Alert, Attendance, Episode, Session, Zone
 from alliance.care.services import audit
@@ -50,17 +50,11 @@ class ReportError(ValueError):
 
 def require_reader(user) -> Membership:
     """Supervisors and agency admins read reports; therapists have their caseload instead."""
-    membership = membership_of(user)
-    if membership is None or membership.role not in (Role.SUPERVISOR, Role.ADMIN):
-        raise PermissionDenied
-    return membership
+    return require_role(user, *SUPERVISOR_OR_ADMIN)
 
 
 def require_admin(user) -> Membership:
-    membership = membership_of(user)
-    if membership is None or membership.role != Role.ADMIN or not user.is_active:
-        raise PermissionDenied
-    return membership
+    return require_role(user, Role.ADMIN)
 
 
 # -- the agency's ETR model --------------------------------------------------------------------

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import datetime
 import json
 
 from django.contrib.auth.decorators import login_required
@@ -10,12 +9,19 @@ from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils import timezone
-from django.utils.translation import gettext_lazy
 from django.views.decorators.http import require_GET, require_POST
 
 from alliance.accounts.models import Role
 from alliance.accounts.network import client_ip
+from alliance.accounts.permissions import (
+    SUPERVISOR_OR_ADMIN,
+    is_admin,
+    require_role,
+    role_required,
+)
+from alliance.accounts.tenancy import agency_of
 from alliance.care.feedback import episode_feedback
+from alliance.care.forms import refused
 from alliance.care.models import Administration, AgeBand
 from alliance.care.progress import model_label, progress_svg
 from alliance.care.services import audit
@@ -25,59 +31,34 @@ from . import services
 from .data import ReportFilter, outcome_instruments, scoped_episodes
 from .exports import administration_rows, csv_lines, episode_rows
 from .fhir import bundle_json
+from .forms import (
+    DEFAULT_INSTRUMENT,
+    GROUPINGS,
+    REFIT_INSTRUMENTS,
+    ExportForm,
+    RefitForm,
+    ReportFilterForm,
+)
 from .models import FittedModel, RefitJob
 from .pdf import render_pdf
 from .presentation import calibration_chart, charts_for, group_rows, summary_rows
 
-GROUPINGS = {
-    "quarter": gettext_lazy("Quarter"),
-    "team_id": gettext_lazy("Team"),
-    "therapist_id": gettext_lazy("Therapist"),
-    "age_band": gettext_lazy("Age band"),
-}
-
-
-def _int(value: str | None) -> int | None:
-    return int(value) if value and value.isdigit() else None
-
-
-def _date(value: str | None) -> datetime.date | None:
-    try:
-        return datetime.date.fromisoformat(value) if value else None
-    except ValueError:
-        return None
-
-
-def filter_from(params) -> ReportFilter:
-    instruments = {code for code, _ in outcome_instruments()}
-    instrument = params.get("instrument", "ors")
-    age_band = params.get("age_band", "")
-    return ReportFilter(
-        team_id=_int(params.get("team")),
-        therapist_id=_int(params.get("therapist")),
-        age_band=age_band if age_band in AgeBand.values else "",
-        start=_date(params.get("start")),
-        end=_date(params.get("end")),
-        instrument=instrument if instrument in instruments else "ors",
-    )
-
 
 @require_GET
-@login_required
+@role_required(*SUPERVISOR_OR_ADMIN)
 def dashboard(request: HttpRequest) -> HttpResponse:
     groups, caseload = services.supervisor_dashboard(request.user)
-    membership = services.require_reader(request.user)
     return render(
         request,
         "reports/dashboard.html",
-        {"groups": groups, "caseload": caseload, "is_admin": membership.role == Role.ADMIN},
+        {"groups": groups, "caseload": caseload, "is_admin": is_admin(request.user)},
     )
 
 
 def _report_context(request: HttpRequest) -> dict:
-    report_filter = filter_from(request.GET)
-    by = request.GET.get("by", "quarter")
-    report = services.effectiveness_report(request.user, report_filter, by)
+    filters = ReportFilterForm(request.GET)
+    report_filter = filters.report_filter()
+    report = services.effectiveness_report(request.user, report_filter, filters.grouping())
     result = report.result
     return {
         "report": report,
@@ -102,17 +83,16 @@ def _report_context(request: HttpRequest) -> dict:
 
 
 @require_GET
-@login_required
+@role_required(*SUPERVISOR_OR_ADMIN)
 def effectiveness(request: HttpRequest) -> HttpResponse:
     return render(request, "reports/effectiveness.html", _report_context(request))
 
 
 @require_GET
-@login_required
+@role_required(*SUPERVISOR_OR_ADMIN)
 def effectiveness_pdf(request: HttpRequest) -> HttpResponse:
     context = _report_context(request)
-    membership = services.require_reader(request.user)
-    context["agency"] = membership.agency
+    context["agency"] = agency_of(request.user)
     pdf = render_pdf("reports/effectiveness_print.html", context)
     response = HttpResponse(pdf, content_type="application/pdf")
     response["Content-Disposition"] = 'attachment; filename="agency-report.pdf"'
@@ -122,25 +102,19 @@ def effectiveness_pdf(request: HttpRequest) -> HttpResponse:
 # -- ETR refit --------------------------------------------------------------------------------
 
 
-# Outcome scales that ship an ETR model (and so can have an agency model instead).
-REFIT_INSTRUMENTS = ("ors", "cors")
-
-
-def _refit_instrument(params) -> str:
-    instrument = params.get("instrument", "ors")
-    return instrument if instrument in REFIT_INSTRUMENTS else "ors"
-
-
-@login_required
+@role_required(Role.ADMIN)
 def etr(request: HttpRequest) -> HttpResponse:
-    membership = services.require_admin(request.user)
+    agency = agency_of(request.user)
     if request.method == "POST":
-        instrument = _refit_instrument(request.POST)
-        job = services.request_refit(request.user, instrument, ip=client_ip(request))
+        form = RefitForm(request.POST)
+        if not form.is_valid():
+            return refused(form)
+        job = services.request_refit(request.user, form.instrument_code(), ip=client_ip(request))
         return redirect("reports:refit_job", public_id=job.public_id)
-    instrument = _refit_instrument(request.GET)
-    models = list(FittedModel.objects.filter(agency_id=membership.agency_id, instrument=instrument))
-    active = services.active_model(membership.agency_id, instrument)
+    shown = RefitForm(request.GET)
+    instrument = shown.instrument_code() if shown.is_valid() else DEFAULT_INSTRUMENT
+    models = list(FittedModel.objects.filter(agency=agency, instrument=instrument))
+    active = services.active_model(agency.pk, instrument)
     return render(
         request,
         "reports/etr.html",
@@ -149,26 +123,24 @@ def etr(request: HttpRequest) -> HttpResponse:
             "instruments": REFIT_INSTRUMENTS,
             "models": models,
             "active_description": services.model_description(active),
-            "jobs": RefitJob.objects.filter(agency_id=membership.agency_id)[:5],
-            "available": services.closed_episode_count(membership.agency, instrument),
+            "jobs": RefitJob.objects.filter(agency=agency)[:5],
+            "available": services.closed_episode_count(agency, instrument),
             "minimum": services.MIN_REFIT_EPISODES,
         },
     )
 
 
 @require_GET
-@login_required
+@role_required(Role.ADMIN)
 def refit_job(request: HttpRequest, public_id: str) -> HttpResponse:
-    membership = services.require_admin(request.user)
-    job = get_object_or_404(RefitJob, agency_id=membership.agency_id, public_id=public_id)
+    job = get_object_or_404(RefitJob, agency=agency_of(request.user), public_id=public_id)
     return render(request, "reports/refit_job.html", {"job": job})
 
 
 @require_GET
-@login_required
+@role_required(Role.ADMIN)
 def fitted_model(request: HttpRequest, public_id: str) -> HttpResponse:
-    membership = services.require_admin(request.user)
-    fitted = get_object_or_404(FittedModel, agency_id=membership.agency_id, public_id=public_id)
+    fitted = get_object_or_404(FittedModel, agency=agency_of(request.user), public_id=public_id)
     calibration = fitted.calibration or {}
     return render(
         request,
@@ -186,18 +158,20 @@ def fitted_model(request: HttpRequest, public_id: str) -> HttpResponse:
 
 
 @require_POST
-@login_required
+@role_required(Role.ADMIN)
 def activate(request: HttpRequest, public_id: str) -> HttpResponse:
-    membership = services.require_admin(request.user)
-    fitted = get_object_or_404(FittedModel, agency_id=membership.agency_id, public_id=public_id)
+    fitted = get_object_or_404(FittedModel, agency=agency_of(request.user), public_id=public_id)
     services.activate_model(request.user, fitted, ip=client_ip(request))
     return redirect("reports:etr")
 
 
 @require_POST
-@login_required
+@role_required(Role.ADMIN)
 def deactivate(request: HttpRequest) -> HttpResponse:
-    instrument = _refit_instrument(request.POST)
+    form = RefitForm(request.POST)
+    if not form.is_valid():
+        return refused(form)
+    instrument = form.instrument_code()
     services.deactivate_models(request.user, instrument, ip=client_ip(request))
     return redirect(f"{reverse('reports:etr')}?instrument={instrument}")
 
@@ -206,33 +180,33 @@ def deactivate(request: HttpRequest) -> HttpResponse:
 
 
 @require_GET
-@login_required
+@role_required(*SUPERVISOR_OR_ADMIN)
 def exports(request: HttpRequest) -> HttpResponse:
-    membership = services.require_reader(request.user)
-    return render(request, "reports/exports.html", {"is_admin": membership.role == Role.ADMIN})
+    return render(request, "reports/exports.html", {"is_admin": is_admin(request.user)})
 
 
 @require_POST
-@login_required
+@role_required(*SUPERVISOR_OR_ADMIN)
 def export_csv(request: HttpRequest, kind: str) -> HttpResponse:
-    research = request.POST.get("research") == "1"
-    membership = (
-        services.require_admin(request.user) if research else services.require_reader(request.user)
-    )
+    form = ExportForm(request.POST)
+    research = form.is_valid() and form.cleaned_data["research"]
+    if research:  # de-identified extracts leave the agency: its admin decides
+        require_role(request.user, Role.ADMIN)
+    agency = agency_of(request.user)
     episodes = scoped_episodes(request.user, ReportFilter())
     rows_for = {"administrations": administration_rows, "episodes": episode_rows}.get(kind)
     if rows_for is None:
         return HttpResponse(status=404)
     audit(
-        membership.agency,
+        agency,
         request.user,
         "export.csv",
-        membership.agency,
+        agency,
         client_ip(request),
         kind=kind,
         research=research,
     )
-    rows = rows_for(episodes, membership.agency, research=research)
+    rows = rows_for(episodes, agency, research=research)
     response = StreamingHttpResponse(csv_lines(rows), content_type="text/csv; charset=utf-8")
     suffix = "research" if research else "identified"
     response["Content-Disposition"] = f'attachment; filename="{kind}-{suffix}.csv"'
@@ -240,11 +214,11 @@ def export_csv(request: HttpRequest, kind: str) -> HttpResponse:
 
 
 @require_POST
-@login_required
+@role_required(Role.ADMIN)
 def export_fhir(request: HttpRequest) -> HttpResponse:
-    membership = services.require_admin(request.user)
-    audit(membership.agency, request.user, "export.fhir", membership.agency, client_ip(request))
-    bundle = bundle_json(membership.agency, visible_episodes(request.user))
+    agency = agency_of(request.user)
+    audit(agency, request.user, "export.fhir", agency, client_ip(request))
+    bundle = bundle_json(agency, visible_episodes(request.user))
     response = StreamingHttpResponse(bundle, content_type="application/fhir+json")
     response["Content-Disposition"] = 'attachment; filename="bundle.json"'
     return response

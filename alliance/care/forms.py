@@ -1,0 +1,148 @@
+"""Django forms for what the therapist posts: every POST with input is read through one of these.
+
+Field names are the ones the templates post. A form checks the shape of the input (a known
+choice, a year, a length) so that a refused form changes nothing; the services still enforce
+the rules that need the database (an open episode, one agency, a unique code). The rating items
+themselves are read by the rating form state (``read_items``), not here.
+"""
+
+from __future__ import annotations
+
+from django import forms
+from django.core.validators import MaxValueValidator
+from django.http import HttpResponse
+from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
+
+from .models import AgeBand, Attendance, Ending, EntryMode, Rater
+
+
+def error_text(form: forms.Form) -> str:
+    """The form's first error (in field order), for the one-line message the pages show."""
+    for messages in form.errors.values():
+        return str(messages[0])
+    return ""
+
+
+def refused(reason: forms.Form | str) -> HttpResponse:
+    """The answer to a refused small form (its message as plain text, 400): nothing changed."""
+    message = error_text(reason) if isinstance(reason, forms.Form) else str(reason)
+    return HttpResponse(message, status=400, content_type="text/plain; charset=utf-8")
+
+
+def _choose(message) -> dict:
+    return {"required": message, "invalid_choice": message}
+
+
+class NewClientForm(forms.Form):
+    """A new client of the signed-in therapist (the order of the fields is the order of the
+    messages: the code first, then the year, then the band)."""
+
+    display_code = forms.CharField(
+        max_length=40,
+        error_messages={
+            "required": _("Give the client a display code."),
+            "max_length": _("The display code is at most 40 characters long."),
+        },
+    )
+    name = forms.CharField(max_length=200, required=False)
+    birth_year = forms.IntegerField(required=False, min_value=1900)
+    age_band = forms.ChoiceField(
+        choices=[("", ""), *AgeBand.choices],
+        required=False,
+        error_messages=_choose(_("Choose an age band or give the birth year.")),
+    )
+    outcome_instrument = forms.ChoiceField(
+        required=False, error_messages=_choose(_("Choose a form from the list."))
+    )
+    alliance_instrument = forms.ChoiceField(
+        required=False, error_messages=_choose(_("Choose a form from the list."))
+    )
+    raters = forms.MultipleChoiceField(
+        choices=Rater.choices,
+        required=False,
+        error_messages=_choose(_("Choose the raters from the list.")),
+    )
+
+    def __init__(self, *args, outcome_forms=(), alliance_forms=(), **kwargs):
+        super().__init__(*args, **kwargs)
+        year = self.fields["birth_year"]
+        year.validators.append(MaxValueValidator(timezone.localdate().year))
+        message = _("The birth year must be a year such as 1990.")
+        year.error_messages.update(invalid=message, min_value=message, max_value=message)
+        self.fields["outcome_instrument"].choices = [("", ""), *outcome_forms]
+        self.fields["alliance_instrument"].choices = [("", ""), *alliance_forms]
+
+    def clean(self):
+        cleaned = super().clean()
+        if "birth_year" in self.errors or "age_band" in self.errors:
+            return cleaned
+        if not cleaned.get("age_band") and cleaned.get("birth_year") is None:
+            self.add_error("age_band", _("Choose an age band or give the birth year."))
+        return cleaned
+
+
+class RatersForm(forms.Form):
+    raters = forms.MultipleChoiceField(
+        choices=Rater.choices,
+        required=False,
+        error_messages=_choose(_("Choose the raters from the list.")),
+    )
+
+
+class ShareForm(forms.Form):
+    """A colleague from the list the page offered (``colleagues``: users of the same agency)."""
+
+    colleague = forms.ChoiceField()
+
+    def __init__(self, *args, colleagues=(), **kwargs):
+        super().__init__(*args, **kwargs)
+        self.colleagues = {user.public_id: user for user in colleagues}
+        self.fields["colleague"].choices = [(key, key) for key in self.colleagues]
+
+    def chosen(self):
+        return self.colleagues[self.cleaned_data["colleague"]]
+
+
+class CloseEpisodeForm(forms.Form):
+    ending = forms.ChoiceField(
+        choices=Ending.choices,
+        error_messages=_choose(_("Choose how the episode ended: planned or unilateral.")),
+    )
+
+
+class AttendanceForm(forms.Form):
+    attendance = forms.ChoiceField(
+        choices=Attendance.choices,
+        error_messages=_choose(_("Choose attended, cancelled or no-show.")),
+    )
+
+
+class RatingForm(forms.Form):
+    """Everything a rating posts besides its items: which of the page's forms, a total typed from
+    paper (``<code>-total``), how it was entered and who rated. The total stays text: the
+    instrument definition scores it and names what is wrong."""
+
+    instrument = forms.ChoiceField(error_messages=_choose(_("Unknown instrument.")))
+    idempotency_key = forms.CharField(required=False, max_length=64)
+    entry_mode = forms.ChoiceField(
+        choices=EntryMode.choices,
+        required=False,
+        error_messages=_choose(_("Choose how the form was filled in from the list.")),
+    )
+    rater = forms.ChoiceField(
+        choices=Rater.choices,
+        required=False,
+        error_messages=_choose(_("Choose the raters from the list.")),
+    )
+    relationship = forms.CharField(required=False, max_length=100)
+
+    def __init__(self, *args, instruments=(), **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["instrument"].choices = [(code, code) for code in instruments]
+        for code in instruments:
+            self.fields[f"{code}-total"] = forms.CharField(required=False)
+
+    def total(self) -> str:
+        """The total typed for the chosen form; "" when its items were rated instead."""
+        return self.cleaned_data.get(f"{self.cleaned_data['instrument']}-total", "")

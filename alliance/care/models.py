@@ -320,3 +320,32 @@ class Alert(models.Model):
                 name="alert_unique_per_session",
             )
         ]
+
+
+class FittedModel(models.Model):
+    """An ETR model fitted on an agency's own closed episodes (``EtrModel.to_dict()``)."""
+
+    agency = models.ForeignKey(Agency, on_delete=models.CASCADE, related_name="+")
+    public_id = models.CharField(max_length=32, unique=True, default=new_public_id, editable=False)
+    instrument = models.CharField(max_length=20)
+    parameters = models.JSONField(help_text="EtrModel.to_dict()")
+    calibration = models.JSONField(default=dict, blank=True)
+    n_episodes = models.PositiveIntegerField()
+    fitted_on = models.DateField()
+    active = models.BooleanField(default=False)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    activated_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        indexes = [models.Index(fields=["agency", "instrument"], name="fitted_model_agency_idx")]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["agency", "instrument"],
+                condition=Q(active=True),
+                name="one_active_model_per_instrument",
+            )
+        ]

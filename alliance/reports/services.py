@@ -16,22 +16,30 @@ import pandas as pd
 from django.core.exceptions import PermissionDenied
 from django.db import transaction
 from django.db.models import Avg, Count, Exists, OuterRef, Q
+from django.tasks import task
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from alliance.accounts.models import Agency, Membership, Role, Team, TeamMembership, User
 from alliance.accounts.tenancy import membership_of
-from alliance.care.feedback import instrument_for
-from alliance.care.models import Alert, Attendance, Episode, Session, Zone
-from alliance.care.services import audit
+from alliance.care.feedback import (
+    instrument_for,
+    model_description,  # noqa: F401 (the report pages ask here)
+    model_for,
+)
+from alliance.care.models import Alert, Attendance, Episode, FittedModel, Session, Zone
+from alliance.care.services import audit, refresh_open_episodes
 from alliance.care.visibility import visible_episodes
 from alliance.science import etr
 from alliance.science.effectiveness import EffectivenessError, effectiveness, episode_table
 from alliance.science.therapists import TherapistEffectsError, therapist_effects
 
-from .active import active_model, model_description  # noqa: F401 (re-exported)
 from .data import ReportFilter, administrations_frame, report_data, scoped_episodes
-from .models import FittedModel, JobStatus, RefitJob
+from .models import JobStatus, RefitJob
+
+# The model in use is care's question (zones and alerts ask it on every rating); reports asks the
+# same function under the name its pages use.
+active_model = model_for
 
 # Below this many closed episodes with two or more scores an agency's own percentile lines would
 # be dominated by noise (the science core's own floor; see docs/etr.md).
@@ -352,10 +360,15 @@ def request_refit(actor, instrument: str = "ors", *, ip: str | None = None) -> R
         agency_id=membership.agency_id, instrument=instrument, requested_by=actor
     )
     audit(membership.agency, actor, "etr.refit_requested", job, ip, instrument=instrument)
-    from .tasks import refit_etr
-
     transaction.on_commit(lambda: refit_etr.enqueue(job.pk))
     return job
+
+
+@task
+def refit_etr(job_id: int) -> str:
+    """The refit as a background task (runs inside ``enqueue`` with the immediate backend)."""
+    job = RefitJob.objects.select_related("requested_by").get(pk=job_id)
+    return run_refit(job).status
 
 
 def _progress(job: RefitJob, percent: int, step: str) -> None:
@@ -439,8 +452,6 @@ def activate_model(actor, fitted: FittedModel, *, ip: str | None = None) -> Fitt
 
 def _refresh_zones_after_commit(agency_id: int, instrument: str) -> None:
     """Zones and alerts of open episodes follow the model now in use (in the background)."""
-    from .tasks import refresh_open_episodes
-
     transaction.on_commit(lambda: refresh_open_episodes.enqueue(agency_id, instrument))
 
 

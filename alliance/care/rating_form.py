@@ -1,4 +1,5 @@
-"""The state of one instrument form (therapist's session page and the client's own forms).
+"""The state of one instrument form: the therapist's session page and the client's own forms
+(links, kiosk, groups of the feedback app) fill in the same rating form.
 
 A rating needs an explicit choice on every line: the sliders start "not yet rated", and a form
 that was not touched is never stored as a rating of 5.0. With JavaScript the page tracks which
@@ -11,9 +12,12 @@ import secrets
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
+from django.db.models import Count, Max
 from django.utils.translation import gettext as _
 
 from alliance.science.instruments import Instrument
+
+from .models import Administration, Session
 
 CONFIRM_FIELD = "confirmed"
 
@@ -79,3 +83,12 @@ def keep_posted(form: FormState, data: Mapping[str, str]) -> None:
             continue
         if item.min <= value <= item.max:
             form.posted[item.key] = value
+
+
+def live_stamp(session: Session) -> str:
+    """Changes whenever a rating of the session is stored, edited or removed (the page polls it)."""
+    summary = Administration.objects.filter(agency_id=session.agency_id, session=session).aggregate(
+        n=Count("pk"), last=Max("updated_at")
+    )
+    last = summary["last"].timestamp() if summary["last"] else 0
+    return f"{summary['n']}-{last:.6f}"

@@ -23,7 +23,6 @@ from django.utils.translation import gettext as _
 from alliance.accounts.models import Agency, Membership, Role, Team, TeamMembership, User
 from alliance.accounts.tenancy import membership_of
 from alliance.care.feedback import (
-    instrument_for,
     model_description,  # noqa: F401 (the report pages ask here)
     model_for,
 )
@@ -44,8 +43,6 @@ active_model = model_for
 # Below this many closed episodes with two or more scores an agency's own percentile lines would
 # be dominated by noise (the science core's own floor; see docs/etr.md).
 MIN_REFIT_EPISODES = etr.DEFAULT_MIN_EPISODES
-# "No change by session N": the PCOMS checkpoint conversation (sessions 3-6) starts here.
-NO_CHANGE_SESSION = 4
 REPORT_GROUPINGS = ("quarter", "team_id", "therapist_id", "age_band")
 
 
@@ -113,10 +110,6 @@ def _current_alerts(episodes: list[Episode]) -> dict[int, list[Alert]]:
     return by_episode
 
 
-def _reliable_change(code: str) -> float:
-    return instrument_for(code).reliable_change or 0.0
-
-
 RISK_ALERTS = (
     "not_on_track",
     "reliable_deterioration",
@@ -128,7 +121,11 @@ RISK_ALERTS = (
 
 
 def _risk_reasons(episode: Episode, alerts: list[Alert]) -> list[str]:
-    """Why an open episode needs attention, in the science core's own words where it has some."""
+    """Why an open episode needs attention: its stored summary and the science core's alerts.
+
+    The clinical rules (no reliable change by session 6, deterioration, alliance) are the science
+    core's alone; the dashboard only reads what the follow-up of each rating stored.
+    """
     reasons: list[str] = []
     if episode.zone == Zone.RED:
         reasons.append(_("Outcome in the red zone (below the expected range)"))
@@ -136,17 +133,6 @@ def _risk_reasons(episode: Episode, alerts: list[Alert]) -> list[str]:
     reasons += [a.reason for a in alerts if a.code in RISK_ALERTS]
     if episode.alliance_flag == Zone.RED and not any(c.startswith("alliance_") for c in codes):
         reasons.append(_("Alliance flag at the last session"))
-    if (
-        "no_reliable_change" not in codes
-        and episode.intake_total is not None
-        and episode.last_outcome_total is not None
-        and (episode.last_outcome_session or 0) >= NO_CHANGE_SESSION
-        and abs(episode.last_outcome_total - episode.intake_total)
-        <= _reliable_change(episode.outcome_instrument)
-    ):
-        reasons.append(
-            _("No reliable change by session %(n)s") % {"n": episode.last_outcome_session}
-        )
     return reasons
 
 

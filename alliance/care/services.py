@@ -16,10 +16,10 @@ from django.utils.translation import gettext as _
 from alliance.accounts.models import Agency, Team
 from alliance.audit.services import record
 from alliance.science.instruments import ResponseError, ScoredResponse, UnknownInstrumentError
+from alliance.science.instruments.age_bands import DEFAULT_AGE_BAND, default_forms
 
 from .feedback import EpisodeFeedback, episode_feedback, instrument_for
 from .models import (
-    FORMS_BY_AGE_BAND,
     Administration,
     AgeBand,
     Alert,
@@ -89,7 +89,7 @@ def create_client(
     *,
     display_code: str,
     therapist,
-    age_band: str = "adult",
+    age_band: str = DEFAULT_AGE_BAND,
     birth_year: int | None = None,
     name: str = "",
     team: Team | None = None,
@@ -113,7 +113,7 @@ def create_client(
     if name and not agency.allow_client_names:
         raise ServiceError(_("This agency keeps pseudonymous codes only: leave the name empty."))
     display_code = (display_code or "").strip() or new_client_code(agency)
-    default_outcome, default_alliance = FORMS_BY_AGE_BAND.get(age_band, ("ors", "srs"))
+    default_outcome, default_alliance = default_forms(age_band)
     outcome_instrument = outcome_instrument or default_outcome
     alliance_instrument = alliance_instrument or default_alliance
     _check_instruments(outcome_instrument, alliance_instrument)

@@ -16,6 +16,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 from alliance.accounts.network import client_ip
 from alliance.audit.services import record_request
 from alliance.science.instruments import ResponseError
+from alliance.science.instruments.age_bands import age_band_for_age
 
 from . import services
 from .caseload import CaseloadQuery, caseload_episodes, days_since
@@ -300,14 +301,7 @@ def _new_client_error(values: dict) -> str:
 
 def age_band_for_year(birth_year: int) -> str:
     """The age band of someone born in birth_year, by their age this year."""
-    age = timezone.localdate().year - birth_year
-    if age <= 5:
-        return "young_child"
-    if age <= 12:
-        return "child"
-    if age <= 17:
-        return "adolescent"
-    return "adult"
+    return age_band_for_age(timezone.localdate().year - birth_year)
 
 
 def _session_rows(

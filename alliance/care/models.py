@@ -27,8 +27,9 @@ def _shipped_total_maxima() -> dict[str, int | float]:
 # Four 10 cm visual analogue lines: totals 0-40, checked by one constraint; other instruments by
 # one constraint each at their own maximum.
 VAS_TOTAL = 40
-VAS_INSTRUMENTS = tuple(code for code, top in _shipped_total_maxima().items() if top == VAS_TOTAL)
-TOTAL_MAXIMA = {code: top for code, top in _shipped_total_maxima().items() if top != VAS_TOTAL}
+_MAXIMA = _shipped_total_maxima()
+VAS_INSTRUMENTS = tuple(code for code, top in _MAXIMA.items() if top == VAS_TOTAL)
+TOTAL_MAXIMA = {code: top for code, top in _MAXIMA.items() if top != VAS_TOTAL}
 
 # The client age bands of the science core (alliance.science.instruments.age_bands), as choices.
 AgeBand = models.TextChoices(

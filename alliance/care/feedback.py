@@ -11,12 +11,14 @@ from dataclasses import dataclass
 from functools import lru_cache
 
 import numpy as np
+from django.utils.translation import gettext as _
 
+from alliance.science import etr
 from alliance.science.etr import EtrError, EtrModel, Trajectory
 from alliance.science.instruments import Instrument, get_instrument
 from alliance.science.signals import AllianceScore, EpisodeSignals, evaluate_episode
 
-from .models import Administration, Episode
+from .models import Administration, Episode, FittedModel
 
 
 def model_for(agency_id: int | None, instrument: str) -> EtrModel:
@@ -25,9 +27,25 @@ def model_for(agency_id: int | None, instrument: str) -> EtrModel:
     Zones, alerts, graphs and reports all ask here, so they always agree on the model.
     Raises EtrError when there is none (YCORS, PHQ-9, ...); see ``model_or_none``.
     """
-    from alliance.reports.active import active_model  # reports depends on care, not back
+    if agency_id is not None:
+        stored = (
+            FittedModel.objects.filter(agency_id=agency_id, instrument=instrument, active=True)
+            .values_list("parameters", flat=True)
+            .first()
+        )
+        if stored:
+            return etr.model_from_dict(stored)
+    return etr.default_model(instrument)
 
-    return active_model(agency_id, instrument)
+
+def model_description(model: EtrModel) -> str:
+    """What every graph and report says about its model."""
+    if model.provisional:
+        return _("provisional default model")
+    return _("agency model fitted on %(n)s episodes on %(date)s") % {
+        "n": model.n_episodes,
+        "date": model.fitted_on,
+    }
 
 
 def model_or_none(agency_id: int | None, instrument: str) -> EtrModel | None:

@@ -8,26 +8,36 @@ from django.db.models import Q
 from django.utils.translation import gettext_lazy as _
 
 from alliance.accounts.models import Agency, Team, new_public_id
-
-# Four 10 cm visual analogue lines: totals 0-40. Other instruments have their own ranges.
-VAS_INSTRUMENTS = ("ors", "srs", "cors", "csrs", "gsrs", "ycors", "ycsrs")
-TOTAL_MAXIMA = {"phq9": 27, "gad7": 21}
+from alliance.science.instruments import DATA_DIR, load_directory
+from alliance.science.instruments.age_bands import AGE_BANDS, DEFAULT_AGE_BAND
 
 
-class AgeBand(models.TextChoices):
-    YOUNG_CHILD = "young_child", _("Young child (5 and under)")
-    CHILD = "child", _("Child (6-12)")
-    ADOLESCENT = "adolescent", _("Adolescent (13-17)")
-    ADULT = "adult", _("Adult (18+)")
+def _shipped_total_maxima() -> dict[str, int | float]:
+    """Each shipped instrument's highest total, from its definition file.
 
+    Shipped files only: an agency's own (``ALLIANCE_INSTRUMENT_DIRS``) must not change the schema.
+    """
+    maxima: dict[str, int | float] = {}
+    for (code, _language), instrument in sorted(load_directory(DATA_DIR).items()):
+        top = instrument.total_max
+        maxima.setdefault(code, int(top) if float(top).is_integer() else top)
+    return maxima
+
+
+# Four 10 cm visual analogue lines: totals 0-40, checked by one constraint; other instruments by
+# one constraint each at their own maximum.
+VAS_TOTAL = 40
+_MAXIMA = _shipped_total_maxima()
+VAS_INSTRUMENTS = tuple(code for code, top in _MAXIMA.items() if top == VAS_TOTAL)
+TOTAL_MAXIMA = {code: top for code, top in _MAXIMA.items() if top != VAS_TOTAL}
+
+# The client age bands of the science core (alliance.science.instruments.age_bands), as choices.
+AgeBand = models.TextChoices(
+    "AgeBand", [(band.name.upper(), (band.name, _(band.label))) for band in AGE_BANDS]
+)
 
 # The forms each age band fills in (outcome, alliance); a therapist may choose others.
-FORMS_BY_AGE_BAND = {
-    "young_child": ("ycors", "ycsrs"),
-    "child": ("cors", "csrs"),
-    "adolescent": ("ors", "srs"),
-    "adult": ("ors", "srs"),
-}
+FORMS_BY_AGE_BAND = {band.name: band.forms for band in AGE_BANDS}
 
 
 class Rater(models.TextChoices):
@@ -84,7 +94,7 @@ class Client(models.Model):
     name = models.CharField(_("name"), max_length=200, blank=True)
     birth_year = models.PositiveSmallIntegerField(_("birth year"), null=True, blank=True)
     age_band = models.CharField(
-        _("age band"), max_length=20, choices=AgeBand.choices, default=AgeBand.ADULT
+        _("age band"), max_length=20, choices=AgeBand.choices, default=DEFAULT_AGE_BAND
     )
     therapist = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="clients"
@@ -295,7 +305,7 @@ class Administration(models.Model):
                 condition=Q(total__gte=0), name="administration_total_not_negative"
             ),
             models.CheckConstraint(
-                condition=~Q(instrument__in=VAS_INSTRUMENTS) | Q(total__lte=40),
+                condition=~Q(instrument__in=VAS_INSTRUMENTS) | Q(total__lte=VAS_TOTAL),
                 name="administration_vas_total_at_most_40",
             ),
             *[
@@ -329,5 +339,34 @@ class Alert(models.Model):
             models.UniqueConstraint(
                 fields=["agency", "episode", "session_number", "code"],
                 name="alert_unique_per_session",
+            )
+        ]
+
+
+class FittedModel(models.Model):
+    """An ETR model fitted on an agency's own closed episodes (``EtrModel.to_dict()``)."""
+
+    agency = models.ForeignKey(Agency, on_delete=models.CASCADE, related_name="+")
+    public_id = models.CharField(max_length=32, unique=True, default=new_public_id, editable=False)
+    instrument = models.CharField(max_length=20)
+    parameters = models.JSONField(help_text="EtrModel.to_dict()")
+    calibration = models.JSONField(default=dict, blank=True)
+    n_episodes = models.PositiveIntegerField()
+    fitted_on = models.DateField()
+    active = models.BooleanField(default=False)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    activated_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        indexes = [models.Index(fields=["agency", "instrument"], name="fitted_model_agency_idx")]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["agency", "instrument"],
+                condition=Q(active=True),
+                name="one_active_model_per_instrument",
             )
         ]

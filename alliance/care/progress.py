@@ -6,7 +6,7 @@ from collections.abc import Iterable
 
 from django.utils.translation import gettext as _
 
-from .feedback import EpisodeFeedback, instrument_for
+from .feedback import EpisodeFeedback, instrument_for, model_description
 from .graph import GraphData, GraphSeries, render_progress_svg
 from .models import Administration, Episode, rater_label
 
@@ -15,8 +15,6 @@ MIN_SESSIONS_DRAWN = 10
 
 
 def model_label(feedback: EpisodeFeedback) -> str:
-    from alliance.reports.active import model_description
-
     if feedback.model is None:
         return _("No expected treatment response for this scale: scores and cutoffs only")
     return _("Expected treatment response: %(model)s") % {

@@ -9,17 +9,17 @@ from dataclasses import dataclass
 from django.db import IntegrityError, transaction
 from django.db.models import Count, Max, Q
 from django.dispatch import Signal
+from django.tasks import task
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from alliance.accounts.models import Agency, Team
 from alliance.audit.services import record
 from alliance.science.instruments import ResponseError, ScoredResponse, UnknownInstrumentError
+from alliance.science.instruments.age_bands import DEFAULT_AGE_BAND, default_forms
 
-from . import tasks
 from .feedback import EpisodeFeedback, episode_feedback, instrument_for
 from .models import (
-    FORMS_BY_AGE_BAND,
     Administration,
     AgeBand,
     Alert,
@@ -40,8 +40,10 @@ __all__ = [
     "ServiceError",
     "close_episode",
     "create_client",
+    "follow_up_rating",
     "record_administration",
     "refresh_episode_summary",
+    "refresh_open_episodes",
     "set_attendance",
     "set_raters",
     "share_client",
@@ -87,7 +89,7 @@ def create_client(
     *,
     display_code: str,
     therapist,
-    age_band: str = "adult",
+    age_band: str = DEFAULT_AGE_BAND,
     birth_year: int | None = None,
     name: str = "",
     team: Team | None = None,
@@ -111,7 +113,7 @@ def create_client(
     if name and not agency.allow_client_names:
         raise ServiceError(_("This agency keeps pseudonymous codes only: leave the name empty."))
     display_code = (display_code or "").strip() or new_client_code(agency)
-    default_outcome, default_alliance = FORMS_BY_AGE_BAND.get(age_band, ("ors", "srs"))
+    default_outcome, default_alliance = default_forms(age_band)
     outcome_instrument = outcome_instrument or default_outcome
     alliance_instrument = alliance_instrument or default_alliance
     _check_instruments(outcome_instrument, alliance_instrument)
@@ -400,14 +402,19 @@ def _store_administration(
             },
         )
     # The summary, alerts and webhook follow in a task; its row commits with the rating.
-    tasks.follow_up_rating.enqueue(episode.pk, administration.pk)
+    follow_up_rating.enqueue(episode.pk, administration.pk)
     # Last in the transaction: the lock on the audit chain (lane) is then held only until commit.
     audit(episode.agency_id, actor, event[0], administration, ip, **event[1])
     return RecordResult(administration, existing is None)
 
 
+@task
 def follow_up_rating(episode_id: int, administration_id: int | None = None) -> bool:
     """What a stored rating sets off: the episode's summary and alerts, then the webhook.
+
+    A task (Django's tasks framework, ``settings.ALLIANCE_TASKS``): with the immediate backend it
+    runs inside the rating's transaction; with the database backend its row commits with the
+    rating (so it cannot be lost) and ``alliance worker`` runs it moments later.
 
     Idempotent (the summary is recomputed from all stored scores), so a task that runs twice or
     late does no harm. False when the episode was erased meanwhile.
@@ -514,6 +521,19 @@ def refresh_episode_summary(episode: Episode) -> EpisodeFeedback:
     )
     _sync_alerts(episode, feedback)
     return feedback
+
+
+@task
+def refresh_open_episodes(agency_id: int, instrument: str) -> int:
+    """Recompute zones and alerts of open episodes after the agency's ETR model changed."""
+    episodes = Episode.objects.filter(
+        agency_id=agency_id, outcome_instrument=instrument, end_date__isnull=True
+    ).select_related("client")
+    count = 0
+    for episode in episodes.iterator():
+        refresh_episode_summary(episode)
+        count += 1
+    return count
 
 
 def _sync_alerts(episode: Episode, feedback: EpisodeFeedback) -> None:

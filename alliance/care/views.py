@@ -15,9 +15,8 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 
 from alliance.accounts.network import client_ip
 from alliance.audit.services import record_request
-from alliance.feedback.forms import FormState, NotRated, read_items
-from alliance.feedback.panel import link_panel, live_stamp
 from alliance.science.instruments import ResponseError
+from alliance.science.instruments.age_bands import age_band_for_age
 
 from . import services
 from .caseload import CaseloadQuery, caseload_episodes, days_since
@@ -32,6 +31,7 @@ from .forms import (
     error_text,
     refused,
 )
+from .hooks import session_page_context
 from .models import (
     Administration,
     Attendance,
@@ -45,6 +45,7 @@ from .models import (
     rater_label,
 )
 from .progress import model_label, progress_svg
+from .rating_form import FormState, NotRated, live_stamp, read_items
 from .visibility import get_visible_client_or_404, visible_clients
 
 ZONE_LABELS = {
@@ -293,14 +294,7 @@ def new_client(request: HttpRequest) -> HttpResponse:
 
 def age_band_for_year(birth_year: int) -> str:
     """The age band of someone born in birth_year, by their age this year."""
-    age = timezone.localdate().year - birth_year
-    if age <= 5:
-        return "young_child"
-    if age <= 12:
-        return "child"
-    if age <= 17:
-        return "adolescent"
-    return "adult"
+    return age_band_for_age(timezone.localdate().year - birth_year)
 
 
 def _session_rows(
@@ -512,11 +506,11 @@ def _render_session(
         "graph": progress_svg(episode, administrations, feedback),
         "model_label": model_label(feedback),
         "handover": request.GET.get("handover") == "1",
-        "link_panel": link_panel(request, session),
         "live_stamp": live_stamp(session),
         "page_url": reverse(
             "session", kwargs={"public_id": client.public_id, "number": session.number}
         ),
+        **session_page_context(request, session),  # the feedback app's link panel
     }
     template = "care/session.html#live" if wants_fragment(request) else "care/session.html"
     return render(request, template, context, status=status)

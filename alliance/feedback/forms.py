@@ -1,87 +1,10 @@
-"""The state of one instrument form (therapist's session page and the client's own forms).
-
-A rating needs an explicit choice on every line: the sliders start "not yet rated", and a form
-that was not touched is never stored as a rating of 5.0. With JavaScript the page tracks which
-lines were moved; without it the client ticks a required confirmation.
-"""
+"""Django forms for what therapists and clients post to the feedback app: link actions, the
+kiosk and groups. (The rating form's state lives in alliance.care.rating_form.)"""
 
 from __future__ import annotations
 
-import secrets
-from collections.abc import Mapping
-from dataclasses import dataclass, field
-
 from django import forms
-from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
-
-from alliance.science.instruments import Instrument
-
-CONFIRM_FIELD = "confirmed"
-
-
-class NotRated(ValueError):
-    """The form was sent without an explicit choice on every line."""
-
-
-@dataclass
-class FormState:
-    """One instrument's form: definition, saved row (if any), error, idempotency key."""
-
-    instrument: Instrument
-    legend: str
-    button: str
-    saved: object | None = None
-    error: str = ""
-    error_item: str | None = None
-    key: str = field(default_factory=lambda: secrets.token_hex(16))
-    rater: str = "client"
-    # Values sent with a refused form, shown again so the client need not start over.
-    posted: dict[str, float] = field(default_factory=dict)
-
-    @property
-    def code(self) -> str:
-        return self.instrument.code
-
-    def shown_total(self) -> float | None:
-        """The saved total; None until a rating exists (nothing is pre-filled)."""
-        return self.saved.total if self.saved is not None else None
-
-    def item_rows(self) -> list[dict]:
-        saved_items = self.posted or (self.saved.items if self.saved is not None else {})
-        rows = []
-        for item in self.instrument.items:
-            value = saved_items.get(item.key)
-            rows.append(
-                {
-                    "item": item,
-                    "value": value,
-                    # Where the thumb sits before a choice: the middle, shown as "not yet rated".
-                    "start": value if value is not None else (item.min + item.max) / 2,
-                    "invalid": self.error_item == item.key,
-                }
-            )
-        return rows
-
-
-def read_items(form: FormState, data: Mapping[str, str]) -> dict[str, str]:
-    """The item values from a POST, or NotRated when the lines were not all chosen."""
-    code = form.code
-    if data.get(CONFIRM_FIELD) != "1":
-        raise NotRated(_("Please move every line to where it fits for you, then send."))
-    return {item.key: data.get(f"{code}-{item.key}", "") for item in form.instrument.items}
-
-
-def keep_posted(form: FormState, data: Mapping[str, str]) -> None:
-    """Remember the values of a refused form (only numbers inside the item's range)."""
-    for item in form.instrument.items:
-        try:
-            value = float(data.get(f"{form.code}-{item.key}", ""))
-        except ValueError:
-            continue
-        if item.min <= value <= item.max:
-            form.posted[item.key] = value
-
 
 # --- Django forms for the therapist's link actions, the kiosk and groups ---------------------
 # (Field names are the ones the templates post; the services still check the rules that need

@@ -1,22 +1,20 @@
-"""What the therapist's session page shows about client-facing forms (links, kiosk passes)."""
+"""What the therapist's session page shows about client-facing forms (links, kiosk passes).
+
+The page is care's; it asks for this panel through ``alliance.care.hooks.session_page`` (connected
+in ``FeedbackConfig.ready``), so care does not import the feedback app.
+"""
 
 from __future__ import annotations
 
-from django.db.models import Count, Max
-
 from alliance.care.feedback import instrument_for
-from alliance.care.models import Administration, Session, rater_label
+from alliance.care.models import Session, rater_label
 
 from .models import FeedbackLink, LinkState
 
 
-def live_stamp(session: Session) -> str:
-    """Changes whenever a rating of the session is stored, edited or removed."""
-    summary = Administration.objects.filter(agency_id=session.agency_id, session=session).aggregate(
-        n=Count("pk"), last=Max("updated_at")
-    )
-    last = summary["last"].timestamp() if summary["last"] else 0
-    return f"{summary['n']}-{last:.6f}"
+def session_page_context(sender, *, request, session: Session, **kwargs) -> dict:
+    """The receiver of ``care.hooks.session_page``: the panel under ``link_panel``."""
+    return {"link_panel": link_panel(request, session)}
 
 
 def link_panel(request, session: Session) -> dict:

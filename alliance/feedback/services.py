@@ -17,8 +17,10 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
 from django.conf import settings
+from django.core.mail import send_mail
 from django.db import transaction
-from django.utils import timezone
+from django.tasks import task
+from django.utils import timezone, translation
 from django.utils.translation import gettext as _
 
 from alliance.accounts.models import Agency
@@ -27,8 +29,8 @@ from alliance.care.feedback import instrument_for
 from alliance.care.models import Client, EntryMode, Session
 from alliance.care.services import ServiceError, audit
 
+from . import sms
 from .models import Channel, FeedbackLink, FeedbackSettings, Group, GroupMember, LinkState
-from .tasks import send_feedback_link
 
 TOKEN_BYTES = 32  # 256 bits; the issue asks for at least 128
 KIOSK_ALPHABET = "ABCDEFGHJKMNPQRSTUVWXYZ23456789"  # no 0/O, 1/I/L
@@ -145,6 +147,34 @@ def send_link(
         channel, address.strip(), url, shown_first_name(link.client), hours, link.language
     )
     audit(link.session.episode.agency, actor, "feedback.link_sent", link, ip, channel=channel)
+
+
+def message_text(url: str, first_name: str, hours: int) -> str:
+    greeting = _("Hello %(name)s,") % {"name": first_name} if first_name else _("Hello,")
+    body = _(
+        "please fill in a short form for your next session (it takes under a minute). "
+        "The link works once and for %(hours)s hours:"
+    ) % {"hours": hours}
+    return f"{greeting}\n{body}\n{url}\n"
+
+
+@task()
+def send_feedback_link(
+    channel: str, address: str, url: str, first_name: str, hours: int, language: str
+) -> None:
+    """Send a form link by e-mail or SMS, in the background (``send_link`` queues it).
+
+    The address is used once and never stored; the message holds the link and, where the agency
+    allows it, the client's first name - nothing else about the client.
+    """
+    with translation.override(language or None):
+        text = message_text(url, first_name, hours)
+        if channel == "email":
+            send_mail(_("Your session form"), text, None, [address])
+        elif channel == "sms":
+            sms.get_backend().send(address, text)
+        else:
+            raise ValueError(f"unknown channel {channel!r}")
 
 
 @transaction.atomic

@@ -27,14 +27,13 @@ from alliance.accounts.permissions import active_membership, is_admin
 from alliance.care.feedback import instrument_for
 from alliance.care.forms import error_text, refused
 from alliance.care.models import Administration, Client, Session
+from alliance.care.rating_form import FormState, NotRated, keep_posted, live_stamp, read_items
 from alliance.care.services import GROUP_FORM, ServiceError
 from alliance.care.visibility import get_visible_client_or_404, visible_clients
 from alliance.science.instruments import ResponseError
 
 from . import forms, services
-from .forms import FormState, NotRated, keep_posted, read_items
 from .models import FeedbackLink, Group, GroupMember, LinkState
-from .panel import live_stamp
 
 KIOSK_SESSION_KEY = "feedback_kiosk_link"
 KIOSK_DEVICE_FAILURES = "feedback_kiosk_failures"

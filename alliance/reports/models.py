@@ -1,6 +1,8 @@
-"""Reporting state: the agency's fitted ETR models, refit jobs and the research-export secret.
+"""Reporting state: refit jobs and the research-export secret.
 
-Every row carries its ``agency`` (indexed, part of the uniqueness rules) like the care tables.
+Every row carries its ``agency`` (indexed, part of the uniqueness rules) like the care tables. The
+fitted ETR models a refit stores live in care (``alliance.care.models.FittedModel``): the care
+records ask for the model in use on every rating, and care depends on nothing in reports.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ from django.db.models import Q
 from django.utils.translation import gettext_lazy as _
 
 from alliance.accounts.models import Agency, new_public_id
+from alliance.care.models import FittedModel
 
 
 def new_secret() -> str:
@@ -28,35 +31,6 @@ class AgencySecret(models.Model):
     agency = models.OneToOneField(Agency, on_delete=models.CASCADE, related_name="report_secret")
     secret = models.CharField(max_length=128, default=new_secret, editable=False)
     created_at = models.DateTimeField(auto_now_add=True)
-
-
-class FittedModel(models.Model):
-    """An ETR model fitted on an agency's own closed episodes (``EtrModel.to_dict()``)."""
-
-    agency = models.ForeignKey(Agency, on_delete=models.CASCADE, related_name="+")
-    public_id = models.CharField(max_length=32, unique=True, default=new_public_id, editable=False)
-    instrument = models.CharField(max_length=20)
-    parameters = models.JSONField(help_text="EtrModel.to_dict()")
-    calibration = models.JSONField(default=dict, blank=True)
-    n_episodes = models.PositiveIntegerField()
-    fitted_on = models.DateField()
-    active = models.BooleanField(default=False)
-    created_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, related_name="+"
-    )
-    created_at = models.DateTimeField(auto_now_add=True)
-    activated_at = models.DateTimeField(null=True, blank=True)
-
-    class Meta:
-        ordering = ["-created_at"]
-        indexes = [models.Index(fields=["agency", "instrument"], name="fitted_model_agency_idx")]
-        constraints = [
-            models.UniqueConstraint(
-                fields=["agency", "instrument"],
-                condition=Q(active=True),
-                name="one_active_model_per_instrument",
-            )
-        ]
 
 
 class JobStatus(models.TextChoices):

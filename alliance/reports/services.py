@@ -16,28 +16,33 @@ import pandas as pd
 from django.core.exceptions import PermissionDenied
 from django.db import transaction
 from django.db.models import Avg, Count, Exists, OuterRef, Q
+from django.tasks import task
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from alliance.accounts.models import Agency, Membership, Role, Team, TeamMembership, User
 from alliance.accounts.permissions import SUPERVISOR_OR_ADMIN, require_role
-from alliance.care.feedback import instrument_for
-from alliance.care.models import Alert, Attendance, Episode, Session, Zone
-from alliance.care.services import audit
+from alliance.care.feedback import (
+    model_description,  # noqa: F401 (the report pages ask here)
+    model_for,
+)
+from alliance.care.models import Alert, Attendance, Episode, FittedModel, Session, Zone
+from alliance.care.services import audit, refresh_open_episodes
 from alliance.care.visibility import visible_episodes
 from alliance.science import etr
 from alliance.science.effectiveness import EffectivenessError, effectiveness, episode_table
 from alliance.science.therapists import TherapistEffectsError, therapist_effects
 
-from .active import active_model, model_description  # noqa: F401 (re-exported)
 from .data import ReportFilter, administrations_frame, report_data, scoped_episodes
-from .models import FittedModel, JobStatus, RefitJob
+from .models import JobStatus, RefitJob
+
+# The model in use is care's question (zones and alerts ask it on every rating); reports asks the
+# same function under the name its pages use.
+active_model = model_for
 
 # Below this many closed episodes with two or more scores an agency's own percentile lines would
 # be dominated by noise (the science core's own floor; see docs/etr.md).
 MIN_REFIT_EPISODES = etr.DEFAULT_MIN_EPISODES
-# "No change by session N": the PCOMS checkpoint conversation (sessions 3-6) starts here.
-NO_CHANGE_SESSION = 4
 REPORT_GROUPINGS = ("quarter", "team_id", "therapist_id", "age_band")
 
 
@@ -99,10 +104,6 @@ def _current_alerts(episodes: list[Episode]) -> dict[int, list[Alert]]:
     return by_episode
 
 
-def _reliable_change(code: str) -> float:
-    return instrument_for(code).reliable_change or 0.0
-
-
 RISK_ALERTS = (
     "not_on_track",
     "reliable_deterioration",
@@ -114,7 +115,11 @@ RISK_ALERTS = (
 
 
 def _risk_reasons(episode: Episode, alerts: list[Alert]) -> list[str]:
-    """Why an open episode needs attention, in the science core's own words where it has some."""
+    """Why an open episode needs attention: its stored summary and the science core's alerts.
+
+    The clinical rules (no reliable change by session 6, deterioration, alliance) are the science
+    core's alone; the dashboard only reads what the follow-up of each rating stored.
+    """
     reasons: list[str] = []
     if episode.zone == Zone.RED:
         reasons.append(_("Outcome in the red zone (below the expected range)"))
@@ -122,17 +127,6 @@ def _risk_reasons(episode: Episode, alerts: list[Alert]) -> list[str]:
     reasons += [a.reason for a in alerts if a.code in RISK_ALERTS]
     if episode.alliance_flag == Zone.RED and not any(c.startswith("alliance_") for c in codes):
         reasons.append(_("Alliance flag at the last session"))
-    if (
-        "no_reliable_change" not in codes
-        and episode.intake_total is not None
-        and episode.last_outcome_total is not None
-        and (episode.last_outcome_session or 0) >= NO_CHANGE_SESSION
-        and abs(episode.last_outcome_total - episode.intake_total)
-        <= _reliable_change(episode.outcome_instrument)
-    ):
-        reasons.append(
-            _("No reliable change by session %(n)s") % {"n": episode.last_outcome_session}
-        )
     return reasons
 
 
@@ -346,10 +340,15 @@ def request_refit(actor, instrument: str = "ors", *, ip: str | None = None) -> R
         agency_id=membership.agency_id, instrument=instrument, requested_by=actor
     )
     audit(membership.agency, actor, "etr.refit_requested", job, ip, instrument=instrument)
-    from .tasks import refit_etr
-
     transaction.on_commit(lambda: refit_etr.enqueue(job.pk))
     return job
+
+
+@task
+def refit_etr(job_id: int) -> str:
+    """The refit as a background task (runs inside ``enqueue`` with the immediate backend)."""
+    job = RefitJob.objects.select_related("requested_by").get(pk=job_id)
+    return run_refit(job).status
 
 
 def _progress(job: RefitJob, percent: int, step: str) -> None:
@@ -433,8 +432,6 @@ def activate_model(actor, fitted: FittedModel, *, ip: str | None = None) -> Fitt
 
 def _refresh_zones_after_commit(agency_id: int, instrument: str) -> None:
     """Zones and alerts of open episodes follow the model now in use (in the background)."""
-    from .tasks import refresh_open_episodes
-
     transaction.on_commit(lambda: refresh_open_episodes.enqueue(agency_id, instrument))
 
 

@@ -54,9 +54,12 @@ import numpy as np
 import numpy.typing as npt
 import pandas as pd
 
+from alliance.science.instruments.age_bands import age_band
+
+# The bands simulated (of instruments.age_bands; young children's forms have no ETR model yet).
 AGE_BAND_ORDER: tuple[str, ...] = ("child", "adolescent", "adult")
-OUTCOME_INSTRUMENT = {"child": "cors", "adolescent": "ors", "adult": "ors"}
-ALLIANCE_INSTRUMENT = {"child": "csrs", "adolescent": "srs", "adult": "srs"}
+OUTCOME_INSTRUMENT = {band: age_band(band).outcome_form for band in AGE_BAND_ORDER}
+ALLIANCE_INSTRUMENT = {band: age_band(band).alliance_form for band in AGE_BAND_ORDER}
 N_ITEMS = 4
 TENTHS_PER_ITEM = 100  # an item is 0.0-10.0 in steps of 0.1
 COLUMNS: tuple[str, ...] = (

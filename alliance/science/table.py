@@ -15,7 +15,7 @@ required
 optional
     item_1 .. item_N  item scores, in the instrument's item order
     team_id         team identifier
-    age_band        ``child`` (6-12), ``adolescent`` (13-17) or ``adult`` (18+)
+    age_band        ``young_child``, ``child``, ``adolescent`` or ``adult`` (instruments.age_bands)
     ending          ``planned`` or ``unilateral`` once the episode is closed, empty while open
 
 ``episode_outcomes`` is the one per-episode table (intake, final, change...); it and the other
@@ -34,6 +34,8 @@ import numpy as np
 import numpy.typing as npt
 import pandas as pd
 
+from alliance.science.instruments.age_bands import AGE_BAND_NAMES
+
 REQUIRED_COLUMNS: tuple[str, ...] = (
     "client_id",
     "episode_id",
@@ -46,7 +48,7 @@ REQUIRED_COLUMNS: tuple[str, ...] = (
 )
 EPISODE_COLUMNS: tuple[str, ...] = ("team_id", "age_band", "ending")
 ENDINGS: tuple[str, ...] = ("planned", "unilateral")
-AGE_BANDS: tuple[str, ...] = ("child", "adolescent", "adult")
+AGE_BANDS: tuple[str, ...] = AGE_BAND_NAMES
 
 _TEXT_COLUMNS = ("client_id", "episode_id", "therapist_id", "instrument", "rater") + EPISODE_COLUMNS
 

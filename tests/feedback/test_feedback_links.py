@@ -11,9 +11,9 @@ from django.urls import reverse
 from django.utils import timezone
 
 from alliance.care.models import Administration, EntryMode
+from alliance.care.rating_form import live_stamp
 from alliance.feedback import services
 from alliance.feedback.models import FeedbackLink, FeedbackSettings
-from alliance.feedback.panel import live_stamp
 
 ORS_ITEMS = {
     "ors-individually": "6.0",

@@ -8,6 +8,7 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
 from alliance.care import services
+from alliance.care.models import Alert
 from alliance.care.services import create_client
 from alliance.reports.services import supervisor_dashboard
 from tests.web.personas import START
@@ -89,3 +90,33 @@ def test_the_dashboard_page_lists_reasons_and_days(client, personas):
 def test_therapists_have_no_supervision_link(client, personas):
     client.force_login(personas.tara)
     assert 'href="/reports/"' not in client.get("/").content.decode()
+
+
+def flat_ors(actor, client, sessions: int, key: str) -> None:
+    """ORS 20 at every session: no reliable change (5 points) in either direction."""
+    for number in range(1, sessions + 1):
+        session = services.start_session(actor, client, on=START + datetime.timedelta(days=number))
+        services.record_administration(
+            actor, session, instrument="ors", idempotency_key=f"{key}{number}", total=20
+        )
+
+
+def test_no_reliable_change_is_named_from_session_6_as_the_science_rule_says(personas):
+    # The dashboard once restated this rule with session 4; the stored alerts are the one source.
+    p = personas
+    flat_ors(p.tara, p.tara_client, 5, "f")
+    groups, _ = supervisor_dashboard(p.sam)
+    reasons = [reason for group in groups for row in group.at_risk for reason in row.reasons]
+    assert not any(reason.startswith("No reliable change") for reason in reasons)
+    flat_ors_session_6 = services.start_session(
+        p.tara, p.tara_client, on=START + datetime.timedelta(days=6)
+    )
+    services.record_administration(
+        p.tara, flat_ors_session_6, instrument="ors", idempotency_key="f6", total=20
+    )
+    groups, _ = supervisor_dashboard(p.sam)
+    [at_risk] = groups[0].at_risk
+    stored = Alert.objects.get(episode=at_risk.episode, code="no_reliable_change")
+    assert stored.session_number == 6
+    assert stored.reason.startswith("No reliable change by session 6")
+    assert [r for r in at_risk.reasons if r.startswith("No reliable change")] == [stored.reason]

@@ -5,10 +5,10 @@ from __future__ import annotations
 import pytest
 
 from alliance.audit.models import AuditEvent
-from alliance.care.models import Episode
+from alliance.care.models import Episode, FittedModel
 from alliance.reports import services
 from alliance.reports.data import administrations_frame
-from alliance.reports.models import FittedModel, JobStatus, RefitJob
+from alliance.reports.models import JobStatus, RefitJob
 from alliance.science import etr
 
 

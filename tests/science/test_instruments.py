@@ -437,7 +437,18 @@ MALFORMED = [
     ),
     ("empty label", ('label = "Overall"', 'label = ""'), "items[4].label", "must not be empty"),
     ("no items", ("[[items]]", "[[other]]"), "items", "missing field"),
-    ("age in words", ("min_age = 18", 'min_age = "adult"'), "age_bands[2].min_age", "whole number"),
+    (
+        "age in words",
+        ('name = "adult"', 'name = "adult"\nmin_age = "adult"'),
+        "age_bands[2].min_age",
+        "whole number",
+    ),
+    (
+        "age not the band's",
+        ('name = "adult"', 'name = "adult"\nmin_age = 16'),
+        "age_bands[2].min_age",
+        "the adult band's min_age is 18, not 16",
+    ),
     ("code not the file name", ('code = "ors"', 'code = "sro"'), "code", "'sro.en.toml'"),
 ]
 

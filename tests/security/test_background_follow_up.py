@@ -6,6 +6,7 @@ from __future__ import annotations
 import pytest
 from django.core.management import call_command
 from django.urls import reverse
+from django.utils.module_loading import import_string
 from django_tasks_db.models import DBTaskResult
 
 from alliance.care import services
@@ -42,7 +43,7 @@ def test_a_rating_queues_its_follow_up_and_the_worker_updates_the_summary(
     assert Administration.objects.get(session=tara_session).total == pytest.approx(20.0)
     assert Episode.objects.get(pk=tara_session.episode_id).intake_total is None
     queued = DBTaskResult.objects.get()
-    assert queued.task_path == "alliance.care.tasks.follow_up_rating"
+    assert queued.task_path == "alliance.care.services.follow_up_rating"
     run_worker()
     assert Episode.objects.get(pk=tara_session.episode_id).intake_total == pytest.approx(20.0)
     assert DBTaskResult.objects.get().status == "SUCCESSFUL"
@@ -83,6 +84,41 @@ def test_a_follow_up_for_an_erased_client_does_nothing(personas, tara_session, d
     services.erase_client(personas.alice, personas.tara_client)
     run_worker()
     assert DBTaskResult.objects.get().return_value is False
+
+
+@worker_test
+def test_a_follow_up_queued_under_the_old_module_path_still_runs(
+    personas, tara_session, database_queue
+):
+    # Rows queued before the tasks moved into services.py name the old module.
+    services.record_administration(
+        personas.tara, tara_session, instrument="ors", idempotency_key="k", total=20
+    )
+    DBTaskResult.objects.update(task_path="alliance.care.tasks.follow_up_rating")
+    run_worker()
+    assert DBTaskResult.objects.get().status == "SUCCESSFUL"
+    assert Episode.objects.get(pk=tara_session.episode_id).intake_total == pytest.approx(20.0)
+
+
+@pytest.mark.parametrize(
+    ("old_path", "new_path"),
+    [
+        ("alliance.care.tasks.follow_up_rating", "alliance.care.services.follow_up_rating"),
+        (
+            "alliance.reports.tasks.refresh_open_episodes",
+            "alliance.care.services.refresh_open_episodes",
+        ),
+        ("alliance.reports.tasks.refit_etr", "alliance.reports.services.refit_etr"),
+        (
+            "alliance.feedback.tasks.send_feedback_link",
+            "alliance.feedback.services.send_feedback_link",
+        ),
+    ],
+)
+def test_a_moved_task_is_still_found_under_its_old_module_path(old_path, new_path):
+    task = import_string(new_path)
+    assert task.module_path == new_path  # what new rows store
+    assert import_string(old_path) is task  # what rows queued before the move name
 
 
 def test_the_worker_command_refuses_when_tasks_run_in_the_request(capsys, monkeypatch):

@@ -16,6 +16,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, cast
 
+from alliance.science.instruments import age_bands as client_age_bands
 from alliance.science.instruments.model import (
     GRID_TOLERANCE,
     KINDS,
@@ -270,10 +271,12 @@ class _Parser:
             where = f"age_bands[{index}]"
             if not isinstance(raw, dict):
                 raise self.fail(where, "must be a table")
+            name = self.text(raw, "name", where)
+            min_age, max_age = self.band_ages(raw, name, where)
             band = AgeBand(
-                name=self.text(raw, "name", where),
-                min_age=self.optional_int(raw, "min_age", where),
-                max_age=self.optional_int(raw, "max_age", where),
+                name=name,
+                min_age=min_age,
+                max_age=max_age,
                 clinical_cutoff=self.optional_number(raw, "clinical_cutoff", where),
                 confidence=self.text(raw, "confidence", where, default=""),
             )
@@ -287,6 +290,23 @@ class _Parser:
                 raise self.fail(f"{where}.name", f"duplicate age band {band.name!r}")
             bands.append(band)
         return tuple(bands)
+
+    def band_ages(self, raw: Mapping[str, Any], name: str, where: str) -> tuple[int | None, ...]:
+        """A band of ``age_bands.AGE_BANDS`` takes its ages from there (stated ones must agree);
+        a band of the agency's own gives its ages in the file."""
+        ages = (self.optional_int(raw, "min_age", where), self.optional_int(raw, "max_age", where))
+        if name not in client_age_bands.AGE_BAND_NAMES:
+            return ages
+        known = client_age_bands.age_band(name)
+        for field, stated, defined in zip(
+            ("min_age", "max_age"), ages, (known.min_age, known.max_age), strict=True
+        ):
+            if stated is not None and stated != defined:
+                shown = "no limit" if defined is None else defined
+                raise self.fail(
+                    f"{where}.{field}", f"the {name} band's {field} is {shown}, not {stated}"
+                )
+        return known.min_age, known.max_age
 
     def notes(self) -> dict[str, str]:
         raw = self.data.get("notes", {})

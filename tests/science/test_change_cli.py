@@ -18,7 +18,7 @@ import pytest
 
 from alliance.cli import main
 
-REFDATA = Path(__file__).resolve().parents[2].parent / "shared" / "refdata"
+REFDATA = Path(__file__).resolve().parents[1] / "data"
 CLAUS = REFDATA / "claus_2020.csv"
 JACOBSON = REFDATA / "jacobson_1989.csv"
 
@@ -90,7 +90,7 @@ def assert_matches(result: dict, expected: dict) -> None:
 # --- real data ------------------------------------------------------------------------------------
 
 CLAUS_SETTINGS = {
-    # score: (reliability, functional mean, functional SD), from the refdata README
+    # score: (reliability, functional mean, functional SD), from tests/data/README.md
     "bdi": (0.801, 7.69, 7.52),
     "hamd": (0.80, 8.0, 8.0),
 }

@@ -23,8 +23,13 @@ CLAUS = REFDATA / "claus_2020.csv"
 JACOBSON = REFDATA / "jacobson_1989.csv"
 
 
+# The hand computations below use Alliance's rules before the R reference became the default:
+# 1.96 / 1.65 and a score exactly on the cutoff counting as functional.
+LEGACY = ["--critical", "rounded", "--boundary", "functional", "--ha-cutoff", "observed"]
+
+
 def run_json(capsys, *argv: str) -> dict:
-    assert main(["change", *map(str, argv), "--json"]) == 0
+    assert main(["change", *map(str, argv), *LEGACY, "--json"]) == 0
     out, err = capsys.readouterr()
     assert err == ""
     return json.loads(out)
@@ -215,12 +220,16 @@ def test_per_case_writes_one_row_per_used_case(capsys, tmp_path):
         "--reliability", ".801", "--lower-is-better", "--by", "treatment", "--per-case", out,
     )  # fmt: skip
     cases = pd.read_csv(out)
-    assert list(cases.columns) == ["id", "pre", "post", "change", "rci", "category", "group"]
+    assert list(cases.columns) == [
+        "id", "pre", "post", "change", "rci", "category", "reason", "group",
+    ]  # fmt: skip
     assert len(cases) == result["n_used"] == 40
     first = cases.iloc[0]  # patient 1: BDI 33 at time 1, 27 at time 4
     assert (first["id"], first["pre"], first["post"], first["change"]) == (1, 33, 27, -6)
     assert first["rci"] == pytest.approx(-6 / (result["rc_threshold"] / 1.96))
     assert first["group"] == "TAU"
+    # -6 / 5.1470 = -1.166, inside +-1.96: the reason says so.
+    assert first["reason"] == "RCI -1.166: not reliable (within 1.96)"
 
 
 def test_without_json_it_prints_a_readable_table(capsys):

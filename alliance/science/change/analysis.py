@@ -58,6 +58,8 @@ _PAIRED = {
 # Methods whose statistical approach (cutoff alone) is defined: JT's observed-score cutoffs and
 # Hageman & Arrindell's true-score cutoffs with CS_indiv. The other methods share JT's.
 _STATISTICAL = ("jt", "ha")
+_FIRST = ("id", "pre", "post", "change")
+_THREE = tuple(name for name in CATEGORIES if name not in ("recovered", "harmed"))
 
 
 @dataclass(frozen=True)
@@ -213,7 +215,7 @@ def analyse_change(
     )
     if by is not None:
         per_case["group"] = used["group"].to_numpy()
-    names = CATEGORIES if options.approach == "combined" else _three
+    names = CATEGORIES if options.approach == "combined" else _THREE
     summary = {**_counts(wide, per_case, names), **summary}
     if by is not None:
         summary["groups"] = {
@@ -222,9 +224,6 @@ def analyse_change(
         }
     return ChangeResult(summary=summary, per_case=per_case)
 
-
-_FIRST = ("id", "pre", "post", "change")
-_three = tuple(name for name in CATEGORIES if name not in ("recovered", "harmed"))
 
 
 # --- options --------------------------------------------------------------------------------------

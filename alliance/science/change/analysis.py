@@ -225,7 +225,6 @@ def analyse_change(
     return ChangeResult(summary=summary, per_case=per_case)
 
 
-
 # --- options --------------------------------------------------------------------------------------
 
 

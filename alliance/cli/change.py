@@ -83,6 +83,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="exact normal quantiles (1.959964, HA 1.644854; default) or rounded 1.96 / 1.65",
     )
     parser.add_argument(
+        "--alpha",
+        type=float,
+        default=0.05,
+        metavar="A",
+        help="significance level of the critical value (default .05; two-sided but for ha)",
+    )
+    parser.add_argument(
         "--boundary",
         choices=BOUNDARIES,
         default="reference",
@@ -141,6 +148,7 @@ def run(args: argparse.Namespace) -> int:
             cutoff_b_sd=args.cutoff_b_sd,
             ha_cutoff=args.ha_cutoff,
             ha_harmed=args.ha_harmed,
+            alpha=args.alpha,
         )
     except ChangeError as error:
         raise CliError(str(error)) from error

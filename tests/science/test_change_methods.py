@@ -80,6 +80,19 @@ def test_the_json_states_which_critical_value_was_used():
     assert rounded["rc_threshold"] == pytest.approx(1.96 * math.sqrt(8))
 
 
+def test_alpha_sets_the_significance_level_of_the_critical_value():
+    summary = analyse_tiny(alpha=0.10).summary
+    assert summary["alpha"] == 0.10
+    assert summary["critical_value"] == pytest.approx(1.6448536269514722)
+    assert analyse_tiny(method="ha", alpha=0.10).summary["critical_value"] == pytest.approx(
+        1.2815515655446004
+    )
+    with pytest.raises(ChangeError, match="rounded critical values exist only for alpha .05"):
+        analyse_tiny(alpha=0.10, critical="rounded")
+    with pytest.raises(ChangeError, match="alpha must be strictly between 0 and 1"):
+        analyse_tiny(alpha=1.5)
+
+
 # --- the other indices by hand --------------------------------------------------------------------
 
 

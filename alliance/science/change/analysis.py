@@ -13,6 +13,7 @@ import pandas as pd
 
 from alliance.science.change import hlm as growth
 from alliance.science.change.base import (
+    ALPHA,
     APPROACHES,
     BOUNDARIES,
     CATEGORIES,
@@ -111,6 +112,7 @@ def analyse_change(
     cutoff_b_sd: str = "functional",
     ha_cutoff: str = "true",
     ha_harmed: str = "reference",
+    alpha: float = ALPHA,
 ) -> ChangeResult:
     """Reliable and clinically significant change on a long table (one row per id and time).
 
@@ -124,7 +126,8 @@ def analyse_change(
     ``cutoff_b_sd`` functional (Jacobson & Truax) or clinical (the R package); ``ha_cutoff`` true
     (Hageman & Arrindell's true-score cutoff and CS_indiv) or observed (JT's cutoff with HA's
     RCI, Alliance's rule before 2026-11); ``ha_harmed`` reference (R: not clinical at pre and
-    reliably worse) or clinical-post (also clinical at post by CS_indiv). With ``by`` the
+    reliably worse) or clinical-post (also clinical at post by CS_indiv). ``alpha`` is the
+    significance level of the critical value (.05; the rounded values exist only there). With ``by`` the
     categories are also counted per group; every parameter stays that of the whole sample.
     docs/change.md gives the formulas, sources and the comparison with R.
     """
@@ -143,7 +146,8 @@ def analyse_change(
         ha_cutoff,
         ha_harmed,
     )
-    z = critical_value(options.method, options.critical_rule)
+    # Two-sided for every method but HA's one-sided test, as in the R package.
+    z = critical_value(options.method, options.critical_rule, alpha)
     summary: dict[str, Any] = {
         "method": options.method,
         "approach": options.approach,
@@ -184,7 +188,7 @@ def analyse_change(
     }
     change: ReliableChange | None = None
     if options.approach != "statistical":
-        summary.update(critical=options.critical_rule, critical_value=z)
+        summary.update(critical=options.critical_rule, critical_value=z, alpha=alpha)
         if long is not None:
             change, extra = _growth_change(used, long, z, higher_is_better)
             columns.update(extra)
@@ -197,6 +201,8 @@ def analyse_change(
             options, pre_scores, post_scores, z, higher_is_better, m_functional, sd_functional
         )
         summary.update(decision.summary)
+        if "critical_value" in decision.summary:
+            summary["alpha"] = alpha
         if decision.cs_indiv is not None:
             columns["cs_indiv"] = decision.cs_indiv
         if change is not None and options.true_score:

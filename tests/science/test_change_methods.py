@@ -313,6 +313,16 @@ def test_hlm_uses_every_time_point_and_excludes_patients_with_fewer_than_three()
     assert cases.set_index("id").loc["p0", "post"] == first.iloc[-1]
 
 
+def test_hlm_needs_no_spread_of_the_first_scores_unless_a_cutoff_uses_it():
+    frame = growth_frame(patients=10)
+    first = frame.groupby("id")["time"].transform("min") == frame["time"]
+    frame.loc[first, "score"] = 30.0
+    options = {"id_column": "id", "time_column": "time", "score_column": "score", "method": "hlm"}
+    assert analyse_change(frame, **options).summary["n_used"] == 10  # type: ignore[arg-type]
+    with pytest.raises(ChangeError, match="no spread"):
+        analyse_change(frame, cutoff="a", **options)  # type: ignore[arg-type]
+
+
 def test_hlm_refuses_text_time_points():
     frame = tiny_table().assign(when=["pre"] * 5 + ["post"] * 5)
     with pytest.raises(ChangeError, match="numeric time points"):

@@ -176,7 +176,8 @@ def analyse_change(
     pre_scores = used["pre"].to_numpy(dtype=np.float64)
     post_scores = used["post"].to_numpy(dtype=np.float64)
     sd_pre = float(np.std(pre_scores, ddof=1))
-    if sd_pre == 0:
+    # Every two-point index and every cutoff scales by the pre SD; the growth model alone does not.
+    if sd_pre == 0 and (long is None or options.cutoff_type is not None):
         raise ChangeError("the pre scores of the used cases have no spread (SD 0)")
     summary["sd_pre"] = sd_pre
 

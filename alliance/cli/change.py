@@ -1,4 +1,4 @@
-"""`alliance change`: reliable and clinically significant change between two time points."""
+"""`alliance change`: reliable and clinically significant change (every established method)."""
 
 from __future__ import annotations
 
@@ -11,44 +11,116 @@ import pandas as pd
 
 from alliance.cli import CliError
 from alliance.science.change import (
+    APPROACHES,
+    BOUNDARIES,
+    CRITICAL_RULES,
+    CUTOFF_B_SDS,
     CUTOFF_TYPES,
+    HA_CUTOFFS,
+    HA_HARMED_RULES,
     METHODS,
     ChangeError,
     ChangeResult,
     analyse_change,
 )
 
+METHOD_NAMES = {
+    "jt": "Jacobson-Truax",
+    "ha": "Hageman-Arrindell",
+    "en": "Edwards-Nunnally",
+    "gln": "Gulliksen-Lord-Novick",
+    "hll": "Hsu-Linn-Lord",
+    "nk": "Nunnally-Kotsch",
+    "hlm": "multilevel growth model",
+}
+
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser(
         "change",
-        help="reliable and clinically significant change (Jacobson-Truax, Hageman-Arrindell)",
+        help="reliable and clinically significant change (JT, HA, EN, GLN, HLL, NK, HLM)",
         description=(
-            "Reliable change and change categories between two time points of a long CSV table "
-            "(one row per id and time). See docs/change.md."
+            "Reliable and clinically significant change on a long CSV table (one row per id and "
+            "time): between two time points, or over all of them with --method hlm. "
+            "The defaults reproduce the R package clinicalsignificance except for cutoff b "
+            "(functional SD, as Jacobson & Truax). See docs/change.md."
         ),
     )
     parser.add_argument("file", metavar="FILE.csv", help="long table with id, time and score")
     parser.add_argument("--id", required=True, metavar="COL", help="column identifying the case")
     parser.add_argument("--time", required=True, metavar="COL", help="column of time points")
     parser.add_argument("--score", required=True, metavar="COL", help="column of scores")
-    parser.add_argument("--pre", required=True, metavar="T1", help="pre time point")
-    parser.add_argument("--post", required=True, metavar="T2", help="post time point")
+    parser.add_argument("--pre", metavar="T1", help="pre time point (not with --method hlm)")
+    parser.add_argument("--post", metavar="T2", help="post time point (not with --method hlm)")
     parser.add_argument(
-        "--reliability", required=True, type=float, metavar="R", help="reliability, 0 < R < 1"
+        "--reliability",
+        type=float,
+        metavar="R",
+        help="reliability, 0 < R < 1 (not used by hlm or by the statistical jt approach)",
+    )
+    parser.add_argument(
+        "--reliability-post", type=float, metavar="R2", help="post-test reliability (nk; default R)"
     )
     parser.add_argument(
         "--lower-is-better", action="store_true", help="lower scores are better (default: higher)"
     )
-    parser.add_argument("--method", choices=METHODS, default="jt", help="jt (default) or ha")
+    parser.add_argument("--method", choices=METHODS, default="jt", help="RCI method (default jt)")
+    parser.add_argument(
+        "--approach",
+        choices=APPROACHES,
+        help="distribution (RCI), statistical (cutoff) or combined; default combined with a "
+        "cutoff or norm, else distribution",
+    )
     parser.add_argument("--m-functional", type=float, metavar="M", help="functional norm mean")
     parser.add_argument("--sd-functional", type=float, metavar="S", help="functional norm SD")
     parser.add_argument(
-        "--cutoff", choices=CUTOFF_TYPES, help="cutoff type (default c when norms are given)"
+        "--cutoff", choices=CUTOFF_TYPES, help="cutoff type (default c with a norm, else a)"
+    )
+    parser.add_argument(
+        "--critical",
+        choices=CRITICAL_RULES,
+        default="exact",
+        help="exact normal quantiles (1.959964, HA 1.644854; default) or rounded 1.96 / 1.65",
+    )
+    parser.add_argument(
+        "--alpha",
+        type=float,
+        default=0.05,
+        metavar="A",
+        help="significance level of the critical value (default .05; two-sided but for ha)",
+    )
+    parser.add_argument(
+        "--boundary",
+        choices=BOUNDARIES,
+        default="reference",
+        help="a post score exactly on the cutoff: not functional (reference, default) or "
+        "functional",
+    )
+    parser.add_argument(
+        "--cutoff-b-sd",
+        choices=CUTOFF_B_SDS,
+        default="functional",
+        help="SD in cutoff b: functional (Jacobson & Truax, default) or clinical (the R package)",
+    )
+    parser.add_argument(
+        "--ha-cutoff",
+        choices=HA_CUTOFFS,
+        default="true",
+        help="ha: true-score cutoff and CS_indiv (default) or jt's observed-score cutoff",
+    )
+    parser.add_argument(
+        "--ha-harmed",
+        choices=HA_HARMED_RULES,
+        default="reference",
+        help="ha combined harmed: as the R package (default) or also clinical at post by CS_indiv",
     )
     parser.add_argument("--by", metavar="COL", help="also count the categories per group")
     parser.add_argument("--json", action="store_true", help="print one JSON object")
-    parser.add_argument("--per-case", metavar="OUT.csv", help="write one row per used case")
+    parser.add_argument(
+        "--per-case",
+        metavar="OUT.csv",
+        help="write one row per used case: scores, RCI, category and the reason",
+    )
     parser.set_defaults(func=run)
 
 
@@ -69,6 +141,14 @@ def run(args: argparse.Namespace) -> int:
             sd_functional=args.sd_functional,
             cutoff=args.cutoff,
             by=args.by,
+            approach=args.approach,
+            reliability_post=args.reliability_post,
+            critical=args.critical,
+            boundary=args.boundary,
+            cutoff_b_sd=args.cutoff_b_sd,
+            ha_cutoff=args.ha_cutoff,
+            ha_harmed=args.ha_harmed,
+            alpha=args.alpha,
         )
     except ChangeError as error:
         raise CliError(str(error)) from error
@@ -107,17 +187,30 @@ def _first_line(error: Exception) -> str:
 def format_report(summary: dict[str, Any]) -> str:
     """The summary as a readable text table (categories by group when --by was used)."""
     direction = "higher" if summary["higher_is_better"] else "lower"
+    if summary["method"] == "hlm":
+        when = "Change over all time points"
+    else:
+        when = f"Change from time {summary['pre']} to time {summary['post']}"
+    reliability = summary.get("reliability")
     lines = [
-        f"Change from time {summary['pre']} to time {summary['post']} "
-        f"({_method_name(summary['method'])}; {direction} is better; "
-        f"reliability {summary['reliability']:g})",
+        f"{when} ({METHOD_NAMES[summary['method']]}, {summary['approach']} approach; "
+        f"{direction} is better"
+        + ("" if reliability is None else f"; reliability {reliability:g}")
+        + ")",
         f"cases: {summary['n_total']} in the table, {summary['n_used']} used, "
-        f"{summary['n_excluded']} excluded (missing pre or post)",
-        f"reliable change threshold: {summary['rc_threshold']:.2f} points{_ha_note(summary)}",
+        f"{summary['n_excluded']} excluded ({_excluded_reason(summary)})",
     ]
-    if "cutoff" in summary:
+    if "critical_value" in summary:
+        lines.append(f"critical value: {summary['critical_value']:.6g} ({summary['critical']})")
+    if "rc_threshold" in summary:
         lines.append(
-            f"cutoff {summary['cutoff_type']}: {summary['cutoff']:.2f} "
+            f"reliable change threshold: {summary['rc_threshold']:.2f} points{_ha_note(summary)}"
+        )
+    lines += _method_lines(summary)
+    if "cutoff" in summary:
+        scale = "true-score " if summary["cutoff_scale"] == "true" else ""
+        lines.append(
+            f"{scale}cutoff {summary['cutoff_type']}: {summary['cutoff']:.2f} "
             f"(clinical M {summary['m_clinical']:.2f}, SD {summary['sd_clinical']:.2f}"
             f"{_functional_note(summary)})"
         )
@@ -125,8 +218,29 @@ def format_report(summary: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
-def _method_name(method: str) -> str:
-    return {"jt": "Jacobson-Truax", "ha": "Hageman-Arrindell"}[method]
+def _excluded_reason(summary: dict[str, Any]) -> str:
+    if summary["method"] == "hlm":
+        return f"fewer than {summary['min_scores']} scores"
+    return "missing pre or post"
+
+
+def _method_lines(summary: dict[str, Any]) -> list[str]:
+    if "hlm" in summary:
+        model = summary["hlm"]
+        singular = ", singular fit" if model["singular"] else ""
+        return [
+            f"growth model: slope {model['fixed_slope']:.3f} per time unit, slope variance "
+            f"{model['var_slope']:.3f}, residual variance {model['var_residual']:.3f}{singular}"
+        ]
+    for key, label in (
+        ("se_prediction", "SE of prediction"),
+        ("nk_denominator", "NK denominator"),
+    ):
+        if key in summary:
+            return [f"{label}: {summary[key]:.4f}"]
+    if summary["method"] == "en" and "se_measurement" in summary:
+        return [f"SE of measurement: {summary['se_measurement']:.4f}"]
+    return []
 
 
 def _ha_note(summary: dict[str, Any]) -> str:

@@ -34,6 +34,7 @@ from alliance.science.change import (
     rc_threshold,
 )
 
+LEGACY = {"critical": "rounded", "boundary": "functional", "ha_cutoff": "observed"}
 SQRT8 = math.sqrt(8.0)
 JT_THRESHOLD = 1.96 * SQRT8  # 5.543717
 
@@ -56,6 +57,9 @@ def analyse_tiny(frame: pd.DataFrame | None = None, **options: object):
         "pre": 1,
         "post": 2,
         "reliability": 0.84,
+        # Alliance's rules before the R reference became the default, which these hand
+        # computations use: 1.96 / 1.65, a score on the cutoff is functional, HA with JT's cutoff.
+        **LEGACY,
     }
     settings_.update(options)
     return analyse_change(tiny_table() if frame is None else frame, **settings_)  # type: ignore[arg-type]
@@ -375,7 +379,7 @@ def analyse_pairs(pairs, sign=1, **options):
         score_column="score",
         pre="pre",
         post="post",
-        **options,
+        **{**LEGACY, **options},
     )
 
 

@@ -18,13 +18,18 @@ import pytest
 
 from alliance.cli import main
 
-REFDATA = Path(__file__).resolve().parents[2].parent / "shared" / "refdata"
+REFDATA = Path(__file__).resolve().parents[1] / "data"
 CLAUS = REFDATA / "claus_2020.csv"
 JACOBSON = REFDATA / "jacobson_1989.csv"
 
 
+# The hand computations below use Alliance's rules before the R reference became the default:
+# 1.96 / 1.65 and a score exactly on the cutoff counting as functional.
+LEGACY = ["--critical", "rounded", "--boundary", "functional", "--ha-cutoff", "observed"]
+
+
 def run_json(capsys, *argv: str) -> dict:
-    assert main(["change", *map(str, argv), "--json"]) == 0
+    assert main(["change", *map(str, argv), *LEGACY, "--json"]) == 0
     out, err = capsys.readouterr()
     assert err == ""
     return json.loads(out)
@@ -90,7 +95,7 @@ def assert_matches(result: dict, expected: dict) -> None:
 # --- real data ------------------------------------------------------------------------------------
 
 CLAUS_SETTINGS = {
-    # score: (reliability, functional mean, functional SD), from the refdata README
+    # score: (reliability, functional mean, functional SD), from tests/data/README.md
     "bdi": (0.801, 7.69, 7.52),
     "hamd": (0.80, 8.0, 8.0),
 }
@@ -215,12 +220,16 @@ def test_per_case_writes_one_row_per_used_case(capsys, tmp_path):
         "--reliability", ".801", "--lower-is-better", "--by", "treatment", "--per-case", out,
     )  # fmt: skip
     cases = pd.read_csv(out)
-    assert list(cases.columns) == ["id", "pre", "post", "change", "rci", "category", "group"]
+    assert list(cases.columns) == [
+        "id", "pre", "post", "change", "rci", "category", "reason", "group",
+    ]  # fmt: skip
     assert len(cases) == result["n_used"] == 40
     first = cases.iloc[0]  # patient 1: BDI 33 at time 1, 27 at time 4
     assert (first["id"], first["pre"], first["post"], first["change"]) == (1, 33, 27, -6)
     assert first["rci"] == pytest.approx(-6 / (result["rc_threshold"] / 1.96))
     assert first["group"] == "TAU"
+    # -6 / 5.1470 = -1.166, inside +-1.96: the reason says so.
+    assert first["reason"] == "RCI -1.166: not reliable (within 1.96)"
 
 
 def test_without_json_it_prints_a_readable_table(capsys):
@@ -233,6 +242,78 @@ def test_without_json_it_prints_a_readable_table(capsys):
     assert "30 in the table, 30 used, 0 excluded" in out
     assert "cutoff a: 105.23" in out
     assert any(line.split()[:2] == ["recovered", "10"] for line in out.splitlines())
+
+
+# --- the reference defaults and the other methods ------------------------------------------------
+
+
+def run_default(capsys, *argv: object) -> dict:
+    assert main(["change", *map(str, argv), "--json"]) == 0
+    out, err = capsys.readouterr()
+    assert err == ""
+    return json.loads(out)
+
+
+def test_by_default_the_json_names_method_approach_critical_value_cutoff_and_norms(capsys):
+    result = run_default(
+        capsys,
+        CLAUS, "--id", "id", "--time", "time", "--score", "bdi", "--pre", "1", "--post", "4",
+        "--reliability", ".801", "--lower-is-better",
+        "--m-functional", "7.69", "--sd-functional", "7.52", "--cutoff", "c",
+    )  # fmt: skip
+    assert (result["method"], result["approach"], result["critical"]) == ("jt", "combined", "exact")
+    assert result["critical_value"] == pytest.approx(1.959963984540054)
+    assert (result["cutoff_type"], result["cutoff_scale"], result["boundary"]) == (
+        "c", "observed", "reference",
+    )  # fmt: skip
+    assert result["cutoff"] == pytest.approx(21.0166, abs=1e-4)
+    assert (result["m_functional"], result["sd_functional"]) == (7.69, 7.52)
+    assert result["m_clinical"] == pytest.approx(35.475)
+
+
+def test_hlm_from_the_command_line_uses_all_four_time_points(capsys, tmp_path):
+    out = tmp_path / "slopes.csv"
+    result = run_default(
+        capsys,
+        CLAUS, "--id", "id", "--time", "time", "--score", "bdi", "--method", "hlm",
+        "--lower-is-better", "--cutoff", "a", "--per-case", out,
+    )  # fmt: skip
+    # The R package gives 5 / 0 / 32 / 3 / 0 (tests/data/clinicalsignificance, case A062).
+    assert result["categories"] == {
+        "recovered": 5, "improved": 0, "unchanged": 32, "deteriorated": 3, "harmed": 0,
+    }  # fmt: skip
+    assert result["hlm"]["n_rows"] == 160 and result["n_used"] == 40
+    cases = pd.read_csv(out)
+    assert {"slope_deviation", "conditional_sd", "n_scores", "reason"} <= set(cases.columns)
+    assert (cases["n_scores"] >= 3).all()
+
+
+def test_statistical_ha_from_the_command_line_reports_the_true_score_cutoff(capsys):
+    result = run_default(
+        capsys,
+        CLAUS, "--id", "id", "--time", "time", "--score", "bdi", "--pre", "1", "--post", "4",
+        "--reliability", ".801", "--lower-is-better", "--method", "ha", "--approach",
+        "statistical", "--cutoff", "a",
+    )  # fmt: skip
+    # R: cs_statistical(..., cutoff_method = "HA", cutoff_type = "a") gives a_true 20.871256
+    # and 7 / 33 / 0 (case A010).
+    assert result["cutoff_scale"] == "true"
+    assert result["cutoff"] == pytest.approx(20.8712562756, abs=1e-6)
+    assert result["categories"] == {"improved": 7, "unchanged": 33, "deteriorated": 0}
+
+
+def test_the_text_report_names_the_method_and_the_critical_value(capsys):
+    code = main(
+        ["change", str(CLAUS), "--id", "id", "--time", "time", "--score", "hamd",
+         "--method", "nk", "--pre", "1", "--post", "4", "--reliability", ".8",
+         "--reliability-post", ".5", "--lower-is-better"]
+    )  # fmt: skip
+    out, err = capsys.readouterr()
+    assert code == 0 and err == ""
+    assert "Nunnally-Kotsch, distribution approach" in out
+    assert "critical value: 1.95996 (exact)" in out
+    # R: cs_distribution(..., reliability_post = 0.5, rci_method = "NK") gives 28 / 11 / 1.
+    assert any(line.split()[:2] == ["improved", "28"] for line in out.splitlines())
 
 
 # --- errors ---------------------------------------------------------------------------------------
@@ -251,6 +332,21 @@ GOOD = ["--id", "id", "--time", "time", "--score", "bdi", "--pre", "1", "--post"
         ([str(REFDATA / "missing.csv"), *GOOD, "--reliability", ".8"], "file not found"),
         ([str(CLAUS), *GOOD, "--reliability", ".8", "--cutoff", "c"], "functional norm"),
         ([str(CLAUS), *GOOD, "--reliability", ".8", "--by", "arm"], "unknown by column"),
+        ([str(CLAUS), *GOOD, "--method", "hlm"], "give no pre or post"),
+        ([str(CLAUS), *GOOD], "needs the reliability"),
+        (
+            [
+                str(CLAUS),
+                *GOOD,
+                "--reliability",
+                ".8",
+                "--method",
+                "en",
+                "--approach",
+                "statistical",
+            ],
+            "statistical approach",
+        ),
     ],
 )
 def test_bad_arguments_exit_2_with_one_line_on_stderr(capsys, argv, message):

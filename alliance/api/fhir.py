@@ -28,7 +28,7 @@ from typing import Any
 import pandas as pd
 from pydantic import ValidationError
 
-from .imports import PROBLEM_COLUMN, ROW_COLUMN
+from .imports.read import PROBLEM_COLUMN, ROW_COLUMN
 
 EPISODE_EXTENSION = "urn:alliance:episode"
 SESSION_EXTENSION = "urn:alliance:session-number"

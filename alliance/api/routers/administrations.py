@@ -44,20 +44,21 @@ def record_administration(request, payload: schemas.AdministrationIn):
     require_write(request)
     session = lookups.session(request, payload.session)
     lookups.instrument(payload.instrument)
-    result = services.record_administration(
-        actor(request),
+    result = _record(
+        request,
         session,
-        instrument=payload.instrument,
-        idempotency_key=payload.idempotency_key,
-        items=payload.items,
-        total=payload.total,
-        rater=payload.rater,
-        rater_relationship=payload.rater_relationship,
-        entry_mode=payload.entry_mode,
-        ip=client_ip(request),
+        payload.idempotency_key,
+        **payload.dict(exclude={"session", "idempotency_key"}),
     )
     stored = lookups.administration(request, result.administration.public_id)
     return Status(201 if result.created else 200, administration_out(stored))
+
+
+def _record(request, session, idempotency_key: str, **form):
+    """The care service records (or edits) the form as the token's user."""
+    return services.record_administration(
+        actor(request), session, idempotency_key=idempotency_key, ip=client_ip(request), **form
+    )
 
 
 @router.get(
@@ -76,17 +77,16 @@ def update_administration(request, administration_id: str, payload: schemas.Admi
     """Correct the items or the total (stored as an edit in the audit trail)."""
     require_write(request)
     administration = lookups.administration(request, administration_id)
-    services.record_administration(
-        actor(request),
+    _record(
+        request,
         administration.session,
+        f"api-edit-{uuid.uuid4().hex}",
         instrument=administration.instrument,
-        idempotency_key=f"api-edit-{uuid.uuid4().hex}",
-        items=payload.items,
-        total=payload.total,
         rater=administration.rater,
         rater_relationship=administration.rater_relationship,
         entry_mode=administration.entry_mode,
-        ip=client_ip(request),
+        items=payload.items,
+        total=payload.total,
     )
     return administration_out(lookups.administration(request, administration_id))
 

@@ -28,7 +28,7 @@ from typing import Any
 import pandas as pd
 from pydantic import ValidationError
 
-from .imports import PROBLEM_COLUMN, ROW_COLUMN
+from .imports import PROBLEM_COLUMN, ROW_COLUMN, ImportReport, import_table
 
 EPISODE_EXTENSION = "urn:alliance:episode"
 SESSION_EXTENSION = "urn:alliance:session-number"
@@ -177,8 +177,6 @@ def bundle_to_table(bundle: Any, *, therapist: str, known_ids: set[str] | None =
 def import_bundle(actor, agency, bundle: Any, *, therapist: str, dry_run: bool = True):
     """Validate, convert and import a bundle; raises FhirImportError for an invalid bundle."""
     from alliance.care.models import Administration
-
-    from .imports import ImportReport, import_table
 
     validate_bundle(bundle)
     ids = {

@@ -22,6 +22,7 @@ from collections.abc import Callable
 
 from django.conf import settings
 from django.db import transaction
+from django.tasks import task
 from django.utils import timezone
 
 from alliance.care.models import Administration, Alert
@@ -139,14 +140,12 @@ def announce(agency_id: int, event: str, make_data: Callable[[], dict]) -> list[
 def enqueue(delivery: WebhookDelivery, run_after: datetime.datetime | None = None) -> None:
     from django.tasks import default_task_backend
 
-    from .tasks import deliver_webhook
-
-    task = deliver_webhook
+    job = deliver_webhook
     if run_after is not None:
         if not default_task_backend.supports_defer:
             return  # picked up by `manage.py webhooks_retry` (retry_due_deliveries)
-        task = task.using(run_after=run_after)
-    task.enqueue(delivery.pk)
+        job = job.using(run_after=run_after)
+    job.enqueue(delivery.pk)
 
 
 def attempt(delivery_id: int, now: datetime.datetime | None = None) -> WebhookDelivery | None:
@@ -213,6 +212,13 @@ def attempt(delivery_id: int, now: datetime.datetime | None = None) -> WebhookDe
     if delivery.status == DeliveryStatus.PENDING:
         enqueue(delivery, run_after=delivery.next_attempt_at)
     return delivery
+
+
+@task
+def deliver_webhook(delivery_id: int) -> str | None:
+    """One attempt of one webhook delivery (a background task); returns its status afterwards."""
+    delivery = attempt(delivery_id)
+    return delivery.status if delivery else None
 
 
 def retry_due_deliveries(now: datetime.datetime | None = None) -> int:

@@ -13,11 +13,11 @@ from django.utils import timezone
 
 from alliance.accounts.models import Agency, Role, Team, User
 from alliance.accounts.services import create_member
+from alliance.api.imports import import_frame
 from alliance.science.etr import EtrError
 from alliance.science.simulate import simulate
 
 from .feedback import model_for
-from .importing import import_episodes
 from .models import Client
 
 AGENCY_NAME = "Demo Agency"
@@ -85,10 +85,16 @@ def _create_demo(today: datetime.date) -> DemoResult:
     by_id = {tid: therapists[index % len(therapists)] for index, tid in enumerate(therapist_ids)}
     teams = {str(tid): (north if by_id[tid] in therapists[:2] else south) for tid in therapist_ids}
     frame = frame.assign(team_id=frame["therapist_id"].astype(str))
-    episodes = import_episodes(
-        admin, agency, frame, therapists=by_id, teams=teams, code_prefix="D-"
+    report = import_frame(
+        admin,
+        agency,
+        frame,
+        therapists=by_id,
+        teams=teams,
+        code_prefix="D-",
+        alert_history=True,  # the supervisor's pages show alerts as if rated session by session
     )
-    return DemoResult(created=True, clients=len(episodes))
+    return DemoResult(created=True, clients=report.clients)
 
 
 def demo_frame(today: datetime.date, seed: int = SEED) -> pd.DataFrame:

@@ -6,7 +6,8 @@ only gathers an episode's scores into the shapes they expect.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+import datetime
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from functools import lru_cache
 
@@ -18,7 +19,7 @@ from alliance.science.etr import EtrError, EtrModel, Trajectory
 from alliance.science.instruments import Instrument, get_instrument
 from alliance.science.signals import AllianceScore, EpisodeSignals, evaluate_episode
 
-from .models import Administration, Episode, FittedModel
+from .models import Administration, Episode, FittedModel, Zone
 
 
 def model_for(agency_id: int | None, instrument: str) -> EtrModel:
@@ -83,27 +84,43 @@ class EpisodeFeedback:
     model: EtrModel | None
 
 
+# What the signals read of one administration: (session number, instrument, rater, total,
+# items, total_only). A bulk import evaluates rows in this shape before it stores them.
+Score = tuple[int, str, str, float, Mapping[str, float], bool]
+
+
+def _score(administration: Administration) -> Score:
+    return (
+        administration.session.number,
+        administration.instrument,
+        administration.rater,
+        administration.total,
+        administration.items,
+        administration.total_only,
+    )
+
+
 def client_scores(
     episode: Episode, administrations: Iterable[Administration]
 ) -> tuple[list[tuple[int, float]], list[AllianceScore]]:
     """The client's own outcome and alliance totals by session number (collaterals excluded)."""
+    return _client_scores(
+        episode.outcome_instrument, episode.alliance_instrument, map(_score, administrations)
+    )
+
+
+def _client_scores(
+    outcome_instrument: str, alliance_instrument: str, scores: Iterable[Score]
+) -> tuple[list[tuple[int, float]], list[AllianceScore]]:
     outcome: list[tuple[int, float]] = []
     alliance: list[AllianceScore] = []
-    for administration in administrations:
-        if administration.rater != "client":
+    for number, instrument, rater, total, items, total_only in scores:
+        if rater != "client":
             continue
-        number = administration.session.number
-        if administration.instrument == episode.outcome_instrument:
-            outcome.append((number, administration.total))
-        elif administration.instrument == episode.alliance_instrument:
-            alliance.append(
-                AllianceScore(
-                    number,
-                    administration.total,
-                    dict(administration.items),
-                    administration.total_only,
-                )
-            )
+        if instrument == outcome_instrument:
+            outcome.append((number, total))
+        elif instrument == alliance_instrument:
+            alliance.append(AllianceScore(number, total, dict(items), total_only))
     outcome.sort()
     alliance.sort(key=lambda score: score.session_number)
     return outcome, alliance
@@ -112,14 +129,49 @@ def client_scores(
 def episode_feedback(
     episode: Episode, administrations: Iterable[Administration]
 ) -> EpisodeFeedback:
-    outcome, alliance = client_scores(episode, administrations)
-    model = model_or_none(episode.agency_id, episode.outcome_instrument)
+    return scores_feedback(
+        episode.agency_id,
+        episode.outcome_instrument,
+        episode.alliance_instrument,
+        episode.client.age_band,
+        map(_score, administrations),
+    )
+
+
+def scores_feedback(
+    agency_id: int | None,
+    outcome_instrument: str,
+    alliance_instrument: str,
+    age_band: str,
+    scores: Iterable[Score],
+) -> EpisodeFeedback:
+    """``episode_feedback`` from plain values, for episodes not stored yet (a bulk import)."""
+    outcome, alliance = _client_scores(outcome_instrument, alliance_instrument, scores)
+    model = model_or_none(agency_id, outcome_instrument)
     signals = evaluate_episode(
         outcome,
         alliance,
         model=model if model is not None else NoModel(),
-        instrument=episode.outcome_instrument,
-        alliance_instrument=episode.alliance_instrument,
-        age_band=episode.client.age_band,
+        instrument=outcome_instrument,
+        alliance_instrument=alliance_instrument,
+        age_band=age_band,
     )
     return EpisodeFeedback(outcome=outcome, alliance=alliance, signals=signals, model=model)
+
+
+def episode_summary(
+    feedback: EpisodeFeedback, session_count: int, last_session_date: datetime.date | None
+) -> dict[str, object]:
+    """The denormalised summary an episode stores (the caseload's columns), by field name."""
+    outcome, alliance, signals = feedback.outcome, feedback.alliance, feedback.signals
+    last_outcome_session, last_outcome_total = outcome[-1] if outcome else (None, None)
+    return {
+        "session_count": session_count,
+        "last_session_date": last_session_date,
+        "intake_total": outcome[0][1] if outcome else None,
+        "last_outcome_total": last_outcome_total,
+        "last_outcome_session": last_outcome_session,
+        "zone": signals.latest_colour if outcome else Zone.NONE,
+        "last_alliance_total": alliance[-1].total if alliance else None,
+        "alliance_flag": signals.latest_alliance_colour if alliance else Zone.NONE,
+    }

@@ -18,7 +18,7 @@ from alliance.audit.services import record
 from alliance.science.instruments import ResponseError, ScoredResponse, UnknownInstrumentError
 from alliance.science.instruments.age_bands import DEFAULT_AGE_BAND, default_forms
 
-from .feedback import EpisodeFeedback, episode_feedback, instrument_for
+from .feedback import EpisodeFeedback, episode_feedback, episode_summary, instrument_for
 from .models import (
     Administration,
     AgeBand,
@@ -31,7 +31,6 @@ from .models import (
     Episode,
     Rater,
     Session,
-    Zone,
 )
 
 __all__ = [
@@ -58,6 +57,10 @@ GROUP_FORM = "gsrs"
 
 class ServiceError(ValueError):
     """A business rule was broken; the message is meant for the user."""
+
+
+class DuplicateError(ServiceError):
+    """The record exists already (a unique constraint said so, even in a race)."""
 
 
 # Sent after commit (the API app delivers webhooks from them): administration=, alerts=[...].
@@ -118,17 +121,19 @@ def create_client(
     alliance_instrument = alliance_instrument or default_alliance
     _check_instruments(outcome_instrument, alliance_instrument)
     raters = _clean_raters(raters)
-    if Client.objects.filter(agency=agency, display_code=display_code).exists():
-        raise ServiceError(_("There is already a client with this display code."))
-    client = Client.objects.create(
-        agency=agency,
-        display_code=display_code,
-        name=name,
-        birth_year=birth_year,
-        age_band=age_band,
-        therapist=therapist,
-        team=team,
-    )
+    try:
+        with transaction.atomic():  # the unique constraint decides, so a race answers the same
+            client = Client.objects.create(
+                agency=agency,
+                display_code=display_code,
+                name=name,
+                birth_year=birth_year,
+                age_band=age_band,
+                therapist=therapist,
+                team=team,
+            )
+    except IntegrityError:
+        raise DuplicateError(_("There is already a client with this display code.")) from None
     episode = Episode.objects.create(
         agency=agency,
         client=client,
@@ -496,29 +501,10 @@ def refresh_episode_summary(episode: Episode) -> EpisodeFeedback:
     attended = episode.sessions.filter(attendance=Attendance.ATTENDED).aggregate(
         count=Count("pk"), last=Max("date")
     )
-    episode.session_count = attended["count"]
-    episode.last_session_date = attended["last"]
-    outcome = feedback.outcome
-    episode.intake_total = outcome[0][1] if outcome else None
-    episode.last_outcome_session, episode.last_outcome_total = (
-        outcome[-1] if outcome else (None, None)
-    )
-    episode.zone = feedback.signals.latest_colour if outcome else Zone.NONE
-    alliance = feedback.alliance
-    episode.last_alliance_total = alliance[-1].total if alliance else None
-    episode.alliance_flag = feedback.signals.latest_alliance_colour if alliance else Zone.NONE
-    episode.save(
-        update_fields=[
-            "session_count",
-            "last_session_date",
-            "intake_total",
-            "last_outcome_total",
-            "last_outcome_session",
-            "zone",
-            "last_alliance_total",
-            "alliance_flag",
-        ]
-    )
+    summary = episode_summary(feedback, attended["count"], attended["last"])
+    for name, value in summary.items():
+        setattr(episode, name, value)
+    episode.save(update_fields=list(summary))
     _sync_alerts(episode, feedback)
     return feedback
 

@@ -118,6 +118,36 @@ def test_errors_are_json_with_a_stable_code_and_a_message(personas, api_as):
     assert (duplicate.status_code, duplicate.json()["code"]) == (409, "conflict")
 
 
+def test_a_display_code_in_use_answers_409_whether_stored_before_or_in_a_race(personas, api_as):
+    from django.db.models.signals import pre_save
+
+    from alliance.care.models import Client
+
+    api = api_as(personas.tara)
+    plain = api.post("/clients", {"display_code": "R-TARA-1"})
+    raced = []
+
+    def another_request_stores_it_first(sender, instance, **kwargs):
+        # After every check of the request, just before its INSERT: a concurrent request wins.
+        if instance.display_code == "R-RACE-1" and not raced:
+            raced.append(instance)
+            Client.objects.create(
+                agency=personas.riverside, display_code="R-RACE-1", therapist=personas.tara
+            )
+
+    pre_save.connect(another_request_stores_it_first, sender=Client)
+    try:
+        race = api.post("/clients", {"display_code": "R-RACE-1"})
+    finally:
+        pre_save.disconnect(another_request_stores_it_first, sender=Client)
+    assert raced, "the race was not staged"
+    assert (plain.status_code, plain.json()) == (race.status_code, race.json())
+    assert (race.status_code, race.json()["code"]) == (409, "conflict")
+    assert "display code" in race.json()["message"]
+    # The staged winner ran inside the request's transaction, so it went with the rollback.
+    assert not Episode.objects.filter(client__display_code="R-RACE-1").exists()
+
+
 def test_list_endpoints_paginate_with_limit_and_offset(personas, api_as):
     api = api_as(personas.alice)
     first = api.get("/clients", limit=2)

@@ -26,7 +26,7 @@ from django.contrib.auth.hashers import make_password
 from alliance.accounts.models import Agency, Role
 from alliance.accounts.services import create_member
 from alliance.care import services
-from alliance.care.importing import import_episodes
+from alliance.api.imports import import_frame
 from alliance.care.models import Client
 from alliance.science.simulate import simulate
 agency = Agency.objects.create(name="Backup test")
@@ -37,7 +37,7 @@ therapists = {
     tid: create_member(agency, f"t{n}", "", Role.THERAPIST, password_hash=hashed)
     for n, tid in enumerate(sorted(frame["therapist_id"].unique()))
 }
-import_episodes(admin, agency, frame, therapists=therapists, code_prefix="B-")
+import_frame(admin, agency, frame, therapists=therapists, code_prefix="B-")
 client = Client.objects.order_by("display_code").first()
 services.start_session(admin, Client.objects.filter(episodes__end_date__isnull=True).first())
 services.erase_client(admin, client, reason="request")

@@ -1,0 +1,97 @@
+"""Every error the API answers, as JSON ``{"code", "message"}`` (and ``errors`` when per item).
+
+``register`` installs the handlers on the NinjaAPI instance; ``ERRORS`` is the response map
+every operation documents, so the OpenAPI document lists the error answers it may give.
+"""
+
+from __future__ import annotations
+
+import json
+
+from django.db import IntegrityError
+from django.http import Http404
+from ninja import NinjaAPI
+from ninja.errors import AuthenticationError, HttpError, ValidationError
+
+from alliance.care.services import DuplicateError, ServiceError
+from alliance.science.instruments import ResponseError
+
+from . import schemas
+from .auth import ApiError, RateLimited
+
+ERROR_STATUSES = frozenset({400, 401, 403, 404, 409, 413, 422, 429})
+ERRORS = {ERROR_STATUSES: schemas.Error}
+
+
+def jsonable(value):
+    """Dates, decimals and the like as JSON text, the way the report and error bodies send them."""
+    return json.loads(json.dumps(value, default=str))
+
+
+def register(api: NinjaAPI) -> None:
+    def answer(request, status: int, code: str, message: str, errors=None, headers=None):
+        body = {"code": code, "message": message}
+        if errors is not None:
+            body["errors"] = jsonable(errors)
+        response = api.create_response(request, body, status=status)
+        for name, value in (headers or {}).items():
+            response[name] = value
+        return response
+
+    def api_error(request, exc: ApiError):
+        return answer(request, exc.status, exc.code, exc.message, exc.errors)
+
+    def not_found(request, exc):
+        return answer(request, 404, "not_found", "not found (or not visible to this token)")
+
+    def unauthenticated(request, exc):
+        return answer(
+            request,
+            401,
+            "unauthenticated",
+            "a valid, unexpired bearer token is required",
+            headers={"WWW-Authenticate": 'Bearer realm="alliance"'},
+        )
+
+    def rate_limited(request, exc: RateLimited):
+        return answer(
+            request,
+            429,
+            "rate_limited",
+            f"too many requests; retry after {exc.retry_after} s",
+            headers={"Retry-After": str(exc.retry_after)},
+        )
+
+    def invalid(request, exc: ValidationError):
+        return answer(request, 422, "invalid", "the request is not valid", exc.errors)
+
+    def http_error(request, exc: HttpError):
+        return answer(request, exc.status_code, "bad_request", str(exc))
+
+    def rule_broken(request, exc):
+        return answer(request, 422, "rule_broken", str(exc))
+
+    def invalid_response(request, exc: ResponseError):
+        item = getattr(exc, "item", None)
+        errors = [{"item": item}] if item else None
+        return answer(request, 422, "invalid_scores", str(exc), errors)
+
+    def duplicate(request, exc: DuplicateError):
+        return answer(request, 409, "conflict", str(exc))
+
+    def conflict(request, exc):
+        return answer(request, 409, "conflict", "this conflicts with an existing record")
+
+    for exception, handler in (
+        (ApiError, api_error),
+        (Http404, not_found),
+        (AuthenticationError, unauthenticated),
+        (RateLimited, rate_limited),
+        (ValidationError, invalid),
+        (HttpError, http_error),
+        (DuplicateError, duplicate),
+        (ServiceError, rule_broken),
+        (ResponseError, invalid_response),
+        (IntegrityError, conflict),
+    ):
+        api.add_exception_handler(exception, handler)

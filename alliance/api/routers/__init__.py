@@ -1,0 +1,1 @@
+"""One router per resource; ``alliance.api.api`` mounts them in this order (the OpenAPI order)."""

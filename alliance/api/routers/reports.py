@@ -1,0 +1,40 @@
+"""``/reports/effectiveness``: the effectiveness report of the reports app, as JSON."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from django.core.exceptions import PermissionDenied
+from ninja import Router
+
+from .. import lookups, schemas
+from ..auth import ApiError, actor
+from ..errors import ERRORS
+from ..serializers import report_out
+
+router = Router(tags=["reports"])
+
+ReportGrouping = Literal["quarter", "team_id", "therapist_id", "age_band"]
+
+
+@router.get("/reports/effectiveness", response={200: schemas.ReportOut, **ERRORS})
+def effectiveness_report(
+    request, instrument: str = "ors", by: ReportGrouping = "quarter", closed_only: bool = False
+):
+    """Effectiveness (``alliance.science.effectiveness``) over the episodes the user may see.
+
+    Built by the reports app (supervisors and agency admins); ``result`` is null with an
+    ``error`` when the data are too few for the indices.
+    """
+    from alliance.reports.data import ReportFilter
+    from alliance.reports.services import effectiveness_report as build
+
+    if lookups.instrument(instrument).kind not in ("outcome", "symptom"):
+        raise ApiError(422, "not_an_outcome", "choose an outcome instrument")
+    try:
+        report = build(
+            actor(request), ReportFilter(instrument=instrument, closed_only=closed_only), by=by
+        )
+    except PermissionDenied:
+        raise ApiError(403, "forbidden", "reports are for supervisors and agency admins") from None
+    return report_out(instrument, report)

@@ -114,7 +114,7 @@ def setup_django() -> dict[str, str]:
 
 def run_demo(args: argparse.Namespace) -> int:
     setup_django()
-    from alliance.care.demo import prepare_demo, remove_demo
+    from alliance.demo import prepare_demo, remove_demo
 
     if args.reset:
         remove_demo()

@@ -466,7 +466,14 @@ def test_each_public_name_lives_in_one_module_of_the_etr_package_and_is_importab
     from alliance.science.etr import calibration, fitting, io, model
 
     homes = {
-        model: ["EtrModel", "EtrParameters", "Trajectory", "EtrError"],
+        model: [
+            "EtrModel",
+            "EtrParameters",
+            "Trajectory",
+            "EtrError",
+            "model_to_dict",
+            "save_model",
+        ],
         io: ["load_model", "model_from_dict", "default_model", "ModelFileError", "MODELS_DIR"],
         fitting: ["fit", "longitudinal_scores", "DEFAULT_MIN_EPISODES"],
         calibration: ["calibrate", "auc", "sensitivity_specificity", "calibration_table"],

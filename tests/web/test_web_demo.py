@@ -14,7 +14,14 @@ def run_alliance(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
     env = {
         k: v
         for k, v in os.environ.items()
-        if k not in {"DATABASE_URL", "ALLIANCE_DATA_DIR", "SECRET_KEY", "DEBUG", "DJANGO_SETTINGS_MODULE"}
+        if k
+        not in {
+            "DATABASE_URL",
+            "ALLIANCE_DATA_DIR",
+            "SECRET_KEY",
+            "DEBUG",
+            "DJANGO_SETTINGS_MODULE",
+        }
     }
     return subprocess.run(
         [sys.executable, "-m", "alliance", *args],

@@ -24,23 +24,23 @@ from alliance.science.etr.fitting import (
     longitudinal_scores,
 )
 from alliance.science.etr.io import (
-    MODEL_FORMAT,
-    MODEL_VERSION,
     MODELS_DIR,
     ModelFileError,
     default_model,
     load_model,
     model_from_dict,
-    model_to_dict,
-    save_model,
 )
 from alliance.science.etr.model import (
     METHOD,
+    MODEL_FORMAT,
+    MODEL_VERSION,
     EtrError,
     EtrModel,
     EtrParameters,
     FloatArray,
     Trajectory,
+    model_to_dict,
+    save_model,
 )
 
 __all__ = [

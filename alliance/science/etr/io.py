@@ -5,14 +5,16 @@ from __future__ import annotations
 import json
 import math
 import os
-from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
-from alliance.science.etr.model import EtrError, EtrModel, EtrParameters
+from alliance.science.etr.model import (
+    MODEL_FORMAT,
+    EtrError,
+    EtrModel,
+    EtrParameters,
+)
 
-MODEL_FORMAT = "alliance-etr"
-MODEL_VERSION = 1
 MODELS_DIR = Path(__file__).resolve().parent.parent / "models"
 
 
@@ -24,37 +26,6 @@ class ModelFileError(EtrError):
         self.field = field_name
         where = f"field {field_name!r}: " if field_name else ""
         super().__init__(f"model file {self.path}: {where}{problem}")
-
-
-def model_to_dict(model: EtrModel) -> dict[str, Any]:
-    """The model as the JSON object ``load_model`` reads (``EtrModel.to_dict``)."""
-    return {
-        "format": MODEL_FORMAT,
-        "version": MODEL_VERSION,
-        "name": model.name,
-        "instrument": model.instrument,
-        "method": model.method,
-        "parameters": asdict(model.parameters),
-        "percentiles": {
-            "target": model.target_percentile,
-            "negative": model.negative_percentile,
-        },
-        "score_range": [model.score_min, model.score_max],
-        "higher_is_better": model.higher_is_better,
-        "reliable_change": model.reliable_change,
-        "final_sessions": {str(k): v for k, v in sorted(model.final_sessions.items())},
-        "n_episodes": model.n_episodes,
-        "n_administrations": model.n_administrations,
-        "fitted_on": model.fitted_on,
-        "provenance": model.provenance,
-        "provisional": model.provisional,
-        **({"extra": model.extra} if model.extra else {}),
-    }
-
-
-def save_model(model: EtrModel, path: str | os.PathLike[str]) -> None:
-    """Write the model file (``EtrModel.save``)."""
-    Path(path).write_text(json.dumps(model_to_dict(model), indent=2) + "\n", encoding="utf-8")
 
 
 def load_model(path: str | os.PathLike[str]) -> EtrModel:

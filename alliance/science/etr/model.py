@@ -20,10 +20,12 @@ instrument's range. Session 1 is the intake itself.
 
 from __future__ import annotations
 
+import json
 import math
 import os
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -243,15 +245,11 @@ class EtrModel:
             )
         return values
 
-    # ----- persistence (the file format lives in etr.io) ---------------------------------
+    # ----- persistence (reading and validating files lives in etr.io) ---------------------
     def to_dict(self) -> dict[str, Any]:
-        from alliance.science.etr.io import model_to_dict
-
         return model_to_dict(self)
 
     def save(self, path: str | os.PathLike[str]) -> None:
-        from alliance.science.etr.io import save_model
-
         save_model(self, path)
 
 
@@ -276,3 +274,40 @@ def _log_sessions(sessions: npt.ArrayLike) -> FloatArray:
     if (numbers < 1).any() or not np.isfinite(numbers).all():
         raise EtrError("session numbers must be 1 or more")
     return np.log(numbers)
+
+
+# The file format is written here, beside the model, and read (with validation) in etr.io, so
+# that io depends on model and never the reverse.
+MODEL_FORMAT = "alliance-etr"
+MODEL_VERSION = 1
+
+
+def model_to_dict(model: EtrModel) -> dict[str, Any]:
+    """The model as the JSON object ``load_model`` reads (``EtrModel.to_dict``)."""
+    return {
+        "format": MODEL_FORMAT,
+        "version": MODEL_VERSION,
+        "name": model.name,
+        "instrument": model.instrument,
+        "method": model.method,
+        "parameters": asdict(model.parameters),
+        "percentiles": {
+            "target": model.target_percentile,
+            "negative": model.negative_percentile,
+        },
+        "score_range": [model.score_min, model.score_max],
+        "higher_is_better": model.higher_is_better,
+        "reliable_change": model.reliable_change,
+        "final_sessions": {str(k): v for k, v in sorted(model.final_sessions.items())},
+        "n_episodes": model.n_episodes,
+        "n_administrations": model.n_administrations,
+        "fitted_on": model.fitted_on,
+        "provenance": model.provenance,
+        "provisional": model.provisional,
+        **({"extra": model.extra} if model.extra else {}),
+    }
+
+
+def save_model(model: EtrModel, path: str | os.PathLike[str]) -> None:
+    """Write the model file (``EtrModel.save``)."""
+    Path(path).write_text(json.dumps(model_to_dict(model), indent=2) + "\n", encoding="utf-8")

@@ -14,11 +14,10 @@ from django.utils import timezone
 from alliance.accounts.models import Agency, Role, Team, User
 from alliance.accounts.services import create_member
 from alliance.api.imports import import_frame
+from alliance.care.feedback import model_for
+from alliance.care.models import Client
 from alliance.science.etr import EtrError
 from alliance.science.simulate import simulate
-
-from .feedback import model_for
-from .models import Client
 
 AGENCY_NAME = "Demo Agency"
 PASSWORD = "alliance-demo"

@@ -179,3 +179,15 @@ def test_the_command_names_the_problem_in_one_line(tmp_path, capsys):
     error = capsys.readouterr().err.strip()
     assert error.startswith("alliance alliance-outcome: error: not enough data")
     assert "\n" not in error
+
+
+def test_the_simulated_alliance_ability_separates_therapists_mean_srs_by_its_sd():
+    frame = simulate(6000, 40, seed=9, parameters=_parameters(0.0, 0.0, 1.5))
+    srs = frame[frame.instrument == "srs"]
+    first = srs.sort_values("session_number").groupby("episode_id").first()
+    means = first.groupby("therapist_id")["total"].mean()
+    # Client level SD 3 over ~150 clients per therapist adds ~0.25 to the SD of the means.
+    assert means.std() == pytest.approx(1.5, abs=0.4)
+    plain = simulate(6000, 40, seed=9, parameters=_parameters(0.0, 0.0, 0.0))
+    plain_first = plain[plain.instrument == "srs"].groupby("episode_id").first()
+    assert plain_first.groupby("therapist_id")["total"].mean().std() < 0.8

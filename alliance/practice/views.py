@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from django.contrib.auth.decorators import login_required
+from django.core.exceptions import PermissionDenied
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
@@ -83,7 +84,7 @@ def team(request: HttpRequest) -> HttpResponse:
     """A supervisor's (or admin's) people, by name: each opens one profile at a time."""
     membership = membership_of(request.user)
     if membership is None or membership.role not in (Role.SUPERVISOR, Role.ADMIN):
-        raise Http404("Not a supervisor")
+        raise PermissionDenied  # within the agency a role that is not enough is a 403
     people = visible_therapists(request.user).exclude(pk=request.user.pk)
     people = people.order_by("last_name", "first_name", "username")
     return render(request, "practice/team.html", {"people": people})

@@ -73,7 +73,7 @@ def test_an_admin_sees_every_therapist_of_the_agency(client, history):
 
 def test_a_therapist_has_no_team_page(client, history):
     client.force_login(history.personas.tara)
-    assert client.get(reverse("practice:team")).status_code == 404
+    assert client.get(reverse("practice:team")).status_code == 403
 
 
 def test_few_episodes_say_not_enough_data_yet(client, personas):

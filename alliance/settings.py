@@ -96,6 +96,7 @@ INSTALLED_APPS = [
     "alliance.reports",
     "alliance.api",
     "alliance.audit",
+    "alliance.practice",
     "django_tasks_db",  # the task queue table, used when ALLIANCE_TASKS=database
     "ninja",  # serves the API docs' Swagger UI from our own static files (no CDN)
 ]

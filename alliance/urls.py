@@ -9,6 +9,7 @@ urlpatterns = [
     path("", include("alliance.care.urls")),
     path("f/", include("alliance.feedback.urls")),
     path("reports/", include("alliance.reports.urls")),
+    path("practice/", include("alliance.practice.urls")),
     path("api/", include("alliance.api.urls")),
     path("audit/", include("alliance.audit.urls")),
     path("i18n/", include("django.conf.urls.i18n")),

@@ -1,12 +1,14 @@
 from django.urls import path
 
-from . import views
+from . import alliance_views, views
 
 app_name = "reports"
 urlpatterns = [
     path("", views.dashboard, name="dashboard"),
     path("effectiveness/", views.effectiveness, name="effectiveness"),
     path("effectiveness.pdf", views.effectiveness_pdf, name="effectiveness_pdf"),
+    path("alliance/", alliance_views.alliance_outcome, name="alliance"),
+    path("alliance.pdf", alliance_views.alliance_outcome_pdf, name="alliance_pdf"),
     path("etr/", views.etr, name="etr"),
     path("etr/deactivate/", views.deactivate, name="deactivate"),
     path("etr/jobs/<str:public_id>/", views.refit_job, name="refit_job"),

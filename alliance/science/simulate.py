@@ -124,6 +124,14 @@ class SimulationParameters:
     parent_noise_sd: float = 3.0
     therapists_per_team: int = 10
     caseload_shape: float = 2.0
+    # Therapist alliance ability (Baldwin, Wampold & Imel 2007): a therapist-level shift of every
+    # SRS of the caseload, ~ N(0, therapist_alliance_sd), that also moves the outcome from the
+    # second session on by alliance_outcome_between points per SRS point. The client's own
+    # alliance deviation moves it by alliance_outcome_within points per SRS point. All 0 by
+    # default, so the default data are what they were (no extra random draws are made).
+    therapist_alliance_sd: float = 0.0
+    alliance_outcome_between: float = 0.0
+    alliance_outcome_within: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -137,6 +145,7 @@ class _Episodes:
     slope_z: FloatArray
     alliance: FloatArray
     alliance_z: FloatArray
+    alliance_shift: FloatArray
     length: IntArray
     start_day: IntArray
     has_parent: npt.NDArray[np.bool_]
@@ -180,7 +189,15 @@ def _draw_episodes(
     slope_z = (therapist_effect + client_effect) / slope_sd
     rho = params.alliance_slope_correlation
     alliance_z = rho * slope_z + np.sqrt(1.0 - rho**2) * rng.standard_normal(n)
-    alliance = params.alliance_mean + params.alliance_client_sd * alliance_z
+    client_alliance = params.alliance_client_sd * alliance_z  # the client's deviation, SRS points
+    alliance = params.alliance_mean + client_alliance
+    alliance_shift = params.alliance_outcome_within * client_alliance
+    if params.therapist_alliance_sd > 0:
+        ability = rng.normal(0.0, params.therapist_alliance_sd, size=therapists)[therapist]
+        alliance = alliance + ability
+        # Drop-out follows the whole alliance, the therapist's part included.
+        alliance_z = alliance_z + ability / (params.alliance_client_sd or 1.0)
+        alliance_shift = alliance_shift + params.alliance_outcome_between * ability
     length = np.minimum(rng.geometric(params.length_p, size=n), params.max_sessions)
     window_days = int(round(params.years * 365.25))
     start_day = rng.integers(0, window_days, size=n)
@@ -194,6 +211,7 @@ def _draw_episodes(
         slope_z=slope_z,
         alliance=alliance,
         alliance_z=alliance_z,
+        alliance_shift=alliance_shift,
         length=length.astype(np.int64),
         start_day=start_day.astype(np.int64),
         has_parent=has_parent,
@@ -252,6 +270,7 @@ def _administrations_frame(
 ) -> pd.DataFrame:
     ep, number = sessions.episode, sessions.number
     expected = latent.baseline[ep] + latent.slope[ep] * np.log(number)
+    expected = expected + np.where(number >= 2, latent.alliance_shift[ep], 0.0)
     outcome = expected + rng.normal(0.0, params.session_noise_sd, size=len(ep))
     alliance = latent.alliance[ep] + rng.normal(0.0, params.alliance_session_sd, size=len(ep))
     parent_rows = np.flatnonzero(latent.has_parent[ep])

@@ -28,6 +28,7 @@ from alliance.api.models import WebhookEndpoint
 from alliance.api.services import create_token
 from alliance.care import services
 from alliance.feedback import services as feedback
+from alliance.practice.models import Objective
 from alliance.reports.models import FittedModel, RefitJob
 from tests.web.personas import make_user
 
@@ -119,6 +120,16 @@ SITE: dict[str, tuple[str, str]] = {
     "reports:fitted_model": ("GET", "L 403 403 403 200 404"),
     "reports:activate": ("POST", "L 403 403 403 302 404"),
     "reports:client_pdf": ("GET", "L 200 404 404 200 404"),
+    "reports:alliance": ("GET", "L 403 403 200 200 200"),
+    "reports:alliance_pdf": ("GET", "L 403 403 200 200 200"),
+    # practice: everyone's own page; tara's page for her admin (her own link redirects to it);
+    # her log is hers to write (404 for anyone else, even a supervisor who may read it)
+    "practice:mine": ("GET", "L 200 200 200 200 200"),
+    "practice:team": ("GET", "L 403 403 200 200 200"),
+    "practice:of": ("GET", "L 302 404 404 200 404"),
+    "practice:create_objective": ("POST", "L 400 400 400 400 400"),
+    "practice:add_reflection": ("POST", "L 400 404 404 404 404"),
+    "practice:share_objective": ("POST", "L 302 404 404 404 404"),
     # API routes that are not operations: the schema and its viewer
     "api-v1:api-root": ("GET", "404 404 404 404 404 404"),
     "api-v1:openapi-json": ("GET", "200 200 200 200 200 200"),
@@ -182,6 +193,13 @@ def world(personas):
         fitted_on="2026-01-01",
     )
     job = RefitJob.objects.create(agency=personas.riverside)
+    objective = Objective.objects.create(
+        agency=personas.riverside,
+        therapist=personas.tara,
+        text="Invite honest feedback",
+        started_on="2026-01-01",
+        shared_with_supervisor=True,
+    )
     webhook = WebhookEndpoint.objects.create(
         agency=personas.riverside, url="https://example.org/hook", secret="s", events=[]
     )
@@ -211,6 +229,9 @@ def world(personas):
         "reports:refit_job": {"public_id": job.public_id},
         "reports:fitted_model": {"public_id": fitted.public_id},
         "reports:activate": {"public_id": fitted.public_id},
+        "practice:of": {"public_id": personas.tara.public_id},
+        "practice:add_reflection": {"public_id": objective.public_id},
+        "practice:share_objective": {"public_id": objective.public_id},
     }
     data = {"share_client": {"colleague": personas.theo.public_id}}
     # Valid bodies, so that an API answer shows the permission check, not the validation.

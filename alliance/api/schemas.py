@@ -167,6 +167,43 @@ class ReportOut(Schema):
     error: str | None
 
 
+class SlopeOut(Schema):
+    estimate: float | None
+    low: float | None = Field(description="95% interval")
+    high: float | None
+    p_value: float | None
+
+
+class AllianceOutcomeResultOut(Schema):
+    between: SlopeOut = Field(
+        description="outcome points per point of the therapist's mean alliance"
+    )
+    within: SlopeOut = Field(description="per point of the client's deviation from that mean")
+    contextual: SlopeOut = Field(description="between minus within")
+    intake: SlopeOut
+    var_therapist: float | None
+    var_residual: float | None
+    n_episodes: int
+    n_therapists: int
+    n_single_client_therapists: int
+    excluded: dict[str, int]
+    first_k: int
+    outcome: str
+    mean_alliance: float | None
+    sd_therapist_alliance: float | None
+    converged: bool
+    reading: list[str]
+
+
+class AllianceOutcomeOut(Schema):
+    instrument: str
+    alliance_instrument: str | None
+    result: AllianceOutcomeResultOut | None = Field(
+        description="docs/therapist-development.md; null with an error when the data are too few"
+    )
+    error: str | None
+
+
 class RowErrorOut(Schema):
     row: int
     column: str

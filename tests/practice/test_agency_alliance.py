@@ -42,3 +42,26 @@ def test_a_small_team_gets_a_clear_message_instead_of_numbers(client, history):
 def test_therapists_cannot_open_the_agency_page(client, history):
     client.force_login(history.personas.tara)
     assert client.get(reverse("reports:alliance")).status_code in (403, 404)
+
+
+def _token(user, scope="read", kind="personal") -> str:
+    from alliance.api.services import create_token
+
+    return create_token(user, scope=scope, kind=kind).secret
+
+
+def test_the_api_gives_the_same_decomposition(client, history):
+    p = history.personas
+    token = _token(p.alice, kind="integration")
+    response = client.get("/api/v1/reports/alliance", HTTP_AUTHORIZATION=f"Bearer {token}")
+    assert response.status_code == 200
+    body = response.json()
+    expected = alliance_outcome(agency_frame(p.riverside.pk, "ors"))["overall"]
+    assert body["result"]["between"] == expected["between"]
+    assert body["alliance_instrument"] == "srs" and body["error"] is None
+
+
+def test_the_api_refuses_a_therapist(client, history):
+    token = _token(history.personas.tara)
+    response = client.get("/api/v1/reports/alliance", HTTP_AUTHORIZATION=f"Bearer {token}")
+    assert response.status_code == 403

@@ -153,6 +153,7 @@ API: dict[str, str] = {
     "GET /api/v1/episodes/{episode_id}/signals": "L 200 404 404 200 404",
     "GET /api/v1/me": "L 200 200 200 200 200",
     "GET /api/v1/reports/effectiveness": "L 403 403 200 200 200",
+    "GET /api/v1/reports/alliance": "L 403 403 200 200 200",
     "GET /api/v1/sessions": "L 200 200 200 200 200",
     "GET /api/v1/sessions/{session_id}": "L 200 404 404 200 404",
     "GET /api/v1/webhooks": "L 403 403 403 200 200",

@@ -1,4 +1,4 @@
-"""``/reports/effectiveness``: the effectiveness report of the reports app, as JSON."""
+"""``/reports/effectiveness`` and ``/reports/alliance``: the reports app's numbers, as JSON."""
 
 from __future__ import annotations
 
@@ -38,3 +38,27 @@ def effectiveness_report(
     except PermissionDenied:
         raise ApiError(403, "forbidden", "reports are for supervisors and agency admins") from None
     return report_out(instrument, report)
+
+
+@router.get("/reports/alliance", response={200: schemas.AllianceOutcomeOut, **ERRORS})
+def alliance_outcome_report(request, instrument: Literal["ors", "cors", "ycors"] = "ors"):
+    """The alliance-outcome decomposition on the closed episodes the user may see.
+
+    Between therapists (the therapist's mean alliance) and within (the client's deviation from
+    it), final score adjusted for intake, random therapist intercept (docs/therapist-development.md).
+    Supervisors and agency admins; ``result`` is null with an ``error`` when the data are too few.
+    """
+    from alliance.reports.alliance_outcome import alliance_outcome_report as build
+    from alliance.reports.data import ReportFilter
+    from alliance.science.effectiveness import ALLIANCE_FOR_OUTCOME
+
+    try:
+        report = build(actor(request), ReportFilter(instrument=instrument))
+    except PermissionDenied:
+        raise ApiError(403, "forbidden", "reports are for supervisors and agency admins") from None
+    return {
+        "instrument": instrument,
+        "alliance_instrument": ALLIANCE_FOR_OUTCOME.get(instrument),
+        "result": report.get("result"),
+        "error": report.get("error"),
+    }

@@ -95,21 +95,22 @@ def _id_text(value: object) -> str:
     return str(value).strip()
 
 
-def numeric_scores(column: pd.Series) -> pd.Series:
+def _as_numbers(column: pd.Series, problem: str) -> pd.Series:
+    """The column as floats; text that is not a number stops with ``problem`` and the row."""
     if pd.api.types.is_numeric_dtype(column):
-        values = column.astype("float64")
-        bad = np.zeros(len(column), dtype=bool)
-    else:
-        stripped = column.astype("string").str.strip()
-        text = stripped.where(stripped != "")
-        values = pd.to_numeric(text, errors="coerce").astype("float64")
-        bad = (values.isna() & text.notna()).to_numpy(dtype=bool)
+        return column.astype("float64")
+    stripped = column.astype("string").str.strip()
+    text = stripped.where(stripped != "")
+    values = pd.to_numeric(text, errors="coerce").astype("float64")
+    bad = (values.isna() & text.notna()).to_numpy(dtype=bool)
     if bad.any():
         row = int(np.flatnonzero(bad)[0])
-        raise ChangeError(
-            f"row {row + 2}: the score column {column.name!r} must be a number, "
-            f"not {column.iloc[row]!r}"
-        )
+        raise ChangeError(f"row {row + 2}: {problem}, not {column.iloc[row]!r}")
+    return values
+
+
+def numeric_scores(column: pd.Series) -> pd.Series:
+    values = _as_numbers(column, f"the score column {column.name!r} must be a number")
     infinite = np.isinf(values.to_numpy(dtype=np.float64, na_value=np.nan))
     if infinite.any():
         row = int(np.flatnonzero(infinite)[0])
@@ -161,16 +162,4 @@ def growth_table(
 
 
 def numeric_times(column: pd.Series) -> pd.Series:
-    if pd.api.types.is_numeric_dtype(column):
-        return column.astype("float64")
-    stripped = column.astype("string").str.strip()
-    text = stripped.where(stripped != "")
-    values = pd.to_numeric(text, errors="coerce").astype("float64")
-    bad = (values.isna() & text.notna()).to_numpy(dtype=bool)
-    if bad.any():
-        row = int(np.flatnonzero(bad)[0])
-        raise ChangeError(
-            f"row {row + 2}: the growth model needs numeric time points in {column.name!r}, "
-            f"not {column.iloc[row]!r}"
-        )
-    return values
+    return _as_numbers(column, f"the growth model needs numeric time points in {column.name!r}")

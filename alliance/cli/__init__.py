@@ -21,6 +21,7 @@ SUBCOMMAND_MODULES = (
     "web",
     "token",
     "backup",
+    "production",
 )
 
 
@@ -39,6 +40,10 @@ COMMAND_MODULES: dict[str, str] = {
     "backup": "backup",
     "restore": "backup",
     "audit": "backup",
+    "migrate": "production",
+    "collectstatic": "production",
+    "createadmin": "production",
+    "check": "production",
 }
 
 

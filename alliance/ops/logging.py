@@ -43,9 +43,11 @@ class RequestContextFilter(logging.Filter):
     """Adds ``request_id`` to every record and blanks secrets in the paths Django logs."""
 
     def filter(self, record: logging.LogRecord) -> bool:
-        if not getattr(record, "request_id", None):
-            record.request_id = request_id.get() or "-"
         request = getattr(record, "request", None)
+        if not getattr(record, "request_id", None):
+            # Django logs a 4xx/5xx response after the middleware has returned: its record
+            # carries the request itself.
+            record.request_id = getattr(request, "id", None) or request_id.get() or "-"
         if request is not None and isinstance(record.args, tuple) and hasattr(request, "path"):
             # django.request and django.security log "%s: %s" % (reason, request.path).
             path = request.path
@@ -65,6 +67,13 @@ class PlainFormatter(logging.Formatter):
         return super().format(record)
 
 
+def _request_id(record: logging.LogRecord) -> str | None:
+    value = getattr(record, "request_id", None)
+    if value and value != "-":
+        return value
+    return getattr(getattr(record, "request", None), "id", None) or request_id.get()
+
+
 class JsonFormatter(logging.Formatter):
     """One JSON object per line: time (UTC), level, logger, message, request_id, the request
     line's fields when present, and the traceback of an exception."""
@@ -77,7 +86,7 @@ class JsonFormatter(logging.Formatter):
             "level": record.levelname,
             "logger": record.name,
             "message": record.getMessage(),
-            "request_id": getattr(record, "request_id", None) or request_id.get(),
+            "request_id": _request_id(record),
         }
         for field in REQUEST_FIELDS:
             if hasattr(record, field):

@@ -11,9 +11,9 @@ import argparse
 import contextlib
 import os
 import secrets
-import subprocess
 import sys
 from pathlib import Path
+from typing import NoReturn
 
 from alliance.cli import CliError
 
@@ -164,7 +164,7 @@ def run_worker(args: argparse.Namespace) -> int:
     return 0
 
 
-def serve(bind: str, workers: int) -> int:
+def serve(bind: str, workers: int) -> NoReturn:
     print(f"Serving on http://{bind}/ (Ctrl-C to stop)", flush=True)
     from django.conf import settings
 
@@ -191,7 +191,7 @@ def serve(bind: str, workers: int) -> int:
         "--workers",
         str(workers),
     ]
-    try:
-        return subprocess.call(command, env=os.environ.copy())
-    except KeyboardInterrupt:
-        return 0
+    # gunicorn takes this process's place, so that a service manager's SIGTERM (systemctl stop,
+    # restart) reaches gunicorn's master and its workers finish their requests.
+    sys.stdout.flush()
+    os.execve(sys.executable, command, os.environ.copy())

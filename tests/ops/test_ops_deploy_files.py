@@ -6,10 +6,12 @@ from __future__ import annotations
 import http.server
 import os
 import re
+import shlex
 import shutil
 import socket
 import ssl
 import subprocess
+import sys
 import threading
 import time
 import urllib.error
@@ -252,3 +254,89 @@ def test_the_environment_file_keeps_production_safe_values():
     assert int(values["SECURE_HSTS_SECONDS"]) >= 31536000
     assert values["ALLIANCE_TASKS"] == "database"
     assert "ALLIANCE_INSECURE_DEV_KEY" not in values
+
+
+SHELL_OPERATORS = {"|", "||", "&&", ";", ">", ">>", "<"}
+
+
+def documented_invocations() -> tuple[list[list[str]], set[str]]:
+    """The `alliance` command lines in docs/deployment.md's code blocks (as argument lists), and
+    the subcommands its text names in `alliance NAME` quotes."""
+    text = (ROOT / "docs" / "deployment.md").read_text()
+    invocations = []
+    shell_lines, fence = [], None
+    for line in text.splitlines():
+        if line.startswith("```"):
+            fence = None if fence is not None else line[3:]
+        elif fence in {"sh", ""}:
+            shell_lines.append(line)
+    for line in shell_lines:
+        tokens = shlex.split(line, comments=True)
+        for index, token in enumerate(tokens[:-1]):
+            is_command = token == "alliance" or token.endswith("/.venv/bin/alliance")
+            after_option = index > 0 and tokens[index - 1].startswith("-")
+            if is_command and not after_option and re.fullmatch(r"[a-z-]+", tokens[index + 1]):
+                words = tokens[index + 1 :]
+                stop = next((i for i, w in enumerate(words) if w in SHELL_OPERATORS), None)
+                invocations.append(words[:stop])
+    named = set(re.findall(r"`alliance ([a-z-]+)", text))
+    return invocations, named
+
+
+def test_every_alliance_command_in_the_deployment_guide_exists_with_its_options():
+    from alliance.cli import build_parser
+
+    invocations, named = documented_invocations()
+    assert len(invocations) >= 10
+    assert {"migrate", "createadmin", "check", "collectstatic", "restore", "audit"} <= {
+        words[0] for words in invocations
+    }
+    parser = build_parser()
+    for words in invocations:
+        try:
+            parser.parse_args(words)
+        except SystemExit:
+            pytest.fail(f"docs/deployment.md runs `alliance {' '.join(words)}`, which fails")
+    assert named - set(COMMAND_MODULES) == set()
+    assert {"serve", "worker", "backup", "demo"} <= named
+
+
+def test_the_operators_wrapper_reads_the_environment_file_unless_a_variable_is_set(tmp_path):
+    home = tmp_path / "opt"
+    (home / ".venv" / "bin").mkdir(parents=True)
+    command = home / ".venv" / "bin" / "alliance"
+    command.write_text(f'#!/bin/sh\nexec {sys.executable} -m alliance "$@"\n')
+    command.chmod(0o755)
+    data = tmp_path / "data"
+    data.mkdir()
+    env_file = tmp_path / "alliance.env"
+    env_file.write_text(
+        "# a comment\n\n"
+        f"SECRET_KEY=not-a-real-key-but-long-enough-for-the-test-0123456789\n"
+        f"ALLIANCE_DATA_DIR={data}\n"
+        f"DATABASE_URL=sqlite:///{data}/main.sqlite3\n"
+        "DEFAULT_FROM_EMAIL=Alliance <alliance@example.org>\n"
+    )
+    base = {
+        "PATH": os.environ["PATH"],
+        "PYTHONPATH": str(ROOT),
+        "ALLIANCE_ENV_FILE": str(env_file),
+        "ALLIANCE_HOME": str(home),
+    }
+
+    def run(*args: str, **extra: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [str(DEPLOY / "bin" / "alliance"), *args],
+            env={**base, **extra},
+            capture_output=True,
+            text=True,
+            timeout=180,
+        )
+
+    assert run("migrate").returncode == 0
+    assert (data / "main.sqlite3").exists()
+    assert run("migrate", "--check").returncode == 0
+    other = run("migrate", "--check", DATABASE_URL=f"sqlite:///{data}/drill.sqlite3")
+    assert other.returncode == 1 and "waiting" in other.stdout
+    missing = run("check", ALLIANCE_ENV_FILE=str(tmp_path / "absent.env"))
+    assert missing.returncode == 2 and "cannot read" in missing.stderr

@@ -191,6 +191,8 @@ def serve(bind: str, workers: int) -> NoReturn:
         "--workers",
         str(workers),
     ]
+    if settings.LOG_FORMAT == "json":
+        command += ["--logger-class", "alliance.ops.gunicorn.JsonLogger"]
     # gunicorn takes this process's place, so that a service manager's SIGTERM (systemctl stop,
     # restart) reaches gunicorn's master and its workers finish their requests.
     sys.stdout.flush()

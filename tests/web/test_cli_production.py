@@ -276,7 +276,8 @@ def test_serve_marks_cookies_secure_and_logs_json_lines_without_query_strings(mi
         server.terminate()
         out, err = server.communicate(timeout=30)
     assert "Cookies are not marked Secure" not in out
-    lines = [json.loads(line) for line in err.splitlines() if line.startswith("{")]
+    lines = [json.loads(line) for line in err.splitlines()]  # gunicorn's lines too
+    assert any(line["logger"] == "gunicorn.error" for line in lines)
     requests = [line for line in lines if line["logger"] == "alliance.request"]
     assert [(line["method"], line["path"], line["status"]) for line in requests] == [
         ("GET", "/healthz", 200),

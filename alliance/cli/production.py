@@ -143,7 +143,7 @@ def run_createadmin(args: argparse.Namespace) -> int:
 
 def _ask(prompt: str, interactive: bool, option: str) -> str:
     if not interactive:
-        raise CliError(f"{option} is required when standard input is not a terminal")
+        raise CliError(f"{option} is required without a terminal or with --password-stdin")
     answer = input(prompt).strip()
     if not answer:
         raise CliError(f"{option.lstrip('-')} must not be empty")

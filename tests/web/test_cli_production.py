@@ -193,7 +193,7 @@ def test_createadmin_never_takes_a_password_argument_and_needs_names_without_a_t
     assert argument.returncode == 2 and "unrecognized arguments" in argument.stderr
     unnamed = alliance(tmp_path, "createadmin", "--password-stdin", stdin=PASSWORD)
     assert unnamed.returncode == 2
-    assert "--agency is required when standard input is not a terminal" in unnamed.stderr
+    assert "--agency is required without a terminal or with --password-stdin" in unnamed.stderr
 
 
 def documented_environment(tmp_path: Path) -> dict[str, str]:
@@ -285,3 +285,39 @@ def test_serve_marks_cookies_secure_and_logs_json_lines_without_query_strings(mi
     ]
     assert all(len(line["request_id"]) == 32 for line in requests)
     assert "probe" not in err and "next=" not in err
+
+
+def test_createadmin_asks_for_the_names_and_the_password_twice_on_a_terminal(migrated):
+    import pty
+
+    tmp_path = migrated
+    pid, terminal = pty.fork()
+    if pid == 0:  # the child: `alliance createadmin` on the pseudo-terminal
+        os.chdir(tmp_path)
+        os.execve(
+            sys.executable, [sys.executable, "-m", "alliance", "createadmin"], environment(tmp_path)
+        )
+    transcript = b""
+    answers = [
+        (b"Agency name: ", b"Riverside\n"),
+        (b"Admin username: ", b"ada\n"),
+        (b"Password: ", PASSWORD.encode() + b"\n"),
+        (b"Password (again): ", PASSWORD.encode() + b"\n"),
+    ]
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        try:
+            chunk = os.read(terminal, 1024)
+        except OSError:  # the child has exited
+            break
+        if not chunk:
+            break
+        transcript += chunk
+        if answers and transcript.endswith(answers[0][0]):
+            os.write(terminal, answers.pop(0)[1])
+    _, status = os.waitpid(pid, 0)
+    assert os.waitstatus_to_exitcode(status) == 0, transcript.decode(errors="replace")
+    assert answers == [] and PASSWORD.encode() not in transcript  # never echoed
+    assert b"Created the admin ada of the new agency 'Riverside'." in transcript
+    with database(tmp_path) as db:
+        assert db.execute("select username from accounts_user").fetchall() == [("ada",)]

@@ -164,7 +164,7 @@ def run_worker(args: argparse.Namespace) -> int:
     return 0
 
 
-def serve(bind: str, workers: int) -> NoReturn:
+def serve(bind: str, workers: int) -> int:
     print(f"Serving on http://{bind}/ (Ctrl-C to stop)", flush=True)
     from django.conf import settings
 
@@ -193,7 +193,11 @@ def serve(bind: str, workers: int) -> NoReturn:
     ]
     if settings.LOG_FORMAT == "json":
         command += ["--logger-class", "alliance.ops.gunicorn.JsonLogger"]
-    # gunicorn takes this process's place, so that a service manager's SIGTERM (systemctl stop,
-    # restart) reaches gunicorn's master and its workers finish their requests.
+    return exec_gunicorn(command)
+
+
+def exec_gunicorn(command: list[str]) -> NoReturn:
+    """gunicorn takes this process's place, so that a service manager's SIGTERM (systemctl stop,
+    restart) reaches gunicorn's master and its workers finish their requests."""
     sys.stdout.flush()
     os.execve(sys.executable, command, os.environ.copy())

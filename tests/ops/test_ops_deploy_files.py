@@ -160,7 +160,11 @@ def test_nginx_forwards_to_the_app_with_the_headers_the_settings_trust(proxy):
     assert headers["X-Forwarded-Proto"] == "https"
     assert re.fullmatch(r"[0-9a-f]{32}", headers["X-Request-ID"])
     assert headers["Host"] == "alliance.example.org"
-    access = (folder / "alliance.access.log").read_text()
+    log = folder / "alliance.access.log"
+    deadline = time.monotonic() + 10  # nginx writes the line once the response has gone out
+    while time.monotonic() < deadline and "rid=" not in log.read_text():
+        time.sleep(0.05)
+    access = log.read_text()
     assert f"rid={headers['X-Request-ID']}" in access
     assert "secret-link-token" not in access and "Jane" not in access
 

@@ -102,6 +102,7 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    "alliance.ops.middleware.RequestIdMiddleware",  # request id and log line (outermost)
     "django.middleware.security.SecurityMiddleware",
     "django.middleware.csp.ContentSecurityPolicyMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
@@ -250,11 +251,59 @@ MAILERS = {
     }
 }
 
+# The SMTP server when EMAIL_BACKEND is Django's SMTP backend (default: the local MTA on port 25).
+if os.environ.get("EMAIL_HOST"):
+    MAILERS["default"]["OPTIONS"] = {
+        "host": os.environ["EMAIL_HOST"],
+        "port": int(os.environ.get("EMAIL_PORT", 587)),
+        "username": os.environ.get("EMAIL_HOST_USER", ""),
+        "password": os.environ.get("EMAIL_HOST_PASSWORD", ""),
+        "use_tls": env_flag("EMAIL_USE_TLS", default=True),
+        "timeout": 30,
+    }
+DEFAULT_FROM_EMAIL = os.environ.get("DEFAULT_FROM_EMAIL", "webmaster@localhost")
+SERVER_EMAIL = DEFAULT_FROM_EMAIL
+# A cache shared by every gunicorn worker, so that the API rate limit counts per token across
+# them (optional: without it each worker process counts on its own). Needs the `redis` package.
+if os.environ.get("REDIS_URL"):
+    CACHES = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "LOCATION": os.environ["REDIS_URL"],
+        }
+    }
+
+# Operations (alliance.ops, docs/deployment.md): /healthz answers 503 when the oldest due task
+# has waited longer than this (a stopped worker); a monitor on the loopback interface may ask
+# over plain HTTP.
+HEALTHZ_MAX_QUEUE_LAG = int(os.environ.get("ALLIANCE_HEALTHZ_MAX_QUEUE_LAG", 300))
+SECURE_REDIRECT_EXEMPT = [r"^healthz$"]
+
+# One line per request (alliance.request) and every other line carry the request's id; "json"
+# writes one JSON object per line for a log collector. No query strings, no client-link tokens.
+LOG_FORMAT = os.environ.get("ALLIANCE_LOG_FORMAT", "plain")
+if LOG_FORMAT not in {"plain", "json"}:
+    raise ImproperlyConfigured("ALLIANCE_LOG_FORMAT must be plain or json")
+LOG_LEVEL = os.environ.get("LOG_LEVEL", "WARNING")
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "handlers": {"console": {"class": "logging.StreamHandler"}},
-    "root": {"handlers": ["console"], "level": os.environ.get("LOG_LEVEL", "WARNING")},
-    # Django logs two lines per task at INFO (one task follows every rating): not by default.
-    "loggers": {"django.tasks": {"level": os.environ.get("LOG_LEVEL", "WARNING")}},
+    "filters": {"request": {"()": "alliance.ops.logging.RequestContextFilter"}},
+    "formatters": {
+        "plain": {"()": "alliance.ops.logging.PlainFormatter"},
+        "json": {"()": "alliance.ops.logging.JsonFormatter"},
+    },
+    "handlers": {
+        "console": {
+            "class": "logging.StreamHandler",
+            "formatter": LOG_FORMAT,
+            "filters": ["request"],
+        }
+    },
+    "root": {"handlers": ["console"], "level": LOG_LEVEL},
+    "loggers": {
+        # Django logs two lines per task at INFO (one task follows every rating): not by default.
+        "django.tasks": {"level": LOG_LEVEL},
+        "alliance.request": {"level": os.environ.get("ALLIANCE_REQUEST_LOG_LEVEL", "INFO")},
+    },
 }

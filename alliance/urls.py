@@ -1,7 +1,9 @@
-"""URL configuration: accounts, care pages, and the Django admin."""
+"""URL configuration: accounts, care pages, the Django admin, and the health endpoint."""
 
 from django.contrib import admin
 from django.urls import include, path
+
+from alliance.ops.health import healthz
 
 urlpatterns = [
     path("admin/", admin.site.urls),
@@ -13,4 +15,5 @@ urlpatterns = [
     path("api/", include("alliance.api.urls")),
     path("audit/", include("alliance.audit.urls")),
     path("i18n/", include("django.conf.urls.i18n")),
+    path("healthz", healthz, name="healthz"),
 ]

@@ -22,6 +22,7 @@ SUBCOMMAND_MODULES = (
     "web",
     "token",
     "backup",
+    "production",
 )
 
 
@@ -42,6 +43,10 @@ COMMAND_MODULES: dict[str, str] = {
     "backup": "backup",
     "restore": "backup",
     "audit": "backup",
+    "migrate": "production",
+    "collectstatic": "production",
+    "createadmin": "production",
+    "check": "production",
 }
 
 

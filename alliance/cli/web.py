@@ -1,6 +1,8 @@
 """`alliance demo`, `alliance serve` and `alliance worker`: the web app with a local SQLite database under ./var/.
 
 Django is configured lazily here so that the science subcommands never need a database.
+`alliance serve` writes no access log of its own: alliance.ops.middleware logs each request
+with its id and without the query string (gunicorn's access log would print both in full).
 """
 
 from __future__ import annotations
@@ -9,9 +11,9 @@ import argparse
 import contextlib
 import os
 import secrets
-import subprocess
 import sys
 from pathlib import Path
+from typing import NoReturn
 
 from alliance.cli import CliError
 
@@ -79,7 +81,9 @@ def _positive(text: str) -> int:
 
 
 def local_environment() -> dict[str, str]:
-    """Settings for a local run: data and a generated SECRET_KEY under ./var/, DEBUG off."""
+    """Settings for a run without an environment file: data and a generated SECRET_KEY under
+    ./var/, DEBUG off. Cookies stay Secure (the settings' default): only the demo, served over
+    plain HTTP on the loopback interface, turns that off."""
     data_dir = Path(os.environ.get("ALLIANCE_DATA_DIR", Path.cwd() / "var")).resolve()
     try:
         data_dir.mkdir(parents=True, exist_ok=True)
@@ -88,8 +92,6 @@ def local_environment() -> dict[str, str]:
     env = {"ALLIANCE_DATA_DIR": str(data_dir), "DEBUG": os.environ.get("DEBUG", "0")}
     if not os.environ.get("SECRET_KEY"):
         env["SECRET_KEY"] = _secret_key(data_dir / "secret_key")
-    # Plain HTTP on the loopback interface: cookies cannot be marked Secure there.
-    env["SECURE_COOKIES"] = os.environ.get("SECURE_COOKIES", "0")
     return env
 
 
@@ -100,19 +102,29 @@ def _secret_key(path: Path) -> str:
     return path.read_text().strip()
 
 
-def setup_django() -> dict[str, str]:
+def configure_django() -> dict[str, str]:
+    """Set Django up with the local environment, without touching the database."""
     env = local_environment()
     os.environ.update(env)
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "alliance.settings")
     import django
-    from django.core.management import call_command
 
     django.setup()
+    return env
+
+
+def setup_django() -> dict[str, str]:
+    env = configure_django()
+    from django.core.management import call_command
+
     call_command("migrate", interactive=False, verbosity=0)
     return env
 
 
 def run_demo(args: argparse.Namespace) -> int:
+    # The demo is served over plain HTTP on the loopback interface, where a browser never
+    # sends a cookie marked Secure back: the one place cookies are not Secure by default.
+    os.environ.setdefault("SECURE_COOKIES", "0")
     setup_django()
     from alliance.demo import prepare_demo, remove_demo
 
@@ -154,6 +166,14 @@ def run_worker(args: argparse.Namespace) -> int:
 
 def serve(bind: str, workers: int) -> int:
     print(f"Serving on http://{bind}/ (Ctrl-C to stop)", flush=True)
+    from django.conf import settings
+
+    if not settings.SESSION_COOKIE_SECURE:
+        print(
+            "Cookies are not marked Secure (DEBUG or SECURE_COOKIES=0): for a trial over plain "
+            "HTTP only, never for real clients' data.",
+            flush=True,
+        )
     if os.environ.get("ALLIANCE_TASKS") == "database":
         # Without a worker, ratings are stored but caseload zones and alerts never follow.
         print(
@@ -170,10 +190,14 @@ def serve(bind: str, workers: int) -> int:
         bind,
         "--workers",
         str(workers),
-        "--access-logfile",
-        "-",
     ]
-    try:
-        return subprocess.call(command, env=os.environ.copy())
-    except KeyboardInterrupt:
-        return 0
+    if settings.LOG_FORMAT == "json":
+        command += ["--logger-class", "alliance.ops.gunicorn.JsonLogger"]
+    return exec_gunicorn(command)
+
+
+def exec_gunicorn(command: list[str]) -> NoReturn:
+    """gunicorn takes this process's place, so that a service manager's SIGTERM (systemctl stop,
+    restart) reaches gunicorn's master and its workers finish their requests."""
+    sys.stdout.flush()
+    os.execve(sys.executable, command, os.environ.copy())

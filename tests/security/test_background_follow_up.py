@@ -130,7 +130,7 @@ def test_the_worker_command_refuses_when_tasks_run_in_the_request(capsys, monkey
 def test_serving_with_a_database_queue_reminds_to_run_the_worker(monkeypatch, capsys):
     from alliance.cli import web
 
-    monkeypatch.setattr(web.subprocess, "call", lambda *args, **kwargs: 0)
+    monkeypatch.setattr(web, "exec_gunicorn", lambda command: 0)
     monkeypatch.setenv("ALLIANCE_TASKS", "database")
     assert web.serve("127.0.0.1:8999", workers=1) == 0
     assert "run `alliance worker`" in capsys.readouterr().out

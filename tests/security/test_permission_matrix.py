@@ -138,6 +138,7 @@ SITE: dict[str, tuple[str, str]] = {
     "audit:list": ("GET", "L 403 403 403 200 200"),
     "audit:export": ("GET", "L 403 403 403 200 200"),
     "audit:erasure": ("GET", "L 403 403 403 200 200"),
+    "healthz": ("GET", "200 200 200 200 200 200"),  # for monitors: no sign-in, no clinical data
 }
 
 # "METHOD /api/v1/path" -> expected answers (anon gets 401: the API never redirects).

@@ -58,7 +58,11 @@ class AgencyScopedAdmin(admin.ModelAdmin):
             agency = agency_of(request.user)
             model = db_field.related_model
             if model is Agency:
-                kwargs["queryset"] = Agency.objects.filter(pk=getattr(agency, "pk", None))
+                kwargs["queryset"] = (
+                    Agency.objects.filter(pk=agency.pk)
+                    if agency is not None
+                    else Agency.objects.none()
+                )
             elif model is User:
                 kwargs["queryset"] = User.objects.filter(membership__agency=agency)
             elif hasattr(model, "agency"):

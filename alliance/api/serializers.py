@@ -24,7 +24,7 @@ def client_out(client: Client) -> dict:
         "birth_year": client.birth_year,
         "age_band": client.age_band,
         "therapist": client.therapist.username,
-        "team": client.team.name if client.team_id else None,
+        "team": client.team.name if client.team is not None else None,
         "created_at": client.created_at,
     }
 

@@ -8,6 +8,8 @@ themselves are read by the rating form state (``read_items``), not here.
 
 from __future__ import annotations
 
+from typing import cast
+
 from django import forms
 from django.core.validators import MaxValueValidator
 from django.http import HttpResponse
@@ -24,7 +26,7 @@ def error_text(form: forms.Form) -> str:
     return ""
 
 
-def refused(reason: forms.Form | str) -> HttpResponse:
+def refused(reason: forms.Form | str | Exception) -> HttpResponse:
     """The answer to a refused small form (its message as plain text, 400): nothing changed."""
     message = error_text(reason) if isinstance(reason, forms.Form) else str(reason)
     return HttpResponse(message, status=400, content_type="text/plain; charset=utf-8")
@@ -70,8 +72,15 @@ class NewClientForm(forms.Form):
         year.validators.append(MaxValueValidator(timezone.localdate().year))
         message = _("The birth year must be a year such as 1990.")
         year.error_messages.update(invalid=message, min_value=message, max_value=message)
-        self.fields["outcome_instrument"].choices = [("", ""), *outcome_forms]
-        self.fields["alliance_instrument"].choices = [("", ""), *alliance_forms]
+        # Declared as ChoiceFields above; the fields mapping is typed with the base Field.
+        cast(forms.ChoiceField, self.fields["outcome_instrument"]).choices = [
+            ("", ""),
+            *outcome_forms,
+        ]
+        cast(forms.ChoiceField, self.fields["alliance_instrument"]).choices = [
+            ("", ""),
+            *alliance_forms,
+        ]
 
     def clean(self):
         cleaned = super().clean()

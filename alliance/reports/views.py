@@ -197,6 +197,7 @@ def export_csv(request: HttpRequest, kind: str) -> HttpResponse:
     rows_for = {"administrations": administration_rows, "episodes": episode_rows}.get(kind)
     if rows_for is None:
         return HttpResponse(status=404)
+    assert agency is not None  # role_required admits agency members only
     audit(
         agency,
         request.user,
@@ -217,6 +218,7 @@ def export_csv(request: HttpRequest, kind: str) -> HttpResponse:
 @role_required(Role.ADMIN)
 def export_fhir(request: HttpRequest) -> HttpResponse:
     agency = agency_of(request.user)
+    assert agency is not None  # role_required admits agency members only
     audit(agency, request.user, "export.fhir", agency, client_ip(request))
     bundle = bundle_json(agency, visible_episodes(request.user))
     response = StreamingHttpResponse(bundle, content_type="application/fhir+json")

@@ -140,8 +140,8 @@ class TwoFactorDeviceAdmin(AgencyScopedAdmin):
     """Agency admins see who has enrolled and can remove a device (a lost phone); never the key."""
 
     list_display = ["user", "confirmed_at", "created_at"]
-    fields = ["user", "confirmed_at", "created_at"]
-    readonly_fields = fields
+    readonly_fields = ("user", "confirmed_at", "created_at")
+    fields = readonly_fields
 
     def has_add_permission(self, request):
         return False

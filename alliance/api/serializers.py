@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 from ninja import Field, Schema
 from ninja.pagination import LimitOffsetPagination
 
@@ -80,7 +82,7 @@ def administration_out(administration: Administration) -> dict:
     }
 
 
-def _colours(colours: dict[int, str]) -> list[dict]:
+def _colours(colours: Mapping[int, str]) -> list[dict]:
     return [{"session_number": n, "colour": c} for n, c in sorted(colours.items())]
 
 

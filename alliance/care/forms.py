@@ -8,7 +8,7 @@ themselves are read by the rating form state (``read_items``), not here.
 
 from __future__ import annotations
 
-from typing import cast
+from typing import Any, cast
 
 from django import forms
 from django.core.validators import MaxValueValidator
@@ -83,7 +83,8 @@ class NewClientForm(forms.Form):
         ]
 
     def clean(self):
-        cleaned = super().clean()
+        # ModelForm.clean answers cleaned_data; the stubs allow None for overrides.
+        cleaned = cast(dict[str, Any], super().clean())
         if "birth_year" in self.errors or "age_band" in self.errors:
             return cleaned
         if not cleaned.get("age_band") and cleaned.get("birth_year") is None:
@@ -107,7 +108,9 @@ class ShareForm(forms.Form):
     def __init__(self, *args, colleagues=(), **kwargs):
         super().__init__(*args, **kwargs)
         self.colleagues = {user.public_id: user for user in colleagues}
-        self.fields["colleague"].choices = [(key, key) for key in self.colleagues]
+        cast(forms.ChoiceField, self.fields["colleague"]).choices = [
+            (key, key) for key in self.colleagues
+        ]
 
     def chosen(self):
         return self.colleagues[self.cleaned_data["colleague"]]
@@ -148,7 +151,9 @@ class RatingForm(forms.Form):
 
     def __init__(self, *args, instruments=(), **kwargs):
         super().__init__(*args, **kwargs)
-        self.fields["instrument"].choices = [(code, code) for code in instruments]
+        cast(forms.ChoiceField, self.fields["instrument"]).choices = [
+            (code, code) for code in instruments
+        ]
         for code in instruments:
             self.fields[f"{code}-total"] = forms.CharField(required=False)
 

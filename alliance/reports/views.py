@@ -105,6 +105,7 @@ def effectiveness_pdf(request: HttpRequest) -> HttpResponse:
 @role_required(Role.ADMIN)
 def etr(request: HttpRequest) -> HttpResponse:
     agency = agency_of(request.user)
+    assert agency is not None  # role_required admits agency members only
     if request.method == "POST":
         form = RefitForm(request.POST)
         if not form.is_valid():
@@ -187,7 +188,7 @@ def exports(request: HttpRequest) -> HttpResponse:
 
 @require_POST
 @role_required(*SUPERVISOR_OR_ADMIN)
-def export_csv(request: HttpRequest, kind: str) -> HttpResponse:
+def export_csv(request: HttpRequest, kind: str) -> HttpResponse | StreamingHttpResponse:
     form = ExportForm(request.POST)
     research = form.is_valid() and form.cleaned_data["research"]
     if research:  # de-identified extracts leave the agency: its admin decides
@@ -216,7 +217,7 @@ def export_csv(request: HttpRequest, kind: str) -> HttpResponse:
 
 @require_POST
 @role_required(Role.ADMIN)
-def export_fhir(request: HttpRequest) -> HttpResponse:
+def export_fhir(request: HttpRequest) -> StreamingHttpResponse:
     agency = agency_of(request.user)
     assert agency is not None  # role_required admits agency members only
     audit(agency, request.user, "export.fhir", agency, client_ip(request))

@@ -17,7 +17,7 @@ serve: setup
 lint: setup
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
-	$(BIN)/mypy alliance/science
+	$(BIN)/mypy alliance
 	$(BIN)/bandit -q -r alliance -ll -ii -x alliance/science,alliance/accounts/migrations,alliance/care/migrations,alliance/audit/migrations
 	@scripts/audit-dependencies
 

@@ -124,7 +124,8 @@ def _with_model(frame: pd.DataFrame) -> pd.DataFrame:
             continue
         usable.add(code)
     outcome_codes = frame.groupby("episode_id")["instrument"].agg(
-        lambda s: set(s) & {"ors", "cors"}
+        # A set per episode is deliberate; pandas-stubs allow only scalars as aggregates.
+        lambda s: set(s) & {"ors", "cors"}  # type: ignore[type-var]
     )
     keep = [eid for eid, codes in outcome_codes.items() if codes and codes <= usable]
     return frame[frame["episode_id"].isin(keep)]
@@ -134,7 +135,8 @@ def _cut_open(rows: pd.DataFrame, rng: np.random.Generator, today: datetime.date
     """An open episode: keep its first sessions, the last one within the past three weeks."""
     sessions = int(rows["session_number"].max())
     keep = int(rng.integers(1, sessions + 1))
-    rows = rows[rows["session_number"] <= keep].assign(ending=pd.NA)
+    # pandas-stubs leave the NA scalar out of what assign accepts; pandas broadcasts it.
+    rows = rows[rows["session_number"] <= keep].assign(ending=pd.NA)  # type: ignore[arg-type]
     return _shift(rows, today - datetime.timedelta(days=int(rng.integers(0, 21))))
 
 

@@ -58,7 +58,11 @@ class AgencyScopedAdmin(admin.ModelAdmin):
             agency = agency_of(request.user)
             model = db_field.related_model
             if model is Agency:
-                kwargs["queryset"] = Agency.objects.filter(pk=getattr(agency, "pk", None))
+                kwargs["queryset"] = (
+                    Agency.objects.filter(pk=agency.pk)
+                    if agency is not None
+                    else Agency.objects.none()
+                )
             elif model is User:
                 kwargs["queryset"] = User.objects.filter(membership__agency=agency)
             elif hasattr(model, "agency"):
@@ -136,8 +140,8 @@ class TwoFactorDeviceAdmin(AgencyScopedAdmin):
     """Agency admins see who has enrolled and can remove a device (a lost phone); never the key."""
 
     list_display = ["user", "confirmed_at", "created_at"]
-    fields = ["user", "confirmed_at", "created_at"]
-    readonly_fields = fields
+    readonly_fields = ("user", "confirmed_at", "created_at")
+    fields = readonly_fields
 
     def has_add_permission(self, request):
         return False

@@ -63,7 +63,7 @@ def _audit_lockout(username: str, ip: str | None) -> None:
 
     user = User.objects.filter(username__iexact=_normal(username)).first()
     membership = membership_of(user) if user is not None else None
-    if membership is not None:
+    if user is not None and membership is not None:
         record(None, membership.agency_id, "login.locked", user, ip, {"username": user.username})
 
 

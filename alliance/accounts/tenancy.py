@@ -5,7 +5,16 @@ Belonging is not a role: what a member may do is decided in ``permissions``.
 
 from __future__ import annotations
 
-from .models import Agency, Membership
+from django.http import HttpRequest
+
+from .models import Agency, Membership, User
+
+
+class AuthenticatedHttpRequest(HttpRequest):
+    """For annotations only: the request of a view behind ``login_required`` (or a role check),
+    whose user is signed in, not ``AnonymousUser``."""
+
+    user: User
 
 
 def membership_of(user) -> Membership | None:

@@ -7,10 +7,12 @@ every operation documents, so the OpenAPI document lists the error answers it ma
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
+from typing import Any
 
 from django.db import IntegrityError
-from django.http import Http404
-from ninja import NinjaAPI
+from django.http import Http404, HttpRequest, HttpResponse
+from ninja import NinjaAPI, Schema
 from ninja.errors import AuthenticationError, HttpError, ValidationError
 
 from alliance.care.services import DuplicateError, ServiceError
@@ -20,7 +22,7 @@ from . import schemas
 from .auth import ApiError, RateLimited
 
 ERROR_STATUSES = frozenset({400, 401, 403, 404, 409, 413, 422, 429})
-ERRORS = {ERROR_STATUSES: schemas.Error}
+ERRORS: dict[int | frozenset[int], type[Schema]] = {ERROR_STATUSES: schemas.Error}
 
 
 def jsonable(value):
@@ -82,7 +84,7 @@ def register(api: NinjaAPI) -> None:
     def conflict(request, exc):
         return answer(request, 409, "conflict", "this conflicts with an existing record")
 
-    for exception, handler in (
+    handlers: tuple[tuple[type[Exception], Callable[[HttpRequest, Any], HttpResponse]], ...] = (
         (ApiError, api_error),
         (Http404, not_found),
         (AuthenticationError, unauthenticated),
@@ -93,5 +95,6 @@ def register(api: NinjaAPI) -> None:
         (ServiceError, rule_broken),
         (ResponseError, invalid_response),
         (IntegrityError, conflict),
-    ):
+    )
+    for exception, handler in handlers:
         api.add_exception_handler(exception, handler)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 from ninja import Field, Schema
 from ninja.pagination import LimitOffsetPagination
 
@@ -24,7 +26,7 @@ def client_out(client: Client) -> dict:
         "birth_year": client.birth_year,
         "age_band": client.age_band,
         "therapist": client.therapist.username,
-        "team": client.team.name if client.team_id else None,
+        "team": client.team.name if client.team is not None else None,
         "created_at": client.created_at,
     }
 
@@ -80,7 +82,7 @@ def administration_out(administration: Administration) -> dict:
     }
 
 
-def _colours(colours: dict[int, str]) -> list[dict]:
+def _colours(colours: Mapping[int, str]) -> list[dict]:
     return [{"session_number": n, "colour": c} for n, c in sorted(colours.items())]
 
 

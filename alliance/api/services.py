@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime
 import hashlib
 import secrets
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from django.db import transaction
@@ -131,7 +132,7 @@ def touch(token: ApiToken, now: datetime.datetime | None = None) -> None:
 
 @transaction.atomic
 def create_webhook_endpoint(
-    actor, agency: Agency, *, url: str, events: list[str] | None = None
+    actor, agency: Agency, *, url: str, events: Sequence[str] | None = None
 ) -> WebhookEndpoint:
     events = list(dict.fromkeys(events or WebhookEvent.values))
     unknown = [event for event in events if event not in WebhookEvent.values]

@@ -19,6 +19,7 @@ import time
 import urllib.error
 import urllib.request
 from collections.abc import Callable
+from functools import partial
 
 from django.conf import settings
 from django.db import transaction
@@ -244,6 +245,4 @@ def on_administration_recorded(sender, administration: Administration, **kwargs)
 
 def on_alerts_raised(sender, alerts: list[Alert], **kwargs) -> None:
     for alert in alerts:
-        announce(
-            alert.agency_id, WebhookEvent.ALERT_RAISED, lambda alert=alert: alert_payload(alert)
-        )
+        announce(alert.agency_id, WebhookEvent.ALERT_RAISED, partial(alert_payload, alert))

@@ -52,6 +52,7 @@ def _filtered(request: HttpRequest, agency):
 @role_required(Role.ADMIN)
 def event_list(request: HttpRequest) -> HttpResponse:
     agency = agency_of(request.user)
+    assert agency is not None  # role_required admits agency members only
     events, filters = _filtered(request, agency)
     page = Paginator(events, PAGE_SIZE).get_page(request.GET.get("page"))
     checked, broken = (None, None)
@@ -75,6 +76,7 @@ def event_list(request: HttpRequest) -> HttpResponse:
 @role_required(Role.ADMIN)
 def export(request: HttpRequest) -> HttpResponse:
     agency = agency_of(request.user)
+    assert agency is not None  # role_required admits agency members only
     events, filters = _filtered(request, agency)
     body = export_csv(events.order_by("lane", "seq").iterator(chunk_size=2000))
     record_request(

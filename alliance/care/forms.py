@@ -8,6 +8,8 @@ themselves are read by the rating form state (``read_items``), not here.
 
 from __future__ import annotations
 
+from typing import Any, cast
+
 from django import forms
 from django.core.validators import MaxValueValidator
 from django.http import HttpResponse
@@ -24,7 +26,7 @@ def error_text(form: forms.Form) -> str:
     return ""
 
 
-def refused(reason: forms.Form | str) -> HttpResponse:
+def refused(reason: forms.Form | str | Exception) -> HttpResponse:
     """The answer to a refused small form (its message as plain text, 400): nothing changed."""
     message = error_text(reason) if isinstance(reason, forms.Form) else str(reason)
     return HttpResponse(message, status=400, content_type="text/plain; charset=utf-8")
@@ -70,11 +72,19 @@ class NewClientForm(forms.Form):
         year.validators.append(MaxValueValidator(timezone.localdate().year))
         message = _("The birth year must be a year such as 1990.")
         year.error_messages.update(invalid=message, min_value=message, max_value=message)
-        self.fields["outcome_instrument"].choices = [("", ""), *outcome_forms]
-        self.fields["alliance_instrument"].choices = [("", ""), *alliance_forms]
+        # Declared as ChoiceFields above; the fields mapping is typed with the base Field.
+        cast(forms.ChoiceField, self.fields["outcome_instrument"]).choices = [
+            ("", ""),
+            *outcome_forms,
+        ]
+        cast(forms.ChoiceField, self.fields["alliance_instrument"]).choices = [
+            ("", ""),
+            *alliance_forms,
+        ]
 
     def clean(self):
-        cleaned = super().clean()
+        # ModelForm.clean answers cleaned_data; the stubs allow None for overrides.
+        cleaned = cast(dict[str, Any], super().clean())
         if "birth_year" in self.errors or "age_band" in self.errors:
             return cleaned
         if not cleaned.get("age_band") and cleaned.get("birth_year") is None:
@@ -98,7 +108,9 @@ class ShareForm(forms.Form):
     def __init__(self, *args, colleagues=(), **kwargs):
         super().__init__(*args, **kwargs)
         self.colleagues = {user.public_id: user for user in colleagues}
-        self.fields["colleague"].choices = [(key, key) for key in self.colleagues]
+        cast(forms.ChoiceField, self.fields["colleague"]).choices = [
+            (key, key) for key in self.colleagues
+        ]
 
     def chosen(self):
         return self.colleagues[self.cleaned_data["colleague"]]
@@ -139,7 +151,9 @@ class RatingForm(forms.Form):
 
     def __init__(self, *args, instruments=(), **kwargs):
         super().__init__(*args, **kwargs)
-        self.fields["instrument"].choices = [(code, code) for code in instruments]
+        cast(forms.ChoiceField, self.fields["instrument"]).choices = [
+            (code, code) for code in instruments
+        ]
         for code in instruments:
             self.fields[f"{code}-total"] = forms.CharField(required=False)
 

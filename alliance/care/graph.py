@@ -15,6 +15,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy, ngettext
@@ -173,7 +174,7 @@ def _describe_outcome(data: GraphData) -> str:
         "count": len(client),
         "score": _score(score),
         "session": session,
-        "zone": ZONE_WORDS.get(zone, zone),
+        "zone": ZONE_WORDS.get(zone, zone) if zone else zone,
     }
     if zone:
         return (
@@ -328,7 +329,7 @@ def _series(index: int, series: GraphSeries, colours: dict[int, str], scales: Sc
     return svg.tag("g", "\n", "\n".join(parts), "\n", class_="pg-rater", data_rater=series.label)
 
 
-def _series_line(index: int, **position: object) -> str:
+def _series_line(index: int, **position: Any) -> str:  # Any: see svg.line
     """The line of the index-th rater: its colour and dash, so colour is never the only cue."""
     dash = SERIES_DASHES[index % len(SERIES_DASHES)]
     return svg.tag(
@@ -383,7 +384,8 @@ def _rater_marker(
     )
 
 
-def _marker(shape: str, x: float, y: float, *children: str, **attributes: object) -> str:
+def _marker(shape: str, x: float, y: float, *children: str, **attributes: Any) -> str:
+    # Any, not object: forwarded to svg.tag (see svg.line).
     size = 5.0
     if shape == "circle":
         return svg.tag("circle", *children, **attributes, cx=x, cy=y, r=size)

@@ -7,6 +7,8 @@ with its panel of form links and kiosk passes (connected in ``FeedbackConfig.rea
 
 from __future__ import annotations
 
+from typing import cast
+
 from django.dispatch import Signal
 from django.http import HttpRequest
 
@@ -18,5 +20,6 @@ session_page = Signal()
 def session_page_context(request: HttpRequest, session: Session) -> dict[str, object]:
     context: dict[str, object] = {}
     for _receiver, answer in session_page.send(sender=Session, request=request, session=session):
-        context.update(answer or {})
+        # Receivers answer a dict of context (or None); Signal.send cannot say so.
+        context.update(cast("dict[str, object] | None", answer) or {})
     return context

@@ -32,7 +32,9 @@ VAS_INSTRUMENTS = tuple(code for code, top in _MAXIMA.items() if top == VAS_TOTA
 TOTAL_MAXIMA = {code: top for code, top in _MAXIMA.items() if top != VAS_TOTAL}
 
 # The client age bands of the science core (alliance.science.instruments.age_bands), as choices.
-AgeBand = models.TextChoices(
+# Built with Enum's functional API, which the stubs do not model (they read the call as making one
+# member), hence the ignore; the annotation gives mypy the class it really is.
+AgeBand: type[models.TextChoices] = models.TextChoices(  # type: ignore[call-overload]
     "AgeBand", [(band.name.upper(), (band.name, _(band.label))) for band in AGE_BANDS]
 )
 

@@ -33,7 +33,7 @@ class FormState:
     instrument: Instrument
     legend: str
     button: str
-    saved: object | None = None
+    saved: Administration | None = None
     error: str = ""
     error_item: str | None = None
     key: str = field(default_factory=lambda: secrets.token_hex(16))

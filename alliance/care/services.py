@@ -379,7 +379,7 @@ def _store_administration(
             setattr(existing, field, value)
         existing.save()
         administration = existing
-        event = (
+        event: tuple[str, dict[str, object]] = (
             "administration.edited",
             {
                 "before": before,

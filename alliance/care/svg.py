@@ -11,6 +11,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Sequence
 from html import escape
+from typing import Any
 
 SVG_NAMESPACE = "http://www.w3.org/2000/svg"
 
@@ -54,7 +55,9 @@ def points(pairs: Sequence[tuple[float, float]]) -> str:
     return " ".join(f"{num(x)},{num(y)}" for x, y in pairs)
 
 
-def line(css: str, x1: float, x2: float, y1: float, y2: float, **attributes: object) -> str:
+# Attributes forwarded to ``tag`` are typed Any, not object: mypy would otherwise match the
+# mapping against ``tag``'s ``text`` keyword (str | None), which no caller passes through it.
+def line(css: str, x1: float, x2: float, y1: float, y2: float, **attributes: Any) -> str:
     return tag(
         "line", class_=css, x1=float(x1), x2=float(x2), y1=float(y1), y2=float(y2), **attributes
     )
@@ -118,7 +121,7 @@ def value_grid(
     vertical: bool = False,
     label_at: float,
     label_offset: float = 0.0,
-    **label_attributes: object,
+    **label_attributes: Any,  # forwarded to ``label``, see ``line``
 ) -> list[str]:
     """A grid line and a tick label per value.
 

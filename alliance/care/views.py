@@ -9,11 +9,13 @@ from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils import timezone, translation
+from django.utils.functional import Promise
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from alliance.accounts.network import client_ip
+from alliance.accounts.tenancy import AuthenticatedHttpRequest
 from alliance.audit.services import record_request
 from alliance.science.instruments import ResponseError
 from alliance.science.instruments.age_bands import age_band_for_age
@@ -48,7 +50,7 @@ from .progress import model_label, progress_svg
 from .rating_form import FormState, NotRated, live_stamp, read_items
 from .visibility import get_visible_client_or_404, visible_clients
 
-ZONE_LABELS = {
+ZONE_LABELS: dict[str, str | Promise] = {
     Zone.RED: gettext_lazy("Red"),
     Zone.ORANGE: gettext_lazy("Orange"),
     Zone.GREEN: gettext_lazy("Green"),
@@ -122,9 +124,12 @@ def _sort_columns(query: CaseloadQuery) -> list[dict]:
 
 
 def _alliance_label(flag: str) -> str:
-    return {Zone.RED: _("Check alliance"), Zone.GREEN: _("OK"), Zone.GREY: _("No data")}.get(
-        flag, _("No data")
-    )
+    labels: dict[str, str] = {
+        Zone.RED: _("Check alliance"),
+        Zone.GREEN: _("OK"),
+        Zone.GREY: _("No data"),
+    }
+    return labels.get(flag, _("No data"))
 
 
 def _current_episode(client: Client) -> Episode:
@@ -235,7 +240,7 @@ def _form_choices(kind: str) -> list[tuple[str, str]]:
 
 @require_http_methods(["GET", "POST"])
 @login_required
-def new_client(request: HttpRequest) -> HttpResponse:
+def new_client(request: AuthenticatedHttpRequest) -> HttpResponse:
     """A therapist adds a client of their own (an admin or supervisor adds one to themselves)."""
     from alliance.accounts.permissions import active_membership
 

@@ -3,6 +3,8 @@ kiosk and groups. (The rating form's state lives in alliance.care.rating_form.)"
 
 from __future__ import annotations
 
+from typing import Any, cast
+
 from django import forms
 from django.utils.translation import gettext_lazy
 
@@ -40,7 +42,8 @@ class LinkForm(KioskPassForm):
         return self.cleaned_data["channel"] or "show"
 
     def clean(self):
-        cleaned = super().clean()
+        # Form.clean answers cleaned_data; the stubs allow None for overrides.
+        cleaned = cast(dict[str, Any], super().clean())
         # Checked before the link exists: a link that cannot be sent is not created.
         if cleaned.get("channel") in ("email", "sms") and not cleaned.get("address"):
             self.add_error("address", gettext_lazy("Give an e-mail address or a phone number."))

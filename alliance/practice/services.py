@@ -162,14 +162,14 @@ def _effectiveness(page: Practice, frame: pd.DataFrame, mine: pd.DataFrame) -> N
     rows = effects.per_therapist
     row = rows[rows["therapist_id"].astype("string") == str(page.therapist.pk)]
     if len(row):
-        page.relative = {k: _plain(v) for k, v in row.iloc[0].to_dict().items()}
+        page.relative = {str(k): _plain(v) for k, v in row.iloc[0].to_dict().items()}
 
 
 def _alliance(page: Practice, frame: pd.DataFrame) -> None:
-    options = {"instrument": page.instrument, "alliance_instrument": _alliance_scale(page)}
+    scale = _alliance_scale(page)
     try:
-        profile = alliance_profile(frame, **options)
-        hard = hard_to_engage(frame, **options)
+        profile = alliance_profile(frame, instrument=page.instrument, alliance_instrument=scale)
+        hard = hard_to_engage(frame, instrument=page.instrument, alliance_instrument=scale)
     except AllianceDataError as error:
         page.notes.append(str(error))
         return

@@ -10,7 +10,7 @@ from django.views.decorators.http import require_GET, require_POST
 
 from alliance.accounts.network import client_ip
 from alliance.accounts.permissions import SUPERVISOR_OR_ADMIN, active_membership, role_required
-from alliance.accounts.tenancy import membership_of
+from alliance.accounts.tenancy import AuthenticatedHttpRequest, membership_of
 from alliance.audit.services import record_request
 from alliance.reports.data import outcome_instruments
 from alliance.science.alliance_profile import MIN_EPISODES
@@ -68,18 +68,20 @@ def my_practice(request: HttpRequest) -> HttpResponse:
 
 @require_GET
 @login_required
-def practice_of(request: HttpRequest, public_id: str) -> HttpResponse:
+def practice_of(request: AuthenticatedHttpRequest, public_id: str) -> HttpResponse:
     """One therapist's practice page (themself, their team's supervisor, an admin)."""
     therapist = get_visible_therapist_or_404(request.user, public_id)
     if therapist.pk == request.user.pk:
         return redirect("practice:mine")
-    record_request(request, membership_of(request.user).agency_id, "practice.viewed", therapist)
+    membership = membership_of(request.user)
+    assert membership is not None  # a visible therapist means the viewer belongs to the agency
+    record_request(request, membership.agency_id, "practice.viewed", therapist)
     return _render(request, therapist)
 
 
 @require_GET
 @role_required(*SUPERVISOR_OR_ADMIN)
-def team(request: HttpRequest) -> HttpResponse:
+def team(request: AuthenticatedHttpRequest) -> HttpResponse:
     """A supervisor's (or admin's) people, by name: each opens one profile at a time."""
     people = visible_therapists(request.user).exclude(pk=request.user.pk)
     people = people.order_by("last_name", "first_name", "username")
@@ -107,13 +109,13 @@ def create_objective(request: HttpRequest) -> HttpResponse:
     return redirect(reverse("practice:mine") + "#log")
 
 
-def _own_objective(request: HttpRequest, public_id: str) -> Objective:
+def _own_objective(request: AuthenticatedHttpRequest, public_id: str) -> Objective:
     return get_object_or_404(visible_objectives(request.user, request.user), public_id=public_id)
 
 
 @require_POST
 @login_required
-def add_reflection(request: HttpRequest, public_id: str) -> HttpResponse:
+def add_reflection(request: AuthenticatedHttpRequest, public_id: str) -> HttpResponse:
     objective = _own_objective(request, public_id)
     form = ReflectionForm(request.POST)
     if not form.is_valid():
@@ -130,7 +132,7 @@ def add_reflection(request: HttpRequest, public_id: str) -> HttpResponse:
 
 @require_POST
 @login_required
-def share_objective(request: HttpRequest, public_id: str) -> HttpResponse:
+def share_objective(request: AuthenticatedHttpRequest, public_id: str) -> HttpResponse:
     objective = _own_objective(request, public_id)
     form = SharingForm(request.POST)
     form.is_valid()

@@ -60,6 +60,12 @@ def _finite(*values: float | None) -> bool:
     return all(v is not None and math.isfinite(v) for v in values)
 
 
+def _known(value: float | None) -> float:
+    """A value of a row ``_finite`` let through: never None (the check narrows it for mypy)."""
+    assert value is not None
+    return value
+
+
 def _range(values: Sequence[float], pad: float = 0.05) -> tuple[float, float]:
     low, high = min(values), max(values)
     if high - low < 1e-9:
@@ -107,7 +113,7 @@ def forest_svg(
     parts = _open(height, title, "; ".join(desc_rows) or _("No estimates."), testid)
     if not rows:
         return _empty(parts, LEFT, TOP + 14, _("No estimates."))
-    bounds = [v for e in rows for v in (e.low, e.high)] + (
+    bounds = [_known(v) for e in rows for v in (e.low, e.high)] + (
         [reference] if reference is not None else []
     )
     low, high = _range(bounds)
@@ -139,14 +145,14 @@ def forest_svg(
             svg.tag(
                 "g",
                 svg.label("ch-label", LEFT - 8, y + 4, name, anchor="end"),
-                svg.line("ch-ci", x(e.low), x(e.high), y, y),
-                svg.line("ch-ci", x(e.low), x(e.low), y - 4, y + 4),
-                svg.line("ch-ci", x(e.high), x(e.high), y - 4, y + 4),
+                svg.line("ch-ci", x(_known(e.low)), x(_known(e.high)), y, y),
+                svg.line("ch-ci", x(_known(e.low)), x(_known(e.low)), y - 4, y + 4),
+                svg.line("ch-ci", x(_known(e.high)), x(_known(e.high)), y - 4, y + 4),
                 svg.tag(
                     "circle",
                     svg.title(f"{name}: {_interval(e)}"),
                     class_="ch-point",
-                    cx=x(e.value),
+                    cx=x(_known(e.value)),
                     cy=y,
                     r=4,
                 ),
@@ -182,7 +188,7 @@ def trend_svg(
     if not rows:
         return _empty(parts, 60, 40, _("No periods with enough data."))
     left, right, top, bottom = 60.0, 690.0, 20.0, 210.0
-    low, high = _range([v for p in rows for v in (p.low, p.high)])
+    low, high = _range([_known(v) for p in rows for v in (p.low, p.high)])
 
     def x(i: int) -> float:
         return left + (right - left) * (i + 0.5) / len(rows)
@@ -200,11 +206,11 @@ def trend_svg(
         label_offset=4,
         anchor="end",
     )
-    band = [(x(i), y(p.high)) for i, p in enumerate(rows)] + [
-        (x(i), y(p.low)) for i, p in reversed(list(enumerate(rows)))
+    band = [(x(i), y(_known(p.high))) for i, p in enumerate(rows)] + [
+        (x(i), y(_known(p.low))) for i, p in reversed(list(enumerate(rows)))
     ]
     parts.append(svg.tag("polygon", class_="ch-band", points=svg.points(band)))
-    line_points = [(x(i), y(p.value)) for i, p in enumerate(rows)]
+    line_points = [(x(i), y(_known(p.value))) for i, p in enumerate(rows)]
     parts.append(svg.tag("polyline", class_="ch-line", points=svg.points(line_points)))
     step = max(1, math.ceil(len(rows) / 12))
     for i, p in enumerate(rows):
@@ -214,7 +220,7 @@ def trend_svg(
                 svg.title(f"{p.label}: {_interval(p)}"),
                 class_="ch-point",
                 cx=x(i),
-                cy=y(p.value),
+                cy=y(_known(p.value)),
                 r=3.5,
             )
         )

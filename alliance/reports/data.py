@@ -380,7 +380,7 @@ def _empty() -> pd.DataFrame:
 def _categorical(values: np.ndarray) -> pd.Categorical:
     """Codes of the values, with the categories as text (the table's ids are text)."""
     categories = pd.Categorical(values)
-    return categories.rename_categories([str(c) for c in categories.categories])
+    return categories.rename_categories(str)
 
 
 def _assemble(episodes: dict[str, np.ndarray], rows: dict[str, np.ndarray]) -> pd.DataFrame:

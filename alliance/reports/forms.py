@@ -7,6 +7,8 @@ actions (refit, back to the default model) refuse what they cannot use and chang
 
 from __future__ import annotations
 
+from typing import cast
+
 from django import forms
 from django.utils.translation import gettext_lazy as _
 
@@ -36,7 +38,7 @@ class ReportFilterForm(forms.Form):
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
-        self.fields["instrument"].choices = outcome_instruments()
+        cast(forms.ChoiceField, self.fields["instrument"]).choices = outcome_instruments()
 
     def _value(self, name: str, default=None):
         """The field's value, or ``default`` when it was left empty or does not fit."""

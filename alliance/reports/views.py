@@ -105,6 +105,7 @@ def effectiveness_pdf(request: HttpRequest) -> HttpResponse:
 @role_required(Role.ADMIN)
 def etr(request: HttpRequest) -> HttpResponse:
     agency = agency_of(request.user)
+    assert agency is not None  # role_required admits agency members only
     if request.method == "POST":
         form = RefitForm(request.POST)
         if not form.is_valid():
@@ -187,7 +188,7 @@ def exports(request: HttpRequest) -> HttpResponse:
 
 @require_POST
 @role_required(*SUPERVISOR_OR_ADMIN)
-def export_csv(request: HttpRequest, kind: str) -> HttpResponse:
+def export_csv(request: HttpRequest, kind: str) -> HttpResponse | StreamingHttpResponse:
     form = ExportForm(request.POST)
     research = form.is_valid() and form.cleaned_data["research"]
     if research:  # de-identified extracts leave the agency: its admin decides
@@ -197,6 +198,7 @@ def export_csv(request: HttpRequest, kind: str) -> HttpResponse:
     rows_for = {"administrations": administration_rows, "episodes": episode_rows}.get(kind)
     if rows_for is None:
         return HttpResponse(status=404)
+    assert agency is not None  # role_required admits agency members only
     audit(
         agency,
         request.user,
@@ -215,8 +217,9 @@ def export_csv(request: HttpRequest, kind: str) -> HttpResponse:
 
 @require_POST
 @role_required(Role.ADMIN)
-def export_fhir(request: HttpRequest) -> HttpResponse:
+def export_fhir(request: HttpRequest) -> StreamingHttpResponse:
     agency = agency_of(request.user)
+    assert agency is not None  # role_required admits agency members only
     audit(agency, request.user, "export.fhir", agency, client_ip(request))
     bundle = bundle_json(agency, visible_episodes(request.user))
     response = StreamingHttpResponse(bundle, content_type="application/fhir+json")

@@ -27,7 +27,7 @@ from collections.abc import Mapping
 import pandas as pd
 from django.db import transaction
 
-from alliance.accounts.models import Agency
+from alliance.accounts.models import Agency, Team, User
 from alliance.audit.services import record as audit_record
 from alliance.care.models import Episode
 from alliance.science.table import REQUIRED_COLUMNS
@@ -119,8 +119,8 @@ def import_frame(
     agency: Agency,
     table: pd.DataFrame,
     *,
-    therapists: Mapping[str, object],
-    teams: Mapping[str, object] | None = None,
+    therapists: Mapping[str, User],
+    teams: Mapping[str, Team] | None = None,
     code_prefix: str = "",
     alert_history: bool = False,
 ) -> ImportReport:

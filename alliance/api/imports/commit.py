@@ -10,9 +10,10 @@ earlier import that gain rows are refreshed by ``care.services.refresh_episode_s
 from __future__ import annotations
 
 import datetime
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from functools import partial
+from typing import Any, Protocol, cast
 
 import pandas as pd
 from django.db import connection, models
@@ -56,11 +57,31 @@ COLUMNS = [
 ]
 
 
+class _Row(Protocol):
+    """One ``itertuples`` record of the clean frame's ``COLUMNS`` (pandas types it as a tuple)."""
+
+    episode_id: str
+    client_id: str
+    session_number: float
+    session_date: datetime.date
+    instrument: str
+    rater: str
+    items: Mapping[str, float]
+    total: float
+    total_only: bool
+    therapist: float
+    team: float  # NaN when the row names no team
+    age_band: str
+    ending: str
+    name: str
+    rater_relationship: str
+
+
 @dataclass
 class _Episode:
     """The rows of one episode key in the import, gathered in one pass."""
 
-    first: tuple  # the first row (session order): client, therapist, team, age band, ending
+    first: _Row  # the first row (session order): client, therapist, team, age band, ending
     instruments: set[str] = field(default_factory=set)
     raters: set[str] = field(default_factory=set)
     sessions: dict[int, datetime.date] = field(default_factory=dict)  # number -> date
@@ -73,7 +94,7 @@ def commit(
     """Write the planned rows. ``alert_history``: store for each new episode the alerts every
     session raised when it happened (as if rated live), not only those that hold now."""
     rows = clean.loc[plan.new_rows].sort_values(["episode_id", "session_number"], kind="stable")
-    records = list(rows[COLUMNS].itertuples(index=False, name="Row"))
+    records = cast(list[_Row], list(rows[COLUMNS].itertuples(index=False, name="Row")))
     episodes: dict[str, _Episode] = {}
     for record in records:
         episode = episodes.setdefault(record.episode_id, _Episode(record))
@@ -140,9 +161,9 @@ def commit(
     )
     _insert(Alert, alerts, agency_id=agency.pk)
     if earlier:
-        for episode in Episode.objects.filter(pk__in=earlier).select_related("client"):
+        for stored in Episode.objects.filter(pk__in=earlier).select_related("client"):
             # Episodes imported before that gain rows: the care service recomputes them.
-            refresh_episode_summary(episode)
+            refresh_episode_summary(stored)
 
 
 def _write_clients(
@@ -296,7 +317,9 @@ def _insert(model, rows: list[dict], **constants) -> None:
         return
     now = timezone.now()
     fields = [f for f in model._meta.concrete_fields if not f.primary_key]
-    getters = []
+    # Called with one row; the lambdas bind their field through default arguments, which
+    # Callable[[row], value] cannot express.
+    getters: list[Callable[..., Any]] = []
     for f in fields:
         if f.attname in rows[0]:
             name = f.attname

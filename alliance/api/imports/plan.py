@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass
+from typing import cast
 
 import pandas as pd
 
@@ -73,11 +74,12 @@ def plan(agency: Agency, clean: pd.DataFrame, errors: Errors) -> Plan:
     for index, episode_key, client_code, number, instrument, rater, total in rows.itertuples():
         if index in errors.bad_rows:
             continue
-        episode_id = existing_episodes.get(episode_key)
-        if episode_id is None:
+        known = existing_episodes.get(episode_key)
+        if known is None:
             new_rows.append(index)
             new_sessions.add((episode_key, number))
             continue
+        episode_id = known
         if owners[episode_id] != client_code:
             errors.add(index, "client_id", "this episode was imported for another client")
             continue
@@ -125,7 +127,8 @@ def _check_open_episodes(
     )
     for index, code in rows["client_id"].items():
         if existing_clients[code] in busy:
-            errors.add(int(index), "ending", "this client already has an open episode")
+            # The clean frame keeps the CSV's integer row index; the stubs type it Hashable.
+            errors.add(cast(int, index), "ending", "this client already has an open episode")
     open_new = chosen[chosen["episode_id"].isin(new_episodes) & (chosen["ending"] == "")]
     several = open_new.groupby("client_id")["episode_id"].transform("nunique") > 1
     for index in open_new.index[several.to_numpy()]:

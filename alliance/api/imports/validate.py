@@ -75,7 +75,7 @@ def validate(agency: Agency, frame: pd.DataFrame, errors: Errors) -> pd.DataFram
         "age_band",
         "is not one of " + ", ".join(AgeBand.values),
     )
-    clean["age_band"] = age_bands.where(age_bands != "", AgeBand.ADULT)
+    clean["age_band"] = age_bands.where(age_bands != "", AgeBand["ADULT"])
     endings = text(frame, "ending").str.lower()
     errors.add_mask(
         (endings != "") & ~endings.isin(Ending.values),
@@ -107,7 +107,7 @@ def _validate_scores(frame: pd.DataFrame, clean: pd.DataFrame, errors: Errors) -
             "is not a number",
         )
     clean["total"] = np.nan
-    clean["items"] = [{} for _ in range(len(clean))]
+    clean["items"] = pd.Series([{} for _ in range(len(clean))], index=clean.index, dtype=object)
     clean["total_only"] = True
     for code, rows in clean.groupby("instrument", sort=False).groups.items():
         if code == "":

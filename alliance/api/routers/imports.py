@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from ninja import Body, File, Router, Status
+from ninja import Body, File, Router, Schema, Status
 from ninja.files import UploadedFile
 
 from .. import fhir, imports, schemas
@@ -14,7 +14,11 @@ from ..errors import ERRORS
 router = Router(tags=["imports"])
 
 MAX_UPLOAD_BYTES = 200 * 1024 * 1024
-ANSWERS = {200: schemas.ImportReportOut, 201: schemas.ImportReportOut, **ERRORS}
+ANSWERS: dict[int | frozenset[int], type[Schema]] = {
+    200: schemas.ImportReportOut,
+    201: schemas.ImportReportOut,
+    **ERRORS,
+}
 
 
 def _may_import(request, dry_run: bool) -> None:
@@ -42,7 +46,7 @@ def _answer(report: imports.ImportReport):
 def import_csv(request, file: File[UploadedFile], dry_run: bool = True):
     """Import an administrations CSV (docs/api.md). ``dry_run=true`` (default) only validates."""
     _may_import(request, dry_run)
-    if file.size > MAX_UPLOAD_BYTES:
+    if (file.size or 0) > MAX_UPLOAD_BYTES:
         raise ApiError(413, "too_large", "the file is larger than 200 MB")
     try:
         frame = imports.read_csv(file.read())

@@ -66,8 +66,8 @@ class Command(BaseCommand):
                 f"{created['clients']} clients to create; {report.unchanged} unchanged; "
                 f"{report.error_count} error(s)."
             )
-            for error in report.errors[:50]:
-                self.stdout.write(f"  row {error.row}, {error.column}: {error.message}")
+            for problem in report.errors[:50]:
+                self.stdout.write(f"  row {problem.row}, {problem.column}: {problem.message}")
             if report.error_count > 50:
                 self.stdout.write(f"  ... and {report.error_count - 50} more")
             if report.committed:

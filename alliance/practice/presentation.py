@@ -23,6 +23,12 @@ PROFILE = (
     ("first_at_ceiling", gettext_lazy("First sessions rated at the ceiling (39 or more)")),
     ("ruptures_repaired", gettext_lazy("Ruptures repaired within two sessions")),
 )
+# Short names for the chart's row labels (the table beside it has the full ones).
+SHORT = {
+    "below_cutoff": gettext_lazy("Below cutoff"),
+    "first_at_ceiling": gettext_lazy("First at ceiling"),
+    "ruptures_repaired": gettext_lazy("Repaired"),
+}
 HARD = (
     ("dropout", gettext_lazy("Drop-out"), "share"),
     ("mean_change", gettext_lazy("Mean change (points)"), "mean"),
@@ -71,11 +77,15 @@ def _mean_cell(item: dict[str, Any] | None) -> dict[str, str]:
     }
 
 
-def _differs(mine: dict[str, Any] | None, agency_value: float | None) -> bool:
-    """The therapist's 95% interval lies wholly on one side of the agency's value."""
+def _differs(mine: dict[str, Any] | None, agency_value: float | None) -> str:
+    """ "above" or "below" when the therapist's 95% interval lies wholly on one side of the
+    agency's value, else "". Neutral words: fewer low alliance ratings can mean a strong alliance
+    or feedback not yet invited, so the page does not colour a difference as good or bad."""
     if not mine or agency_value is None or mine.get("low") is None or mine.get("high") is None:
-        return False
-    return mine["low"] > agency_value or mine["high"] < agency_value
+        return ""
+    if mine["low"] > agency_value:
+        return "above"
+    return "below" if mine["high"] < agency_value else ""
 
 
 def effectiveness_rows(page: Practice) -> list[dict[str, Any]]:
@@ -161,10 +171,19 @@ def hard_rows(page: Practice) -> list[dict[str, Any]]:
                         else f"{_pct(shrunken.get('low'))} – {_pct(shrunken.get('high'))}"
                     ),
                 },
-                "differs": bool(shrunken.get("differs")),
+                "differs": _shrunken_side(shrunken, agency.get(key), kind),
             }
         )  # fmt: skip
     return rows
+
+
+def _shrunken_side(shrunken: dict[str, Any], agency: dict[str, Any] | None, kind: str) -> str:
+    if not shrunken.get("differs") or not agency:
+        return ""
+    centre = agency.get("mean" if kind == "mean" else "share")
+    if centre is None or shrunken.get("estimate") is None:
+        return ""
+    return "above" if shrunken["estimate"] > centre else "below"
 
 
 def trend_chart(page: Practice) -> str:
@@ -189,14 +208,14 @@ def trend_chart(page: Practice) -> str:
 def profile_chart(page: Practice) -> str:
     """Your share and the agency's for each alliance measure, with 95% intervals (in %)."""
     estimates = []
-    for row_key, label in PROFILE:
+    for row_key, _label in PROFILE:
         for who, source in ((_("you"), page.profile), (_("agency"), page.agency_profile)):
             item = (source or {}).get(row_key) or {}
             if item.get("share") is None:
                 continue
             estimates.append(
                 Estimate(
-                    f"{label} ({who})",
+                    f"{SHORT[row_key]} ({who})",
                     100 * item["share"],
                     100 * item["low"],
                     100 * item["high"],

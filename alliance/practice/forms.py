@@ -37,7 +37,7 @@ class ObjectiveForm(forms.Form):
     started_on = forms.DateField(
         label=_("Starting on"), widget=forms.DateInput(attrs={"type": "date"})
     )
-    shared = forms.BooleanField(label=_("Share with my supervisor"), required=False)
+    share_with_supervisor = forms.BooleanField(label=_("Share with my supervisor"), required=False)
 
     def clean_started_on(self) -> datetime.date:
         return _sane(self.cleaned_data["started_on"])
@@ -57,4 +57,4 @@ class ReflectionForm(forms.Form):
 
 
 class SharingForm(forms.Form):
-    shared = forms.BooleanField(required=False)
+    share_with_supervisor = forms.BooleanField(required=False)

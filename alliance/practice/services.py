@@ -56,7 +56,7 @@ def create_objective(
         "practice.objective_created",
         objective,
         ip,
-        {"measure": measure, "shared": shared},
+        {"measure": measure, "with_supervisor": shared},
     )
     return objective
 
@@ -79,7 +79,12 @@ def set_sharing(actor, objective: Objective, shared: bool, *, ip=None) -> Object
     objective.shared_with_supervisor = shared
     objective.save(update_fields=["shared_with_supervisor"])
     record(
-        actor, objective.agency_id, "practice.sharing_changed", objective, ip, {"shared": shared}
+        actor,
+        objective.agency_id,
+        "practice.sharing_changed",
+        objective,
+        ip,
+        {"with_supervisor": shared},
     )
     return objective
 

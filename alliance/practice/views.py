@@ -100,7 +100,7 @@ def create_objective(request: HttpRequest) -> HttpResponse:
             text=form.cleaned_data["text"],
             measure=form.cleaned_data["measure"],
             started_on=form.cleaned_data["started_on"],
-            shared=form.cleaned_data["shared"],
+            shared=form.cleaned_data["share_with_supervisor"],
             ip=client_ip(request),
         )
     except services.PracticeError as error:
@@ -137,6 +137,9 @@ def share_objective(request: AuthenticatedHttpRequest, public_id: str) -> HttpRe
     form = SharingForm(request.POST)
     form.is_valid()
     services.set_sharing(
-        request.user, objective, bool(form.cleaned_data.get("shared")), ip=client_ip(request)
+        request.user,
+        objective,
+        bool(form.cleaned_data.get("share_with_supervisor")),
+        ip=client_ip(request),
     )
     return redirect(reverse("practice:mine") + f"#objective-{objective.public_id}")

@@ -108,7 +108,10 @@ def test_the_practice_log_round_trips_and_stays_private_until_shared(client, his
     client.force_login(p.sam)
     assert b"Invite honest feedback" not in client.get(page_of(p.tara)).content
     client.force_login(p.tara)
-    client.post(reverse("practice:share_objective", args=[objective.public_id]), {"shared": "on"})
+    client.post(
+        reverse("practice:share_objective", args=[objective.public_id]),
+        {"share_with_supervisor": "on"},
+    )
     client.force_login(p.sam)
     assert b"Invite honest feedback" in client.get(page_of(p.tara)).content
     actions = set(AuditEvent.objects.values_list("action", flat=True))

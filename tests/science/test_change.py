@@ -33,6 +33,7 @@ from alliance.science.change import (
     normalise_time,
     rc_threshold,
 )
+from tests.science.change_tables import analyse_pairs as analyse_shared
 
 LEGACY = {"critical": "rounded", "boundary": "functional", "ha_cutoff": "observed"}
 SQRT8 = math.sqrt(8.0)
@@ -360,27 +361,8 @@ scores = st.integers(min_value=0, max_value=40)
 cases = st.lists(st.tuples(scores, scores), min_size=3, max_size=25)
 
 
-def long_table(pairs: list[tuple[int, int]], sign: int = 1) -> pd.DataFrame:
-    n = len(pairs)
-    return pd.DataFrame(
-        {
-            "client": [f"c{i}" for i in range(n)] * 2,
-            "when": ["pre"] * n + ["post"] * n,
-            "score": [sign * p for p, _ in pairs] + [sign * q for _, q in pairs],
-        }
-    )
-
-
 def analyse_pairs(pairs, sign=1, **options):
-    return analyse_change(
-        long_table(pairs, sign),
-        id_column="client",
-        time_column="when",
-        score_column="score",
-        pre="pre",
-        post="post",
-        **{**LEGACY, **options},
-    )
+    return analyse_shared(pairs, sign, **{**LEGACY, **options})
 
 
 def spread(pairs: list[tuple[int, int]]) -> bool:

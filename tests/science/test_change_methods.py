@@ -31,6 +31,7 @@ from alliance.science.change import (
     fit_random_slopes,
     true_score_cutoff,
 )
+from tests.science.change_tables import analyse_pairs
 
 SE_PREDICTION = 5 * math.sqrt(1 - 0.84**2)
 
@@ -333,29 +334,6 @@ def test_hlm_refuses_text_time_points():
 
 scores = st.integers(min_value=0, max_value=40)
 pairs_strategy = st.lists(st.tuples(scores, scores), min_size=4, max_size=25)
-
-
-def long_table(pairs: list[tuple[int, int]], sign: int = 1) -> pd.DataFrame:
-    n = len(pairs)
-    return pd.DataFrame(
-        {
-            "client": [f"c{i}" for i in range(n)] * 2,
-            "when": ["pre"] * n + ["post"] * n,
-            "score": [sign * p for p, _ in pairs] + [sign * q for _, q in pairs],
-        }
-    )
-
-
-def analyse_pairs(pairs, sign=1, **options):
-    return analyse_change(
-        long_table(pairs, sign),
-        id_column="client",
-        time_column="when",
-        score_column="score",
-        pre="pre",
-        post="post",
-        **options,
-    )
 
 
 def spread(pairs: list[tuple[int, int]]) -> bool:

@@ -188,3 +188,21 @@ def test_therapists_cli_with_one_therapist_exits_2(tmp_path, capsys) -> None:
     simulate(200, 1, seed=6).to_csv(path, index=False)
     assert main(["therapists", str(path)]) == 2
     assert "at least 2 therapists" in capsys.readouterr().err
+
+
+def test_the_icc_is_the_same_to_the_last_bit_whatever_the_row_order_and_the_ids():
+    from alliance.science.simulate import simulate
+
+    frame = simulate(600, 8, seed=21)
+    shuffled = frame.sample(frac=1.0, random_state=3).reset_index(drop=True)
+    renamed = shuffled.assign(
+        therapist_id=shuffled["therapist_id"].map(lambda t: f"Z{99 - int(t[1:])}"),
+        episode_id=shuffled["episode_id"].map(lambda e: f"X{e[::-1]}"),
+    )
+    first, second = therapist_effects(frame), therapist_effects(renamed)
+    assert (first.icc, first.icc_low, first.icc_high) == (
+        second.icc,
+        second.icc_low,
+        second.icc_high,
+    )
+    assert first.intercept == second.intercept and first.var_residual == second.var_residual

@@ -21,7 +21,7 @@ excludes 0; otherwise "average". The table is sorted by therapist id, never by r
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from typing import Any
 
 import numpy as np
@@ -210,14 +210,7 @@ def _group_sums(codes: npt.NDArray[np.intp], x: FloatArray, y: FloatArray) -> _G
 def _canonical(sums: _GroupSums) -> _GroupSums:
     """The same sums with the therapists in an order set by the sums themselves (not the ids)."""
     order = np.lexsort((sums.syy, sums.sxy, sums.sy, sums.sxx, sums.sx, sums.n))
-    return _GroupSums(
-        n=sums.n[order],
-        sx=sums.sx[order],
-        sxx=sums.sxx[order],
-        sy=sums.sy[order],
-        sxy=sums.sxy[order],
-        syy=sums.syy[order],
-    )
+    return _GroupSums(**{part.name: getattr(sums, part.name)[order] for part in fields(sums)})
 
 
 def _gls_parts(sums: _GroupSums, gamma: float) -> tuple[FloatArray, FloatArray, float]:

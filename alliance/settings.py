@@ -113,6 +113,7 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "alliance.accounts.middleware.AccountSecurityMiddleware",  # idle expiry, two-factor
+    "alliance.care.handover.HandoverLockMiddleware",  # a handed-over device reaches its form only
     "alliance.audit.middleware.ApiReadAuditMiddleware",  # audit trail of API reads
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
 ]

@@ -51,3 +51,41 @@ class TwoFactorForm(forms.Form):
             attrs={"autocomplete": "one-time-code", "inputmode": "numeric", "autofocus": True}
         ),
     )
+
+
+class HandoverPinForm(forms.Form):
+    """Set (or remove) the short PIN that ends a hand-over; the password confirms who you are."""
+
+    password = forms.CharField(
+        label=_("Your password"),
+        strip=False,
+        widget=forms.PasswordInput(attrs={"autocomplete": "current-password"}),
+    )
+    pin = forms.RegexField(
+        label=_("New PIN (4 to 8 digits; empty removes it)"),
+        regex=r"^[0-9]{4,8}$",
+        required=False,
+        error_messages={"invalid": _("The PIN must be 4 to 8 digits.")},
+        widget=forms.PasswordInput(attrs={"autocomplete": "off", "inputmode": "numeric"}),
+    )
+    pin_again = forms.CharField(
+        label=_("New PIN again"),
+        required=False,
+        widget=forms.PasswordInput(attrs={"autocomplete": "off", "inputmode": "numeric"}),
+    )
+
+    def __init__(self, *args, user, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.user = user
+
+    def clean_password(self) -> str:
+        password = self.cleaned_data["password"]
+        if not self.user.check_password(password):
+            raise ValidationError(_("That is not your password."))
+        return password
+
+    def clean(self):
+        cleaned = super().clean() or {}
+        if cleaned.get("pin", "") != (cleaned.get("pin_again") or ""):
+            self.add_error("pin_again", _("The two PINs differ."))
+        return cleaned

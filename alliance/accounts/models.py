@@ -17,6 +17,11 @@ def new_public_id() -> str:
     return secrets.token_hex(8)
 
 
+class HandoverReauth(models.TextChoices):
+    PIN = "pin", _("The therapist's hand-over PIN (the password if no PIN is set)")
+    PASSWORD = "password", _("The therapist's password")
+
+
 class Agency(models.Model):
     public_id = models.CharField(max_length=32, unique=True, default=new_public_id, editable=False)
     name = models.CharField(_("name"), max_length=200, unique=True)
@@ -30,6 +35,13 @@ class Agency(models.Model):
     )
     retention_years = models.PositiveSmallIntegerField(
         _("years to keep closed episodes (empty: keep)"), null=True, blank=True
+    )
+    # What a therapist types to take the device back after handing it to a client.
+    handover_reauth = models.CharField(
+        _("re-authentication to end a hand-over"),
+        max_length=10,
+        choices=HandoverReauth.choices,
+        default=HandoverReauth.PASSWORD,
     )
 
     class Meta:
@@ -61,6 +73,8 @@ class User(AbstractUser):
     """A person who logs in; their agency and role come from their Membership."""
 
     public_id = models.CharField(max_length=32, unique=True, default=new_public_id, editable=False)
+    # A short PIN that ends a hand-over, hashed like a password (empty: none set).
+    handover_pin = models.CharField(_("hand-over PIN"), max_length=128, blank=True, default="")
 
     @property
     def agency_membership(self) -> Membership | None:

@@ -39,3 +39,42 @@ def create_member(
             raise ValueError("a team of another agency cannot be assigned")
         TeamMembership.objects.create(agency=agency, team=team, user=user)
     return user
+
+
+# Hand-over: a therapist gives the device to a client and takes it back by typing a short PIN
+# or their password (the agency decides which, Agency.handover_reauth).
+PIN_LENGTHS = (4, 8)
+
+
+def set_handover_pin(user: User, pin: str, *, ip: str | None = None) -> None:
+    """Store the user's hand-over PIN hashed (an empty pin removes it); audited."""
+    from django.contrib.auth.hashers import make_password
+
+    from alliance.audit.services import record
+
+    user.handover_pin = make_password(pin) if pin else ""
+    user.save(update_fields=["handover_pin"])
+    membership = Membership.objects.filter(user=user).first()
+    if membership is not None:
+        action = "account.handover_pin_set" if pin else "account.handover_pin_removed"
+        record(user, membership.agency_id, action, user, ip)
+
+
+def handover_method(user: User) -> str:
+    """What ends this user's hand-over: "pin" (agency setting and a PIN set) or "password"."""
+    from .models import HandoverReauth
+
+    membership = Membership.objects.filter(user=user).select_related("agency").first()
+    wants_pin = membership is not None and (membership.agency.handover_reauth == HandoverReauth.PIN)
+    return HandoverReauth.PIN if wants_pin and user.handover_pin else HandoverReauth.PASSWORD
+
+
+def check_handover_secret(user: User, secret: str) -> bool:
+    """Whether secret is the user's PIN or password, as handover_method says."""
+    from django.contrib.auth.hashers import check_password
+
+    if not secret:
+        return False
+    if handover_method(user) == "pin":
+        return check_password(secret, user.handover_pin)
+    return user.check_password(secret)

@@ -17,6 +17,7 @@ urlpatterns = [
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("account/two-factor/", views.two_factor_setup, name="two_factor_setup"),
     path("account/two-factor/verify/", views.two_factor_verify, name="two_factor_verify"),
+    path("account/handover-pin/", views.handover_pin, name="handover_pin"),
     path(
         "account/password/",
         auth_views.PasswordChangeView.as_view(

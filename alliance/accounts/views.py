@@ -26,7 +26,7 @@ from .security import (
     provisioning_uri,
     start_enrolment,
 )
-from .tenancy import membership_of
+from .tenancy import AuthenticatedHttpRequest, membership_of
 
 
 def _next_url(request: HttpRequest) -> str:
@@ -112,3 +112,30 @@ def two_factor_verify(request: HttpRequest) -> HttpResponse:
         {"form": form, "next": _next_url(request)},
         status=status,
     )
+
+
+@require_http_methods(["GET", "POST"])
+@login_required
+def handover_pin(request: AuthenticatedHttpRequest) -> HttpResponse:
+    """The therapist's own hand-over PIN (what the agency may ask for to end a hand-over)."""
+    from .forms import HandoverPinForm
+    from .models import HandoverReauth
+    from .services import set_handover_pin
+
+    form = HandoverPinForm(request.POST or None, user=request.user)
+    done = ""
+    if request.method == "POST" and form.is_valid():
+        pin = form.cleaned_data["pin"]
+        set_handover_pin(request.user, pin, ip=client_ip(request))
+        done = _("Your hand-over PIN is set.") if pin else _("Your hand-over PIN is removed.")
+        form = HandoverPinForm(user=request.user)
+    membership = active_membership(request.user)
+    context = {
+        "form": form,
+        "done": done,
+        "has_pin": bool(request.user.handover_pin),
+        "uses_pin": membership is not None
+        and membership.agency.handover_reauth == HandoverReauth.PIN,
+    }
+    status = 400 if form.is_bound and form.errors else 200
+    return render(request, "accounts/handover_pin.html", context, status=status)

@@ -254,6 +254,56 @@ def start_session(
     return session
 
 
+# Hand-over: the therapist gives the device to the client for one scale at a time; the
+# browser session stays locked on the client's form until the therapist re-authenticates
+# (alliance.care.handover keeps the state and the lock). Starting and ending are audited.
+HANDOVER_MAX_FAILURES = 5
+
+
+def start_handover(
+    actor, session: Session, instruments: Sequence[str], *, ip: str | None = None
+) -> None:
+    """Check that the client may fill in these forms now, and audit the start."""
+    episode = session.episode
+    if episode.end_date is not None:
+        raise ServiceError(_("This episode is closed."))
+    in_use = (episode.outcome_instrument, episode.alliance_instrument)
+    if not instruments or any(code not in in_use for code in instruments):
+        raise ServiceError(_("Choose the form to hand over."))
+    if Administration.objects.filter(
+        agency_id=session.agency_id, session=session, rater="client", instrument__in=instruments
+    ).exists():
+        raise ServiceError(_("The client has already filled in this form in this session."))
+    audit(
+        session.agency_id,
+        actor,
+        "handover.started",
+        session,
+        ip,
+        number=session.number,
+        instruments=list(instruments),
+    )
+
+
+def end_handover(
+    actor, agency_id: int, session_id: str, *, method: str, ip: str | None = None
+) -> None:
+    """The therapist took the device back after re-authenticating (method: pin or password)."""
+    audit(agency_id, actor, "handover.ended", ("session", session_id), ip, method=method)
+
+
+def handover_reauth_failed(
+    actor, agency_id: int, session_id: str, *, failures: int, ip: str | None = None
+) -> bool:
+    """Audit a wrong PIN or password; True once the failures reach the limit (sign out)."""
+    target = ("session", session_id)
+    audit(agency_id, actor, "handover.reauth_failed", target, ip, failures=failures)
+    if failures < HANDOVER_MAX_FAILURES:
+        return False
+    audit(agency_id, actor, "handover.signed_out", target, ip, failures=failures)
+    return True
+
+
 @transaction.atomic
 def set_attendance(actor, session: Session, attendance: str, *, ip: str | None = None) -> Session:
     """Mark a session attended, cancelled or a no-show (only attended sessions count)."""

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from . import views
+from . import handover_views, views
 
 urlpatterns = [
     path("", views.caseload, name="caseload"),
@@ -16,6 +16,14 @@ urlpatterns = [
         views.set_attendance,
         name="set_attendance",
     ),
+    path(
+        "clients/<str:public_id>/sessions/<int:number>/handover/",
+        handover_views.start_handover,
+        name="start_handover",
+    ),
+    path("handover/", handover_views.handover_page, name="handover"),
+    path("handover/thanks/", handover_views.handover_thanks, name="handover_thanks"),
+    path("handover/give-back/", handover_views.handover_give_back, name="handover_give_back"),
     path(
         "clients/<str:public_id>/sessions/<int:number>/undo/<str:administration_id>/",
         views.undo_administration,

@@ -510,7 +510,6 @@ def _render_session(
         "alliance_colour": feedback.signals.alliance_colours.get(session.number),
         "graph": progress_svg(episode, administrations, feedback),
         "model_label": model_label(feedback),
-        "handover": request.GET.get("handover") == "1",
         "live_stamp": live_stamp(session),
         "page_url": reverse(
             "session", kwargs={"public_id": client.public_id, "number": session.number}

@@ -83,6 +83,7 @@ SITE: dict[str, tuple[str, str]] = {
     "two_factor_verify": ("GET", "L 302 302 302 302 302"),
     "password_change": ("GET", "L 200 200 200 200 200"),
     "password_change_done": ("GET", "L 200 200 200 200 200"),
+    "handover_pin": ("GET", "L 200 200 200 200 200"),
     "set_language": ("POST", "302 302 302 302 302 302"),
     # care: tara's client is seen by tara and the agency admin only (404 for everyone else)
     "caseload": ("GET", "L 200 200 200 200 200"),
@@ -95,6 +96,12 @@ SITE: dict[str, tuple[str, str]] = {
     "session": ("GET", "L 200 404 404 200 404"),
     "set_attendance": ("POST", "L 400 404 404 400 404"),
     "undo_administration": ("POST", "L 302 404 404 302 404"),
+    # hand-over: an empty form is refused (400) once the session is visible; the client's pages
+    # lead to the caseload when nothing is handed over
+    "start_handover": ("POST", "L 400 404 404 400 404"),
+    "handover": ("GET", "L 302 302 302 302 302"),
+    "handover_thanks": ("GET", "L 302 302 302 302 302"),
+    "handover_give_back": ("GET", "L 302 302 302 302 302"),
     # feedback: the kiosk and the client's link are public by design (no staff data on them)
     "feedback:kiosk": ("GET", "200 200 200 200 200 200"),
     "feedback:kiosk_form": ("GET", "302 302 302 302 302 302"),

@@ -145,7 +145,7 @@ def test_start_session_from_the_caseload_opens_todays_session_page(personas):
     for label in ("Individually", "Interpersonally", "Socially", "Overall"):
         assert re.search(rf'<label for="ors-\w+">{label}</label>', page)
     assert page.count('type="range"') == 8 and 'min="0" max="10" step="0.1"' in page
-    assert 'data-testid="ors-total"' in page and "Hand over to client" in page
+    assert 'data-testid="ors-total"' in page and "Hand over for the ORS" in page
 
 
 def test_saving_the_ors_without_javascript_redirects_back_and_shows_zone_and_total(
@@ -299,10 +299,17 @@ def test_marking_a_session_as_a_no_show_takes_it_out_of_the_session_count(person
     }
 
 
-def test_hand_over_mode_works_without_javascript(personas, tara_session):
+def test_hand_over_is_a_post_that_locks_the_page_without_javascript(personas, tara_session):
     browser = logged_in(personas.tara)
-    page = browser.get(session_url(personas.tara_client), {"handover": "1"}).content.decode()
-    assert '<body class="handover">' in page
-    assert "Done - give back" in page
-    normal = browser.get(session_url(personas.tara_client)).content.decode()
-    assert '<body class="">' in normal
+    page = browser.get(session_url(personas.tara_client)).content.decode()
+    assert 'name="scales" value="outcome"' in page and "Hand over for the SRS" in page
+    # The old GET flag does nothing any more: a hand-over is a state on the server
+    assert (
+        "site-header"
+        in browser.get(session_url(personas.tara_client), {"handover": "1"}).content.decode()
+    )
+    response = browser.post(
+        reverse("start_handover", args=[personas.tara_client.public_id, 1]), {"scales": "outcome"}
+    )
+    assert response.url == reverse("handover")
+    assert browser.get(session_url(personas.tara_client)).url == reverse("handover")

@@ -53,12 +53,6 @@
     return true;
   }
 
-  function setHandover(on) {
-    document.body.classList.toggle("handover", on);
-    var first = on ? document.querySelector('.instrument input[type="range"]') : document.querySelector("#results-heading");
-    if (first) { first.focus(); }
-  }
-
   function bind(root) {
     root.querySelectorAll("form.instrument-form").forEach(function (form) {
       form.classList.add("js-tracked");
@@ -76,12 +70,6 @@
       form.addEventListener("submit", function (event) {
         if (!readyToSend(form)) { event.preventDefault(); event.stopImmediatePropagation(); }
       }, true);
-    });
-    root.querySelectorAll("form[data-handover]").forEach(function (form) {
-      form.addEventListener("submit", function (event) {
-        event.preventDefault();
-        setHandover(form.dataset.handover === "on");
-      });
     });
     root.querySelectorAll("form[data-fetch]").forEach(function (form) {
       form.addEventListener("submit", function (event) {
@@ -158,5 +146,23 @@
       bind(document);
     }
     bindCopy();
+  });
+})();
+
+/* Hand-over (the client's side of a session, one scale at a time): after a saved scale the page
+   names it in a polite live region and focus moves to the next scale (or the thank-you page). */
+(function () {
+  "use strict";
+  document.addEventListener("DOMContentLoaded", function () {
+    var heading = document.getElementById("handover-heading");
+    var status = document.getElementById("handover-status");
+    if (!heading || !status) { return; }
+    heading.focus();
+    var text = status.textContent.trim();
+    if (text) {
+      // Emptied, then filled again: a change a screen reader announces (page-load text is not).
+      status.textContent = "";
+      window.setTimeout(function () { status.textContent = text; }, 150);
+    }
   });
 })();

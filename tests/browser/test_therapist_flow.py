@@ -1,6 +1,6 @@
 """The therapist's core loop in a real browser (issue 3): ORS and SRS by keyboard, zone, graph,
-alliance prompt, closing an episode, other therapists' 404, no-JavaScript saving, hand-over mode
-and the README screenshots.
+alliance prompt, closing an episode, other therapists' 404, no-JavaScript saving and the README
+screenshots (hand-over: test_handover_browser.py).
 """
 
 from __future__ import annotations
@@ -180,26 +180,6 @@ def test_the_ors_form_saves_with_a_plain_post_when_javascript_is_off(
     )
     history.episode.refresh_from_db()
     expect(page.get_by_test_id("ors-zone")).to_have_text(ZONE_TEXT[history.episode.zone])
-
-
-def test_hand_over_mode_hides_everything_but_the_form(page: Page, personas) -> None:
-    history = record_history(personas.tara, "H4ND", [(20.0, 37.0)])
-    log_in(page, personas.tara.username)
-    page.goto(f"/clients/{history.client.public_id}/")
-    page.get_by_role("button", name="Start today's session").click()
-    page.wait_for_url(re.compile(r"/sessions/2/$"))
-    log_out_button = page.get_by_role("button", name="Log out")
-    expect(log_out_button).to_be_visible()
-
-    page.get_by_role("button", name="Hand over to client").click()
-    expect(fieldset(page, "Outcome Rating Scale")).to_be_visible()
-    expect(log_out_button).to_be_hidden()
-    expect(page.get_by_role("link", name=re.compile("Caseload"))).to_be_hidden()
-    expect(page.get_by_test_id("progress-graph")).to_be_hidden()
-
-    page.get_by_role("button", name="Done - give back").click()
-    expect(log_out_button).to_be_visible()
-    expect(page.get_by_test_id("progress-graph")).to_be_visible()
 
 
 def test_screenshots_of_a_realistic_caseload_and_client_page(page: Page, personas) -> None:

@@ -178,7 +178,9 @@ def test_a_pin_set_on_the_account_page_gives_the_tablet_back(
     personas.riverside.handover_reauth = HandoverReauth.PIN
     personas.riverside.save()
     viewport, _touch = VIEWPORTS["tablet"]
-    context = browser.new_context(base_url=live_server.url, viewport=viewport, locale="en-GB")
+    context = browser.new_context(
+        base_url=live_server.url, viewport=viewport, locale="en-GB", bypass_csp=True
+    )
     context.set_default_timeout(TIMEOUT_MS)
     page = context.new_page()
     session_url = open_session(page, personas.tara, "HO-PIN")
@@ -194,6 +196,9 @@ def test_a_pin_set_on_the_account_page_gives_the_tablet_back(
     page.wait_for_url(HANDOVER)
     expect(page.get_by_role("heading", name="Session Rating Scale")).to_be_focused()
     page.get_by_role("link", name="For the therapist: take the device back").click()
+    expect(page.get_by_role("heading", name="Take the device back")).to_be_focused()
+    assert_no_therapist_controls(page)
+    assert_accessible(page)
     page.get_by_label("Your hand-over PIN").fill("0000")
     page.get_by_role("button", name="Unlock").click()
     expect(page.get_by_role("alert")).to_contain_text("That PIN is not right.")

@@ -367,7 +367,7 @@ def test_the_whole_ui_and_the_client_form_switch_to_spanish(
     expect(page.get_by_role("button", name="Cerrar sesión")).to_be_visible()
     assert page.locator("html").get_attribute("lang") == "es"
     page.goto(f"/clients/{personas.tara_client.public_id}/sessions/{session.number}/")
-    expect(page.get_by_role("button", name="Pasar al cliente")).to_be_visible()
+    expect(page.get_by_role("button", name="Pasar al cliente: ORS", exact=True)).to_be_visible()
     link = feedback.create_link(personas.tara, session, instrument="ors")
     client = new_context(browser, live_server.url)
     client_page = client.new_page()

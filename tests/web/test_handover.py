@@ -291,3 +291,19 @@ def test_the_hand_over_pin_is_set_on_the_account_page_hashed_and_audited(persona
     assert personas.tara.handover_pin != "246810"
     assert check_password("246810", personas.tara.handover_pin)
     assert AuditEvent.objects.filter(action="account.handover_pin_set").count() == 1
+
+
+def test_the_hand_over_pages_speak_spanish(personas, tara_session):
+    browser = logged_in(personas.tara)
+    browser.post(reverse("set_language"), {"language": "es", "next": "/"})
+    page = browser.get(
+        reverse("session", kwargs={"public_id": personas.tara_client.public_id, "number": 1})
+    ).content.decode()
+    assert "Pasar al cliente: ORS" in page
+    start(browser, personas.tara_client, "outcome")
+    assert save(browser, "ors", ORS_ITEMS).url == reverse("handover_thanks")
+    thanks = browser.get(reverse("handover_thanks")).content.decode()
+    assert "Gracias, devuelva el dispositivo, por favor" in thanks
+    assert "ORS guardado. Gracias." in thanks
+    give_back = browser.get(reverse("handover_give_back")).content.decode()
+    assert "Recuperar el dispositivo" in give_back and "Su contraseña" in give_back

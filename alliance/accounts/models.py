@@ -31,6 +31,9 @@ class Agency(models.Model):
     retention_years = models.PositiveSmallIntegerField(
         _("years to keep closed episodes (empty: keep)"), null=True, blank=True
     )
+    reopen_days = models.PositiveSmallIntegerField(
+        _("days after its end during which a closed episode may be reopened"), default=90
+    )
 
     class Meta:
         verbose_name = _("agency")

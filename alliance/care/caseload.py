@@ -98,7 +98,7 @@ def _state_filter(state: str) -> Q:
         | Q(end_date=OuterRef("end_date"), start_date__gt=OuterRef("start_date"))
         | Q(end_date=OuterRef("end_date"), start_date=OuterRef("start_date"), pk__gt=OuterRef("pk"))
     )
-    closed_current = Q(end_date__isnull=False) & ~Exists(before_it)
+    closed_current = Q(Q(end_date__isnull=False), ~Exists(before_it))
     return closed_current if state == "closed" else open_episode | closed_current
 
 

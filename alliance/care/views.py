@@ -283,8 +283,18 @@ def new_client(request: AuthenticatedHttpRequest) -> HttpResponse:
         alliance_forms=alliance_forms,
     )
     error = ""
-    existing: Client | None = None
-    if form.is_bound and not form.is_valid():
+    # A code the user already knows (a visible client of their agency) is offered, whatever else
+    # the form says: open the client, or start a new episode. A client the user may not see is
+    # only refused by the service, and another agency's code is no clash at all.
+    code = str(form.data.get("display_code", "")).strip() if form.is_bound else ""
+    existing = (
+        visible_clients(request.user).filter(agency=membership.agency, display_code=code).first()
+        if code
+        else None
+    )
+    if existing is not None:
+        pass
+    elif form.is_bound and not form.is_valid():
         error = error_text(form)
     elif form.is_bound:
         fields = form.cleaned_data
@@ -305,15 +315,6 @@ def new_client(request: AuthenticatedHttpRequest) -> HttpResponse:
                 raters=fields["raters"],
                 ip=client_ip(request),
             )
-        except services.DuplicateError as failure:
-            # A visible client with this code is offered (open it, or start a new episode);
-            # one the user may not see is only refused, and another agency's code is no clash.
-            existing = (
-                visible_clients(request.user)
-                .filter(agency=membership.agency, display_code=fields["display_code"].strip())
-                .first()
-            )
-            error = "" if existing else str(failure)
         except services.ServiceError as failure:
             error = str(failure)
         else:

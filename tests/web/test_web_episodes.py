@@ -364,3 +364,12 @@ def test_the_agency_admin_sets_the_reopen_window_in_the_admin(personas):
         reverse("admin:accounts_agency_change", args=[personas.riverside.pk])
     )
     assert page.status_code == 200 and 'name="reopen_days"' in page.content.decode()
+
+
+def test_a_known_code_is_offered_even_before_the_rest_of_the_form_is_filled_in(personas):
+    client = closed_client(personas)
+    browser = logged_in(personas.tara)
+    response = browser.post(reverse("new_client"), {"display_code": " R-TARA-1 "})
+    assert response.status_code == 200
+    assert reverse("start_episode", args=[client.public_id]) in response.content.decode()
+    assert "Choose an age band" not in response.content.decode()

@@ -43,6 +43,9 @@ class Agency(models.Model):
         choices=HandoverReauth.choices,
         default=HandoverReauth.PASSWORD,
     )
+    reopen_days = models.PositiveSmallIntegerField(
+        _("days after its end during which a closed episode may be reopened"), default=90
+    )
 
     class Meta:
         verbose_name = _("agency")

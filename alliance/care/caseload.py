@@ -1,11 +1,12 @@
-"""The caseload query: one SQL query for all of a user's open episodes, sorted and filtered."""
+"""The caseload query: one SQL query for a user's clients (their open episodes by default, or the
+latest episode of clients whose episodes are all closed), sorted and filtered."""
 
 from __future__ import annotations
 
 import datetime
 from dataclasses import dataclass
 
-from django.db.models import Case, F, IntegerField, Q, QuerySet, Value, When
+from django.db.models import Case, Exists, F, IntegerField, OuterRef, Q, QuerySet, Value, When
 
 from .models import Episode, Zone
 from .visibility import visible_episodes
@@ -24,11 +25,16 @@ SORTS = {
 }
 DEFAULT_SORT = "zone"
 
+# Which clients: those in treatment (an open episode), those whose episodes are all closed, or both.
+STATES = ("open", "closed", "all")
+DEFAULT_STATE = "open"
+
 
 @dataclass(frozen=True)
 class CaseloadQuery:
     zone: str = ""
     search: str = ""
+    state: str = DEFAULT_STATE
     sort: str = DEFAULT_SORT
     descending: bool = False
 
@@ -37,9 +43,15 @@ class CaseloadQuery:
         sort = params.get("sort", DEFAULT_SORT)
         descending = sort.startswith("-")
         sort = sort.lstrip("-")
+        search = params.get("q", "").strip()[:100]
+        state = params.get("state", "")
+        state = state if state in STATES else DEFAULT_STATE
+        if search and state == "open":
+            state = "all"  # a search finds a client by code whatever their state (or "closed")
         return cls(
             zone=params.get("zone", "") if params.get("zone", "") in Zone.values else "",
-            search=params.get("q", "").strip()[:100],
+            search=search,
+            state=state,
             sort=sort if sort in SORTS else DEFAULT_SORT,
             descending=descending and sort in SORTS,
         )
@@ -56,7 +68,7 @@ def _rank(field: str) -> Case:
 def caseload_episodes(user, query: CaseloadQuery) -> QuerySet[Episode]:
     episodes = (
         visible_episodes(user)
-        .filter(end_date__isnull=True)
+        .filter(_state_filter(query.state))
         .select_related("client")
         .annotate(zone_rank=_rank("zone"), alliance_rank=_rank("alliance_flag"))
     )
@@ -71,6 +83,23 @@ def caseload_episodes(user, query: CaseloadQuery) -> QuerySet[Episode]:
     primary = key.desc(nulls_last=True) if query.descending else key.asc(nulls_last=True)
     tie_breaks = [F("last_session_date").asc(nulls_last=True), F("client__display_code").asc()]
     return episodes.order_by(primary, *tie_breaks)
+
+
+def _state_filter(state: str) -> Q:
+    """Open episodes, closed clients' current (last ended) episode, or both: a condition on the
+    one caseload query (a correlated NOT EXISTS), so the filter adds no query per client."""
+    open_episode = Q(end_date__isnull=True)
+    if state == "open":
+        return open_episode
+    # An episode the client's current one would come before (EpisodeQuerySet.current_first).
+    before_it = Episode.objects.filter(client_id=OuterRef("client_id")).filter(
+        Q(end_date__isnull=True)
+        | Q(end_date__gt=OuterRef("end_date"))
+        | Q(end_date=OuterRef("end_date"), start_date__gt=OuterRef("start_date"))
+        | Q(end_date=OuterRef("end_date"), start_date=OuterRef("start_date"), pk__gt=OuterRef("pk"))
+    )
+    closed_current = Q(Q(end_date__isnull=False), ~Exists(before_it))
+    return closed_current if state == "closed" else open_episode | closed_current
 
 
 def days_since(date: datetime.date | None, today: datetime.date) -> int | None:

@@ -38,6 +38,9 @@ __all__ = [
     "ResponseError",
     "ServiceError",
     "close_episode",
+    "reopen_deadline",
+    "reopen_episode",
+    "start_episode",
     "create_client",
     "follow_up_rating",
     "record_administration",
@@ -538,6 +541,81 @@ def close_episode(
     episode.ending = ending
     episode.save(update_fields=["end_date", "ending"])
     audit(episode.agency, actor, "episode.closed", episode, ip, ending=ending)
+    return episode
+
+
+def reopen_deadline(episode: Episode) -> datetime.date | None:
+    """The last day a closed episode may be reopened (the agency's window), None while open."""
+    if episode.end_date is None:
+        return None
+    return episode.end_date + datetime.timedelta(days=episode.agency.reopen_days)
+
+
+@transaction.atomic
+def reopen_episode(
+    actor, episode: Episode, *, on: datetime.date | None = None, ip: str | None = None
+) -> Episode:
+    """Reopen the client's latest episode within the agency's window (a mistaken or early close).
+
+    Past the window the therapist starts a new episode instead (``start_episode``).
+    """
+    Client.objects.select_for_update().get(pk=episode.client_id)  # one change per client at once
+    episode = Episode.objects.select_for_update().select_related("agency").get(pk=episode.pk)
+    if episode.end_date is None:
+        raise ServiceError(_("This episode is open."))
+    if Episode.objects.filter(client_id=episode.client_id).current() != episode:
+        raise ServiceError(_("Only the client's latest episode can be reopened."))
+    deadline = reopen_deadline(episode)
+    if deadline is not None and (on or today()) > deadline:
+        raise ServiceError(
+            _(
+                "This episode ended more than %(days)d days ago and can no longer be reopened: "
+                "start a new episode instead."
+            )
+            % {"days": episode.agency.reopen_days}
+        )
+    before = {"ending": episode.ending, "end_date": episode.end_date.isoformat()}
+    episode.end_date = None
+    episode.ending = ""
+    episode.save(update_fields=["end_date", "ending"])
+    audit(episode.agency, actor, "episode.reopened", episode, ip, before=before)
+    refresh_episode_summary(episode)
+    return episode
+
+
+@transaction.atomic
+def start_episode(
+    actor, client: Client, *, on: datetime.date | None = None, ip: str | None = None
+) -> Episode:
+    """A returning client's new episode under the same code; the earlier ones stay as history.
+
+    The new episode keeps the forms and raters of the one before it.
+    """
+    client = Client.objects.select_for_update().get(pk=client.pk)
+    if client.episodes.open().exists():
+        raise ServiceError(_("This client already has an open episode."))
+    previous = client.episodes.current()
+    start = on or today()
+    if previous is not None and previous.end_date is not None:
+        start = max(start, previous.end_date)
+    default_outcome, default_alliance = default_forms(client.age_band)
+    episode = Episode.objects.create(
+        agency_id=client.agency_id,
+        client=client,
+        start_date=start,
+        outcome_instrument=previous.outcome_instrument if previous else default_outcome,
+        alliance_instrument=previous.alliance_instrument if previous else default_alliance,
+        raters=list(previous.raters) if previous else [],
+    )
+    audit(
+        client.agency_id,
+        actor,
+        "episode.started",
+        episode,
+        ip,
+        client=client.public_id,
+        previous=previous.public_id if previous else None,
+    )
     return episode
 
 

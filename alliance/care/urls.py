@@ -9,6 +9,13 @@ urlpatterns = [
     path("clients/<str:public_id>/raters/", views.set_raters, name="set_raters"),
     path("clients/<str:public_id>/share/", views.share_client, name="share_client"),
     path("clients/<str:public_id>/close/", views.close_episode, name="close_episode"),
+    path("clients/<str:public_id>/reopen/", views.reopen_episode, name="reopen_episode"),
+    path("clients/<str:public_id>/episodes/new/", views.start_episode, name="start_episode"),
+    path(
+        "clients/<str:public_id>/episodes/<str:episode_id>/",
+        views.client_episode,
+        name="client_episode",
+    ),
     path("clients/<str:public_id>/sessions/start/", views.start_session, name="start_session"),
     path("clients/<str:public_id>/sessions/<int:number>/", views.session_page, name="session"),
     path(

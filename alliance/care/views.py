@@ -21,7 +21,7 @@ from alliance.science.instruments import ResponseError
 from alliance.science.instruments.age_bands import age_band_for_age
 
 from . import services
-from .caseload import CaseloadQuery, caseload_episodes, days_since
+from .caseload import DEFAULT_STATE, CaseloadQuery, caseload_episodes, days_since
 from .feedback import EpisodeFeedback, instrument_for
 from .forms import (
     AttendanceForm,
@@ -86,9 +86,16 @@ def caseload(request: HttpRequest) -> HttpResponse:
             for zone in (Zone.RED, Zone.ORANGE, Zone.GREY, Zone.GREEN, Zone.NONE)
         ],
         "columns": _sort_columns(query),
+        "states": CASELOAD_STATES,
     }
     return render(request, "care/caseload.html", context)
 
+
+CASELOAD_STATES = (
+    ("open", gettext_lazy("Open episodes")),
+    ("closed", gettext_lazy("Closed (no open episode)")),
+    ("all", gettext_lazy("All clients")),
+)
 
 # Who filled in the form: the client, or a collateral rater (how they think the client is doing).
 RATERS = tuple(Rater.choices)
@@ -113,6 +120,8 @@ def _sort_columns(query: CaseloadQuery) -> list[dict]:
             params["zone"] = query.zone
         if query.search:
             params["q"] = query.search
+        if query.state != DEFAULT_STATE:
+            params["state"] = query.state
         columns.append(
             {
                 "label": label,
@@ -158,19 +167,37 @@ def start_session(request: HttpRequest, public_id: str) -> HttpResponse:
 @login_required
 def client_detail(request: HttpRequest, public_id: str) -> HttpResponse:
     client = get_visible_client_or_404(request.user, public_id)
-    episode = _current_episode(client)
+    return _render_client(request, client, _current_episode(client))
+
+
+@require_GET
+@login_required
+def client_episode(request: HttpRequest, public_id: str, episode_id: str) -> HttpResponse:
+    """One of the client's episodes, an earlier one read-only (the current one as on its page)."""
+    client = get_visible_client_or_404(request.user, public_id)
+    episode = get_object_or_404(client.episodes.all(), public_id=episode_id)
+    return _render_client(request, client, episode)
+
+
+def _render_client(request: HttpRequest, client: Client, episode: Episode) -> HttpResponse:
     record_request(request, client.agency_id, "client.viewed", client, episode=episode.public_id)
+    episodes = list(client.episodes.current_first())
+    current = episodes[0]
     administrations = _administrations(episode)
     feedback = services.episode_feedback(episode, administrations)
     sessions = list(episode.sessions.order_by("number"))
+    reopen_until = services.reopen_deadline(episode)
     context = {
         "client": client,
         "episode": episode,
+        "is_current": episode.pk == current.pk,
+        "episodes": episodes,
+        "can_reopen": reopen_until is not None and timezone.localdate() <= reopen_until,
+        "reopen_days": client.agency.reopen_days,
         "graph": progress_svg(episode, administrations, feedback),
         "model_label": model_label(feedback),
         "session_rows": _session_rows(episode, sessions, administrations, feedback),
         "alerts": list(episode.alerts.order_by("-session_number", "code")),
-        "endings": Ending.choices,
         "rater_choices": COLLATERAL_RATERS,
         "colleagues": _colleagues(request.user, client),
         "shared_with": [share.user for share in client.shares.select_related("user")],
@@ -256,7 +283,18 @@ def new_client(request: AuthenticatedHttpRequest) -> HttpResponse:
         alliance_forms=alliance_forms,
     )
     error = ""
-    if form.is_bound and not form.is_valid():
+    # A code the user already knows (a visible client of their agency) is offered, whatever else
+    # the form says: open the client, or start a new episode. A client the user may not see is
+    # only refused by the service, and another agency's code is no clash at all.
+    code = str(form.data.get("display_code", "")).strip() if form.is_bound else ""
+    existing = (
+        visible_clients(request.user).filter(agency=membership.agency, display_code=code).first()
+        if code
+        else None
+    )
+    if existing is not None:
+        pass
+    elif form.is_bound and not form.is_valid():
         error = error_text(form)
     elif form.is_bound:
         fields = form.cleaned_data
@@ -293,6 +331,8 @@ def new_client(request: AuthenticatedHttpRequest) -> HttpResponse:
         "alliance_forms": alliance_forms,
         "rater_choices": COLLATERAL_RATERS,
         "allow_names": membership.agency.allow_client_names,
+        "existing": existing,
+        "existing_open": existing is not None and existing.episodes.open().exists(),
     }
     return render(request, "care/new_client.html", context, status=400 if error else 200)
 
@@ -330,18 +370,76 @@ def _zone_text(colour: str | None) -> str:
     return str(ZONE_LABELS.get(colour, colour))
 
 
-@require_POST
+@require_http_methods(["GET", "POST"])
 @login_required
 def close_episode(request: HttpRequest, public_id: str) -> HttpResponse:
+    """A confirmation page asks how the episode ended; only its POST closes the episode."""
     client = get_visible_client_or_404(request.user, public_id)
     episode = _current_episode(client)
-    form = CloseEpisodeForm(request.POST)
-    if not form.is_valid():
-        return refused(form)
+    if not episode.is_open:
+        return redirect("client", public_id=client.public_id)
+    form = CloseEpisodeForm(request.POST if request.method == "POST" else None)
+    error = ""
+    if form.is_bound and not form.is_valid():
+        error = error_text(form)
+    elif form.is_bound:
+        try:
+            services.close_episode(
+                request.user, episode, form.cleaned_data["ending"], ip=client_ip(request)
+            )
+        except services.ServiceError as failure:
+            error = str(failure)
+        else:
+            return redirect("client", public_id=client.public_id)
+    context = {
+        "client": client,
+        "episode": episode,
+        "endings": ENDING_CHOICES,
+        "chosen": form["ending"].value() if form.is_bound else "",
+        "error": error,
+    }
+    return render(request, "care/close_episode.html", context, status=400 if error else 200)
+
+
+# Each ending with what it means for the reports (the science core counts "unilateral" endings
+# before the target as drop-outs).
+ENDING_CHOICES = (
+    (
+        Ending.PLANNED,
+        Ending.PLANNED.label,
+        gettext_lazy(
+            "Therapist and client agreed to end, including a planned referral to another service."
+        ),
+    ),
+    (
+        Ending.UNILATERAL,
+        Ending.UNILATERAL.label,
+        gettext_lazy(
+            "The client stopped coming or ended without agreement; counts as a drop-out in the "
+            "reports unless the client had already improved."
+        ),
+    ),
+)
+
+
+@require_POST
+@login_required
+def reopen_episode(request: HttpRequest, public_id: str) -> HttpResponse:
+    client = get_visible_client_or_404(request.user, public_id)
     try:
-        services.close_episode(
-            request.user, episode, form.cleaned_data["ending"], ip=client_ip(request)
-        )
+        services.reopen_episode(request.user, _current_episode(client), ip=client_ip(request))
+    except services.ServiceError as error:
+        return refused(error)
+    return redirect("client", public_id=client.public_id)
+
+
+@require_POST
+@login_required
+def start_episode(request: HttpRequest, public_id: str) -> HttpResponse:
+    """A returning client's new episode (the client's earlier episodes must all be closed)."""
+    client = get_visible_client_or_404(request.user, public_id)
+    try:
+        services.start_episode(request.user, client, ip=client_ip(request))
     except services.ServiceError as error:
         return refused(error)
     return redirect("client", public_id=client.public_id)

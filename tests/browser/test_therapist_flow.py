@@ -132,8 +132,8 @@ def test_a_therapist_records_ors_and_srs_by_keyboard_and_closes_the_episode(
     ).to_have_attribute("data-score", "35.5")
 
     page.goto(client_url)
-    page.get_by_label("Ending").select_option("planned")
-    page.on("dialog", lambda dialog: dialog.accept())
+    page.get_by_role("link", name="Close episode…").click()
+    page.get_by_label("Planned / mutual").check()
     page.get_by_role("button", name="Close episode").click()
     expect(page.get_by_text("Episode closed")).to_be_visible()
     history.episode.refresh_from_db()

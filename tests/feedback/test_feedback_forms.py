@@ -165,7 +165,11 @@ def test_a_therapist_adds_a_new_client_and_the_forms_follow_the_age_band(persona
     episode = client.episodes.get()
     assert (episode.outcome_instrument, episode.raters) == ("cors", ["parent"])
     duplicate = browser.post(url, {"display_code": "NEW-1", "age_band": "adult"})
-    assert duplicate.status_code == 400 and Client.objects.filter(display_code="NEW-1").count() == 1
+    # A known code is offered (open the client), not created twice (issue 17 section 4).
+    assert duplicate.status_code == 200 and 'data-testid="existing-client"' in str(
+        duplicate.content
+    )
+    assert Client.objects.filter(display_code="NEW-1").count() == 1
     assert browser.post(url, {"display_code": "NEW-2", "birth_year": "19x0"}).status_code == 400
     assert browser.post(url, {"display_code": "NEW-3"}).status_code == 400  # no band, no year
     # No band chosen: it follows from the birth year (4 years old -> YCORS/YCSRS).

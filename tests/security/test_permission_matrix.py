@@ -92,6 +92,9 @@ SITE: dict[str, tuple[str, str]] = {
     "set_raters": ("POST", "L 302 404 404 302 404"),
     "share_client": ("POST", "L 302 404 404 302 404"),
     "close_episode": ("POST", "L 400 404 404 400 404"),
+    "reopen_episode": ("POST", "L 400 404 404 400 404"),  # the episode is open: nothing to reopen
+    "start_episode": ("POST", "L 400 404 404 400 404"),  # one is open: no new episode yet
+    "client_episode": ("GET", "L 200 404 404 200 404"),
     "start_session": ("POST", "L 302 404 404 302 404"),
     "session": ("GET", "L 200 404 404 200 404"),
     "set_attendance": ("POST", "L 400 404 404 400 404"),

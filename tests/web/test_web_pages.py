@@ -244,13 +244,14 @@ def test_the_client_page_shows_the_graph_model_sessions_and_closes_the_episode(
     assert page.count("provisional") == 1  # the provenance is shown once, and says it once
     assert "Expected treatment response: provisional default model" in page
     assert "Start today&#x27;s session" in page or "Start today's session" in page
+    close_url = reverse("close_episode", args=[personas.tara_client.public_id])
+    assert f'href="{close_url}"' in page
+    confirmation = browser.get(close_url).content.decode()
     assert (
-        'value="planned">Planned / mutual<' in page
-        and 'value="unilateral">Unilateral (drop-out)<' in page
+        'for="ending-planned">Planned / mutual<' in confirmation
+        and 'for="ending-unilateral">Unilateral (drop-out)<' in confirmation
     )
-    response = browser.post(
-        reverse("close_episode", args=[personas.tara_client.public_id]), {"ending": "planned"}
-    )
+    response = browser.post(close_url, {"ending": "planned"})
     assert response.status_code == 302
     closed = browser.get(url).content.decode()
     assert "Episode closed" in closed and "Close episode" not in closed

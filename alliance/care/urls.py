@@ -9,6 +9,11 @@ urlpatterns = [
     path("clients/<str:public_id>/raters/", views.set_raters, name="set_raters"),
     path("clients/<str:public_id>/share/", views.share_client, name="share_client"),
     path("clients/<str:public_id>/close/", views.close_episode, name="close_episode"),
+    path(
+        "clients/<str:public_id>/alerts/<int:alert_id>/acknowledge/",
+        views.acknowledge_alert,
+        name="acknowledge_alert",
+    ),
     path("clients/<str:public_id>/sessions/start/", views.start_session, name="start_session"),
     path("clients/<str:public_id>/sessions/<int:number>/", views.session_page, name="session"),
     path(

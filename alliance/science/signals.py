@@ -110,6 +110,8 @@ class SignalConfig:
     alliance_name: str = "SRS"
     higher_is_better: bool = True
     decimals: int = 1
+    # The alliance scale's own precision (an SRS of 35.5 stays 35.5 beside a whole-number PHQ-9).
+    alliance_decimals: int = 1
     clinical_cutoff: float | None = 25.0
     reliable_change: float | None = 5.0
     # PCOMS manual (L): checkpoint conversation at sessions 3-6, "last chance" at 6-9.
@@ -158,6 +160,7 @@ class SignalConfig:
             alliance_name=alliance.display_name if alliance else "alliance",
             higher_is_better=outcome.higher_is_better,
             decimals=outcome.decimals,
+            alliance_decimals=alliance.decimals if alliance else 1,
             clinical_cutoff=outcome.clinical_cutoff(age_band),
             reliable_change=outcome.reliable_change,
             alliance_cutoff=alliance.alliance_cutoff if alliance else None,
@@ -173,6 +176,9 @@ class SignalConfig:
 
     def points(self, value: float) -> str:
         return f"{value:.{self.decimals}f}"
+
+    def alliance_points(self, value: float) -> str:
+        return f"{value:.{self.alliance_decimals}f}"
 
 
 # ---------------------------------------------------------------------------------------------
@@ -502,7 +508,7 @@ def _alliance_alerts(scores: list[AllianceScore], config: SignalConfig) -> list[
     low_items = _low_items(latest, config)
     if _below_cutoff(latest.total, config):
         reason = (
-            f"{name} {config.points(latest.total)} is below {config.alliance_cutoff:g}: "
+            f"{name} {config.alliance_points(latest.total)} is below {config.alliance_cutoff:g}: "
             "ask what could be better about today's session"
         )
         if low_items:
@@ -512,8 +518,8 @@ def _alliance_alerts(scores: list[AllianceScore], config: SignalConfig) -> list[
         alerts.append(Alert("alliance_below_cutoff", session, "red", reason))
     if previous is not None and _dropped(latest.total, previous, config):
         reason = (
-            f"{name} dropped {config.points(previous - latest.total)} points since last session "
-            f"({config.points(previous)} to {config.points(latest.total)}): ask what was different"
+            f"{name} dropped {config.alliance_points(previous - latest.total)} points since last session "
+            f"({config.alliance_points(previous)} to {config.alliance_points(latest.total)}): ask what was different"
         )
         alerts.append(Alert("alliance_drop", session, "red", reason))
     if low_items:

@@ -131,7 +131,9 @@ def write(tmp_path: Path, safety: str) -> Path:
 
 
 def test_an_agency_file_can_set_its_own_wording(tmp_path: Path) -> None:
-    path = write(tmp_path, '[safety]\nitem = "self_harm"\nabove = 0\nmessage = "Call the duty lead."\n')
+    path = write(
+        tmp_path, '[safety]\nitem = "self_harm"\nabove = 0\nmessage = "Call the duty lead."\n'
+    )
     assert load_file(path).safety.message == "Call the duty lead."
 
 

@@ -10,6 +10,7 @@ from playwright.sync_api import Browser, Page, expect
 from alliance.audit.models import AuditEvent
 from alliance.care import services
 from alliance.care.models import Alert
+from alliance.feedback import services as feedback
 from alliance.science.instruments import get_instrument
 from alliance.science.signals import SAFETY_CODE
 from tests.browser.fixtures import DESKTOP, TIMEOUT_MS
@@ -52,9 +53,7 @@ def a_busy_caseload(p) -> None:
     rate_phq9(p.tara, phq, 1, 1, "safety")
 
 
-def test_the_phq9_item_9_alert_reaches_session_page_caseload_and_at_risk_list(
-    page: Page, personas
-):
+def test_the_phq9_item_9_alert_reaches_session_page_caseload_and_at_risk_list(page: Page, personas):
     p = personas
     phq = phq9_client(p)
     session = services.start_session(p.tara, phq)
@@ -139,4 +138,26 @@ def test_an_acknowledged_alert_stays_acknowledged_after_the_next_session(page: P
     log_in(page, "tara")
     page.goto(f"/clients/{phq.public_id}/sessions/{later.number}/")
     expect(page.get_by_test_id("safety-acknowledged")).to_contain_text("Acknowledged by sam")
-    expect(page.get_by_role("button", name="Acknowledge: the risk conversation is under way")).to_have_count(0)
+    expect(
+        page.get_by_role("button", name="Acknowledge: the risk conversation is under way")
+    ).to_have_count(0)
+
+
+def test_a_client_links_item_9_answer_appears_on_the_open_session_page_without_reload(
+    page: Page, personas
+):
+    p = personas
+    phq = phq9_client(p)
+    session = services.start_session(p.tara, phq)
+    new = feedback.create_link(p.tara, session, instrument="phq9")
+    log_in(page, "tara")
+    page.goto(f"/clients/{phq.public_id}/sessions/{session.number}/")
+    expect(page.get_by_test_id("safety-alerts")).to_have_count(0)
+    # The client answers on their phone while the therapist's page stays open.
+    feedback.submit_link(
+        feedback.open_link(new.token),
+        items={**PHQ9_QUIET, "self_harm": 1},
+        idempotency_key="phone",
+    )
+    alert = page.get_by_test_id("safety-alerts").get_by_role("alert")
+    expect(alert).to_contain_text(MESSAGE, timeout=15_000)  # the page polls every 4 s

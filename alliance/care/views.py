@@ -488,6 +488,18 @@ def session_page(request: HttpRequest, public_id: str, number: int) -> HttpRespo
     return _render_session(request, client, session, forms, status, rater)
 
 
+def _low_lines(form: FormState) -> str:
+    """The saved alliance lines below the item cutoff, in the page's language ("" if none)."""
+    instrument, saved = form.instrument, form.saved
+    if saved is None or saved.total_only or instrument.item_cutoff is None:
+        return ""
+    return ", ".join(
+        f"{item.label} {saved.items[item.key]:.{item.decimals}f}"
+        for item in instrument.items
+        if item.key in saved.items and saved.items[item.key] < instrument.item_cutoff
+    )
+
+
 def _has_rated(session: Session, rater: str, instrument: str) -> bool:
     return Administration.objects.filter(
         agency_id=session.agency_id, session=session, rater=rater, instrument=instrument
@@ -548,6 +560,11 @@ def _render_session(
     outcome_form = forms[episode.outcome_instrument]
     alliance_form = forms[episode.alliance_instrument]
     alliance_instrument = alliance_form.instrument
+    alliance_below = bool(
+        alliance_form.saved
+        and alliance_instrument.alliance_cutoff is not None
+        and alliance_form.saved.total < alliance_instrument.alliance_cutoff
+    )
     context = {
         "client": client,
         "episode": episode,
@@ -569,17 +586,17 @@ def _render_session(
         "zone_text": _zone_text(feedback.signals.colours.get(session.number))
         if outcome_form.saved
         else "",
+        # A low SRS has its own prompt below the form (with its low lines): not a second one here.
         "prompts": [
             a
             for a in feedback.signals.alerts
-            if a.session_number == session.number and a.code != services.SAFETY_CODE
+            if a.session_number == session.number
+            and a.code != services.SAFETY_CODE
+            and not (alliance_below and a.code == "alliance_below_cutoff")
         ],
         **_safety_context(request, client, episode, feedback),
-        "alliance_below": bool(
-            alliance_form.saved
-            and alliance_instrument.alliance_cutoff is not None
-            and alliance_form.saved.total < alliance_instrument.alliance_cutoff
-        ),
+        "alliance_below": alliance_below,
+        "alliance_low_lines": _low_lines(alliance_form) if alliance_below else "",
         "alliance_cutoff": alliance_instrument.alliance_cutoff,
         "alliance_colour": feedback.signals.alliance_colours.get(session.number),
         "graph": progress_svg(episode, administrations, feedback),

@@ -356,3 +356,18 @@ def test_the_caseload_legend_is_translated(client, personas):
     page = client.get("/", HTTP_ACCEPT_LANGUAGE="es").content.decode()
     assert "What the colours mean" not in page
     assert "Last score" not in page
+
+
+def test_the_session_page_shows_a_low_srs_and_its_low_lines_as_one_prompt(client, personas):
+    p = personas
+    session = services.start_session(p.tara, p.tara_client)
+    items = {"relationship": 7.0, "goals_topics": 8.0, "approach": 9.5, "overall": 5.5}
+    services.record_administration(
+        p.tara, session, instrument="srs", idempotency_key="s", items=items
+    )
+    client.force_login(p.tara)
+    page = client.get(f"/clients/{p.tara_client.public_id}/sessions/{session.number}/")
+    text = page.content.decode()
+    assert text.count("is below 36") == 1
+    assert "Lines worth asking about: Relationship 7.0, Goals and Topics 8.0, Overall 5.5." in text
+    assert "worth asking about</p>" not in text  # no separate item prompt

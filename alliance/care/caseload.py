@@ -8,7 +8,9 @@ from dataclasses import dataclass
 
 from django.db.models import Case, Exists, F, IntegerField, OuterRef, Q, QuerySet, Value, When
 
-from .models import Episode, Zone
+from alliance.science.signals import SAFETY_CODE
+
+from .models import Alert, Episode, Zone
 from .visibility import visible_episodes
 
 # Red first: the clients who need attention now.
@@ -70,7 +72,16 @@ def caseload_episodes(user, query: CaseloadQuery) -> QuerySet[Episode]:
         visible_episodes(user)
         .filter(_state_filter(query.state))
         .select_related("client")
-        .annotate(zone_rank=_rank("zone"), alliance_rank=_rank("alliance_flag"))
+        .annotate(
+            zone_rank=_rank("zone"),
+            alliance_rank=_rank("alliance_flag"),
+            # An open safety alert (PHQ-9 item 9), still in the same one query.
+            safety_open=Exists(
+                Alert.objects.filter(
+                    episode=OuterRef("pk"), code=SAFETY_CODE, acknowledged_at__isnull=True
+                )
+            ),
+        )
     )
     if query.zone:
         episodes = episodes.filter(zone=query.zone)
@@ -82,6 +93,9 @@ def caseload_episodes(user, query: CaseloadQuery) -> QuerySet[Episode]:
     key = SORTS[query.sort]
     primary = key.desc(nulls_last=True) if query.descending else key.asc(nulls_last=True)
     tie_breaks = [F("last_session_date").asc(nulls_last=True), F("client__display_code").asc()]
+    if query.sort == DEFAULT_SORT and not query.descending:
+        # The default order puts an open safety alert above every colour.
+        return episodes.order_by(F("safety_open").desc(), primary, *tie_breaks)
     return episodes.order_by(primary, *tie_breaks)
 
 

@@ -17,7 +17,13 @@ from django.utils.translation import gettext as _
 from alliance.science import etr
 from alliance.science.etr import EtrError, EtrModel, Trajectory
 from alliance.science.instruments import Instrument, get_instrument
-from alliance.science.signals import AllianceScore, EpisodeSignals, evaluate_episode
+from alliance.science.signals import (
+    SAFETY_CODE,
+    AllianceScore,
+    EpisodeSignals,
+    SafetyResponse,
+    evaluate_episode,
+)
 
 from .models import Administration, Episode, FittedModel, Zone
 
@@ -146,6 +152,7 @@ def scores_feedback(
     scores: Iterable[Score],
 ) -> EpisodeFeedback:
     """``episode_feedback`` from plain values, for episodes not stored yet (a bulk import)."""
+    scores = list(scores)
     outcome, alliance = _client_scores(outcome_instrument, alliance_instrument, scores)
     model = model_or_none(agency_id, outcome_instrument)
     signals = evaluate_episode(
@@ -155,8 +162,36 @@ def scores_feedback(
         instrument=outcome_instrument,
         alliance_instrument=alliance_instrument,
         age_band=age_band,
+        safety=_safety_responses(scores),
     )
     return EpisodeFeedback(outcome=outcome, alliance=alliance, signals=signals, model=model)
+
+
+def _safety_responses(scores: Iterable[Score]) -> list[SafetyResponse]:
+    """Every form with a safety item (PHQ-9 item 9), whoever filled it in: the science core
+    decides whether an answer raises the safety alert. A total on its own has no items."""
+    return [
+        SafetyResponse(number, instrument_for(instrument), dict(items))
+        for number, instrument, _rater, _total, items, total_only in scores
+        if not total_only and instrument_for(instrument).safety is not None
+    ]
+
+
+def safety_message(instrument_codes: Iterable[str], language: str) -> str:
+    """The risk-conversation wording of the first of these instruments with a safety item, in
+    ``language`` (the instrument file's own text); "" when none has one."""
+    for code in instrument_codes:
+        try:
+            rule = instrument_for(code, language).safety
+        except ValueError:
+            continue
+        if rule is not None:
+            return rule.message
+    return ""
+
+
+def is_safety(code: str) -> bool:
+    return code == SAFETY_CODE
 
 
 def episode_summary(

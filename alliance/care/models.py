@@ -10,6 +10,7 @@ from django.utils.translation import gettext_lazy as _
 from alliance.accounts.models import Agency, Team, new_public_id
 from alliance.science.instruments import DATA_DIR, load_directory
 from alliance.science.instruments.age_bands import AGE_BANDS, DEFAULT_AGE_BAND
+from alliance.science.signals import SAFETY_CODE
 
 
 def _shipped_total_maxima() -> dict[str, int | float]:
@@ -325,7 +326,11 @@ class Administration(models.Model):
 
 
 class Alert(models.Model):
-    """A signal raised for an episode at a session (kept as history)."""
+    """A signal raised for an episode at a session (kept as history).
+
+    A safety alert (PHQ-9 item 9) is never removed by a refresh; it stays open until the client's
+    therapist or a supervisor acknowledges it (who and when are kept here and in the audit log).
+    """
 
     agency = models.ForeignKey(Agency, on_delete=models.CASCADE, related_name="+")
     episode = models.ForeignKey(Episode, on_delete=models.CASCADE, related_name="alerts")
@@ -334,6 +339,14 @@ class Alert(models.Model):
     severity = models.CharField(max_length=10)
     reason = models.TextField()
     created_at = models.DateTimeField(auto_now_add=True)
+    acknowledged_at = models.DateTimeField(null=True, blank=True)
+    acknowledged_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+
+    @property
+    def is_safety(self) -> bool:
+        return self.code == SAFETY_CODE
 
     class Meta:
         ordering = ["-session_number", "code"]

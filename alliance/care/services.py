@@ -6,6 +6,7 @@ import datetime
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
+from django.core.exceptions import PermissionDenied
 from django.db import IntegrityError, transaction
 from django.db.models import Count, Max, Q
 from django.dispatch import Signal
@@ -13,10 +14,12 @@ from django.tasks import task
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from alliance.accounts.models import Agency, Team
+from alliance.accounts.models import Agency, Role, Team
+from alliance.accounts.permissions import has_role
 from alliance.audit.services import record
 from alliance.science.instruments import ResponseError, ScoredResponse, UnknownInstrumentError
 from alliance.science.instruments.age_bands import DEFAULT_AGE_BAND, default_forms
+from alliance.science.signals import SAFETY_CODE
 
 from .feedback import EpisodeFeedback, episode_feedback, episode_summary, instrument_for
 from .models import (
@@ -34,7 +37,10 @@ from .models import (
 )
 
 __all__ = [
+    "SAFETY_CODE",
     "RecordResult",
+    "acknowledge_alert",
+    "can_acknowledge",
     "ResponseError",
     "ServiceError",
     "close_episode",
@@ -655,6 +661,8 @@ def _sync_alerts(episode: Episode, feedback: EpisodeFeedback) -> None:
 
     The science core reports the alerts that hold now; alerts stored for the latest scored
     session (or later, after an undo) that no longer hold are removed, earlier ones are kept.
+    A safety alert is never removed here (not by a later score, an undo or a model refresh):
+    only a person acknowledging it closes it, and it stays in the history.
     """
     current = {(alert.session_number, alert.code): alert for alert in feedback.signals.alerts}
     stored = {(a.session_number, a.code): a.pk for a in Alert.objects.filter(episode=episode)}
@@ -662,7 +670,7 @@ def _sync_alerts(episode: Episode, feedback: EpisodeFeedback) -> None:
     stale = [
         pk
         for (number, code), pk in stored.items()
-        if (number, code) not in current and number >= latest
+        if (number, code) not in current and number >= latest and code != SAFETY_CODE
     ]
     if stale:
         Alert.objects.filter(pk__in=stale).delete()
@@ -682,6 +690,48 @@ def _sync_alerts(episode: Episode, feedback: EpisodeFeedback) -> None:
     )
     if raised:
         transaction.on_commit(lambda: alerts_raised.send(sender=Alert, alerts=raised))
+
+
+def can_acknowledge(user, client: Client) -> bool:
+    """The client's own therapist or a supervisor acknowledges a safety alert (not an admin,
+    whose role is not clinical, nor a colleague the client is only shared with)."""
+    if not has_role(user):
+        return False
+    return client.therapist_id == user.pk or has_role(user, Role.SUPERVISOR)
+
+
+@transaction.atomic
+def acknowledge_alert(
+    actor, alert: Alert, *, ip: str | None = None, now: datetime.datetime | None = None
+) -> Alert:
+    """Mark a safety alert as acknowledged (who, when), audited; it stays in the history.
+
+    The caller has found the alert through a client the actor may see. Acknowledging it again
+    changes nothing (the first acknowledgement is the one kept).
+    """
+    alert = Alert.objects.select_for_update().select_related("episode__client").get(pk=alert.pk)
+    if not can_acknowledge(actor, alert.episode.client):
+        raise PermissionDenied
+    if alert.code != SAFETY_CODE:
+        raise ServiceError(_("Only a safety alert is acknowledged by hand."))
+    if alert.acknowledged_at is not None:
+        return alert
+    alert.acknowledged_at = now or timezone.now()
+    alert.acknowledged_by = actor
+    alert.save(update_fields=["acknowledged_at", "acknowledged_by"])
+    audit(
+        alert.agency_id,
+        actor,
+        "alert.acknowledged",
+        alert.episode,
+        ip,
+        alert=alert.pk,
+        code=alert.code,
+        session=alert.session_number,
+        raised_at=alert.created_at.isoformat(),
+        acknowledged_at=alert.acknowledged_at.isoformat(),
+    )
+    return alert
 
 
 def latest_scored_session(feedback: EpisodeFeedback) -> int:

@@ -16,6 +16,11 @@ urlpatterns = [
         views.client_episode,
         name="client_episode",
     ),
+    path(
+        "clients/<str:public_id>/alerts/<int:alert_id>/acknowledge/",
+        views.acknowledge_alert,
+        name="acknowledge_alert",
+    ),
     path("clients/<str:public_id>/sessions/start/", views.start_session, name="start_session"),
     path("clients/<str:public_id>/sessions/<int:number>/", views.session_page, name="session"),
     path(

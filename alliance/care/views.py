@@ -10,6 +10,7 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils import timezone, translation
 from django.utils.functional import Promise
+from django.utils.http import url_has_allowed_host_and_scheme
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
@@ -22,7 +23,7 @@ from alliance.science.instruments.age_bands import age_band_for_age
 
 from . import services
 from .caseload import DEFAULT_STATE, CaseloadQuery, caseload_episodes, days_since
-from .feedback import EpisodeFeedback, instrument_for
+from .feedback import EpisodeFeedback, instrument_for, safety_message
 from .forms import (
     AttendanceForm,
     CloseEpisodeForm,
@@ -36,6 +37,7 @@ from .forms import (
 from .hooks import session_page_context
 from .models import (
     Administration,
+    Alert,
     Attendance,
     Client,
     Ending,
@@ -68,10 +70,13 @@ def wants_fragment(request: HttpRequest) -> bool:
 def caseload(request: HttpRequest) -> HttpResponse:
     query = CaseloadQuery.from_params(request.GET)
     today = timezone.localdate()
+    language = translation.get_language() or "en"
     rows = [
         {
             "episode": episode,
             "client": episode.client,
+            "measure": _measure_name(episode.outcome_instrument, language),
+            "decimals": _measure_decimals(episode.outcome_instrument),
             "zone_label": ZONE_LABELS.get(episode.zone, episode.zone),
             "alliance_label": _alliance_label(episode.alliance_flag),
             "days": days_since(episode.last_session_date, today),
@@ -100,9 +105,10 @@ CASELOAD_STATES = (
 # Who filled in the form: the client, or a collateral rater (how they think the client is doing).
 RATERS = tuple(Rater.choices)
 
+# "Last score": each cell names its measure (ORS, CORS, PHQ-9...), since episodes differ.
 CASELOAD_COLUMNS = (
     ("client", gettext_lazy("Client")),
-    ("last_ors", gettext_lazy("Last ORS")),
+    ("last_ors", gettext_lazy("Last score")),
     ("zone", gettext_lazy("Zone")),
     ("alliance", gettext_lazy("Alliance")),
     ("sessions", gettext_lazy("Sessions")),
@@ -130,6 +136,20 @@ def _sort_columns(query: CaseloadQuery) -> list[dict]:
             }
         )
     return columns
+
+
+def _measure_name(code: str, language: str) -> str:
+    try:
+        return instrument_for(code, language).display_name
+    except ValueError:
+        return code.upper()
+
+
+def _measure_decimals(code: str) -> int:
+    try:
+        return instrument_for(code).decimals
+    except ValueError:
+        return 1
 
 
 def _alliance_label(flag: str) -> str:
@@ -203,8 +223,57 @@ def _render_client(request: HttpRequest, client: Client, episode: Episode) -> Ht
         "shared_with": [share.user for share in client.shares.select_related("user")],
         "outcome_name": instrument_for(episode.outcome_instrument).short_name,
         "alliance_name": instrument_for(episode.alliance_instrument).short_name,
+        **_safety_context(request, client, episode, feedback),
     }
     return render(request, "care/client.html", context)
+
+
+def _safety_context(
+    request: HttpRequest, client: Client, episode: Episode, feedback: EpisodeFeedback
+) -> dict[str, object]:
+    """The episode's safety alerts (PHQ-9 item 9), open and acknowledged, with the instrument
+    file's wording in the page's language. ``pending``: raised by the science core but not
+    stored yet (the follow-up task has not run), shown at once all the same."""
+    stored = list(
+        episode.alerts.filter(code=services.SAFETY_CODE)
+        .select_related("acknowledged_by")
+        .order_by("-session_number")
+    )
+    numbers = {alert.session_number for alert in stored}
+    pending = [
+        alert
+        for alert in feedback.signals.alerts
+        if alert.code == services.SAFETY_CODE and alert.session_number not in numbers
+    ]
+    language = translation.get_language() or "en"
+    return {
+        "safety_alerts": stored,
+        "safety_pending": pending,
+        "safety_message": safety_message(
+            (episode.outcome_instrument, episode.alliance_instrument), language
+        ),
+        "can_acknowledge": services.can_acknowledge(request.user, client),
+    }
+
+
+@require_POST
+@login_required
+def acknowledge_alert(request: HttpRequest, public_id: str, alert_id: int) -> HttpResponse:
+    """The therapist or a supervisor confirms a safety alert was seen and acted on (audited)."""
+    client = get_visible_client_or_404(request.user, public_id)
+    alert = get_object_or_404(
+        Alert, agency_id=client.agency_id, episode__client=client, pk=alert_id
+    )
+    try:
+        services.acknowledge_alert(request.user, alert, ip=client_ip(request))
+    except services.ServiceError as error:
+        return refused(error)
+    back = request.POST.get("next", "")
+    if url_has_allowed_host_and_scheme(
+        back, allowed_hosts={request.get_host()}, require_https=request.is_secure()
+    ):
+        return redirect(back)
+    return redirect("client", public_id=client.public_id)
 
 
 COLLATERAL_RATERS = [(value, label) for value, label in Rater.choices if value != Rater.CLIENT]
@@ -517,6 +586,18 @@ def session_page(request: HttpRequest, public_id: str, number: int) -> HttpRespo
     return _render_session(request, client, session, forms, status, rater)
 
 
+def _low_lines(form: FormState) -> str:
+    """The saved alliance lines below the item cutoff, in the page's language ("" if none)."""
+    instrument, saved = form.instrument, form.saved
+    if saved is None or saved.total_only or instrument.item_cutoff is None:
+        return ""
+    return ", ".join(
+        f"{item.label} {saved.items[item.key]:.{item.decimals}f}"
+        for item in instrument.items
+        if item.key in saved.items and saved.items[item.key] < instrument.item_cutoff
+    )
+
+
 def _has_rated(session: Session, rater: str, instrument: str) -> bool:
     return Administration.objects.filter(
         agency_id=session.agency_id, session=session, rater=rater, instrument=instrument
@@ -577,6 +658,11 @@ def _render_session(
     outcome_form = forms[episode.outcome_instrument]
     alliance_form = forms[episode.alliance_instrument]
     alliance_instrument = alliance_form.instrument
+    alliance_below = bool(
+        alliance_form.saved
+        and alliance_instrument.alliance_cutoff is not None
+        and alliance_form.saved.total < alliance_instrument.alliance_cutoff
+    )
     context = {
         "client": client,
         "episode": episode,
@@ -598,12 +684,17 @@ def _render_session(
         "zone_text": _zone_text(feedback.signals.colours.get(session.number))
         if outcome_form.saved
         else "",
-        "prompts": [a for a in feedback.signals.alerts if a.session_number == session.number],
-        "alliance_below": bool(
-            alliance_form.saved
-            and alliance_instrument.alliance_cutoff is not None
-            and alliance_form.saved.total < alliance_instrument.alliance_cutoff
-        ),
+        # A low SRS has its own prompt below the form (with its low lines): not a second one here.
+        "prompts": [
+            a
+            for a in feedback.signals.alerts
+            if a.session_number == session.number
+            and a.code != services.SAFETY_CODE
+            and not (alliance_below and a.code == "alliance_below_cutoff")
+        ],
+        **_safety_context(request, client, episode, feedback),
+        "alliance_below": alliance_below,
+        "alliance_low_lines": _low_lines(alliance_form) if alliance_below else "",
         "alliance_cutoff": alliance_instrument.alliance_cutoff,
         "alliance_colour": feedback.signals.alliance_colours.get(session.number),
         "graph": progress_svg(episode, administrations, feedback),

@@ -25,12 +25,22 @@ from alliance.accounts.permissions import SUPERVISOR_OR_ADMIN, require_role
 from alliance.care.feedback import (
     model_description,  # noqa: F401 (the report pages ask here)
     model_for,
+    safety_message,
 )
 from alliance.care.models import Alert, Attendance, Episode, FittedModel, Session, Zone
 from alliance.care.services import audit, refresh_open_episodes
 from alliance.care.visibility import visible_episodes
 from alliance.science import etr
 from alliance.science.effectiveness import EffectivenessError, effectiveness, episode_table
+from alliance.science.signals import (
+    PRIORITY_ALLIANCE,
+    PRIORITY_INFO,
+    PRIORITY_ORANGE,
+    PRIORITY_RED,
+    PRIORITY_SAFETY,
+    SAFETY_CODE,
+    alert_priority,
+)
 from alliance.science.therapists import TherapistEffectsError, therapist_effects
 
 from .data import ReportFilter, administrations_frame, report_data, scoped_episodes
@@ -70,15 +80,31 @@ def require_admin(user) -> Membership:
 
 @dataclass
 class AtRisk:
+    """One client on the at-risk list: every reason in one row, ranked by the worst of them."""
+
     episode: Episode
     reasons: list[str]
     days_since: int | None
+    priority: int = PRIORITY_INFO
+    safety: list[Alert] = field(default_factory=list)
+    # When the most recent reason arose (its alert, else the last session): newer first.
+    latest: datetime.datetime | None = None
+
+    @property
+    def therapist(self) -> User:
+        return self.episode.client.therapist
+
+    @property
+    def priority_name(self) -> str:
+        return PRIORITY_NAMES.get(self.priority, "info")
 
 
-@dataclass
-class TherapistGroup:
-    therapist: User
-    at_risk: list[AtRisk] = field(default_factory=list)
+PRIORITY_NAMES = {
+    PRIORITY_SAFETY: "safety",
+    PRIORITY_RED: "red",
+    PRIORITY_ORANGE: "orange",
+    PRIORITY_ALLIANCE: "alliance",
+}
 
 
 @dataclass
@@ -92,16 +118,24 @@ class CaseloadRow:
     mean_sessions: float | None
 
 
-def _current_alerts(episodes: list[Episode]) -> dict[int, list[Alert]]:
-    """Alerts at each episode's latest alerted session (older ones are history), one query."""
-    by_episode: dict[int, list[Alert]] = {}
+def _stored_alerts(
+    episodes: list[Episode],
+) -> tuple[dict[int, list[Alert]], dict[int, list[Alert]]]:
+    """One query: each episode's alerts at its latest alerted session (older ones are history),
+    and its open safety alerts whatever their session (never dismissed by a later session)."""
+    current: dict[int, list[Alert]] = {}
+    safety: dict[int, list[Alert]] = {}
     for alert in Alert.objects.filter(episode__in=[e.pk for e in episodes]).order_by(
         "episode_id", "-session_number", "code"
     ):
-        current = by_episode.setdefault(alert.episode_id, [])
-        if not current or current[0].session_number == alert.session_number:
-            current.append(alert)
-    return by_episode
+        if alert.code == SAFETY_CODE:
+            if alert.acknowledged_at is None:
+                safety.setdefault(alert.episode_id, []).append(alert)
+            continue
+        latest = current.setdefault(alert.episode_id, [])
+        if not latest or latest[0].session_number == alert.session_number:
+            latest.append(alert)
+    return current, safety
 
 
 RISK_ALERTS = (
@@ -130,10 +164,48 @@ def _risk_reasons(episode: Episode, alerts: list[Alert]) -> list[str]:
     return reasons
 
 
+def _priority(episode: Episode, alerts: list[Alert], safety: list[Alert]) -> int:
+    """The worst of an episode's reasons (science.signals.alert_priority orders them)."""
+    ranks = [alert_priority(a.code, a.severity) for a in [*safety, *alerts] if a.code in RISK_CODES]
+    if episode.zone == Zone.RED:
+        ranks.append(PRIORITY_RED)
+    if episode.alliance_flag == Zone.RED:
+        ranks.append(PRIORITY_ALLIANCE)
+    return min(ranks, default=PRIORITY_INFO)
+
+
+RISK_CODES = (SAFETY_CODE, *RISK_ALERTS)
+
+
+def _safety_reasons(episode: Episode, safety: list[Alert], language: str) -> list[str]:
+    message = safety_message((episode.outcome_instrument, episode.alliance_instrument), language)
+    return [
+        _("Safety alert at session %(n)s: %(message)s")
+        % {"n": alert.session_number, "message": message or alert.reason}
+        for alert in safety
+    ]
+
+
+def _latest(episode: Episode, alerts: list[Alert]) -> datetime.datetime | None:
+    stamps = [a.created_at for a in alerts if a.code in RISK_CODES]
+    if stamps:
+        return max(stamps)
+    if episode.last_session_date is None:
+        return None
+    return datetime.datetime.combine(episode.last_session_date, datetime.time(), datetime.UTC)
+
+
+def _at_risk_order(item: AtRisk) -> tuple:
+    # Severity first (safety, red, orange, alliance), then the most recent first.
+    recency = -item.latest.timestamp() if item.latest is not None else math.inf
+    return (item.priority, recency, item.episode.client.display_code)
+
+
 def supervisor_dashboard(
-    user, today: datetime.date | None = None
-) -> tuple[list[TherapistGroup], list[CaseloadRow]]:
-    """At-risk clients grouped by therapist, and a caseload summary per therapist.
+    user, today: datetime.date | None = None, language: str = "en"
+) -> tuple[list[AtRisk], list[CaseloadRow]]:
+    """The at-risk list (one row per client, safety first, then red, orange, alliance, newest
+    first within each) and a caseload summary per therapist.
 
     Three queries whatever the caseload size: open episodes (with client and therapist), their
     stored alerts, and the per-therapist aggregates.
@@ -146,18 +218,29 @@ def supervisor_dashboard(
             "client__therapist__username", "last_session_date", "client__display_code"
         )
     )
-    alerts = _current_alerts(episodes)
-    groups: dict[int, TherapistGroup] = {}
+    alerts, safety = _stored_alerts(episodes)
+    at_risk: list[AtRisk] = []
     for episode in episodes:
-        reasons = _risk_reasons(episode, alerts.get(episode.pk, []))
+        current, open_safety = alerts.get(episode.pk, []), safety.get(episode.pk, [])
+        reasons = [
+            *_safety_reasons(episode, open_safety, language),
+            *_risk_reasons(episode, current),
+        ]
         if not reasons:
             continue
-        therapist = episode.client.therapist
-        group = groups.setdefault(therapist.pk, TherapistGroup(therapist))
         days = (
             None if episode.last_session_date is None else (today - episode.last_session_date).days
         )
-        group.at_risk.append(AtRisk(episode, reasons, days))
+        at_risk.append(
+            AtRisk(
+                episode,
+                reasons,
+                days,
+                priority=_priority(episode, current, open_safety),
+                safety=open_safety,
+                latest=_latest(episode, [*open_safety, *current]),
+            )
+        )
     summary = (
         open_episodes.order_by()
         .values("client__therapist")
@@ -184,7 +267,7 @@ def supervisor_dashboard(
         for row in summary
     ]
     rows.sort(key=lambda r: r.therapist.username)
-    return sorted(groups.values(), key=lambda g: g.therapist.username), rows
+    return sorted(at_risk, key=_at_risk_order), rows
 
 
 # -- 2. effectiveness reports ------------------------------------------------------------------

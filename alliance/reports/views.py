@@ -8,7 +8,7 @@ from django.contrib.auth.decorators import login_required
 from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
-from django.utils import timezone
+from django.utils import timezone, translation
 from django.views.decorators.http import require_GET, require_POST
 
 from alliance.accounts.models import Role
@@ -47,11 +47,13 @@ from .presentation import calibration_chart, charts_for, group_rows, summary_row
 @require_GET
 @role_required(*SUPERVISOR_OR_ADMIN)
 def dashboard(request: HttpRequest) -> HttpResponse:
-    groups, caseload = services.supervisor_dashboard(request.user)
+    at_risk, caseload = services.supervisor_dashboard(
+        request.user, language=translation.get_language() or "en"
+    )
     return render(
         request,
         "reports/dashboard.html",
-        {"groups": groups, "caseload": caseload, "is_admin": is_admin(request.user)},
+        {"at_risk": at_risk, "caseload": caseload, "is_admin": is_admin(request.user)},
     )
 
 

@@ -14,7 +14,14 @@ the target is green and a score above the negative line is red.
 
 Alliance colour: total below the alliance cutoff -> red; a drop of at least ``drop_threshold``
 since the previous alliance score -> red; no alliance score at that session -> grey; else green.
-A low item (below ``item_cutoff``) adds an orange alert naming the item but leaves the colour.
+A low item (below ``item_cutoff``) adds an orange alert naming the item but leaves the colour;
+when the total is below the cutoff too, the low items are named in that one red alert instead
+(one conversation, one alert).
+
+Safety: an instrument file may name a safety item (``[safety]``, PHQ-9 item 9); an answer above
+its threshold raises a red ``safety_item`` alert at that session, whatever the total, carrying the
+file's wording for the risk conversation. Such an alert is history from then on: a later score
+does not make it go away (only a person acknowledging it does, outside the science core).
 
 Alerts describe the episode as it stands now: outcome alerts refer to the latest outcome score,
 alliance alerts to the latest alliance score. For the history, evaluate the episode up to each
@@ -55,6 +62,18 @@ class AllianceScore:
 
 
 @dataclass(frozen=True)
+class SafetyResponse:
+    """One completed form by session, for the safety rule (any instrument, any rater)."""
+
+    session_number: int
+    instrument: Instrument | str
+    items: Mapping[str, float] = field(default_factory=dict)
+
+
+SAFETY_CODE = "safety_item"
+
+
+@dataclass(frozen=True)
 class Alert:
     code: str
     session_number: int
@@ -91,6 +110,8 @@ class SignalConfig:
     alliance_name: str = "SRS"
     higher_is_better: bool = True
     decimals: int = 1
+    # The alliance scale's own precision (an SRS of 35.5 stays 35.5 beside a whole-number PHQ-9).
+    alliance_decimals: int = 1
     clinical_cutoff: float | None = 25.0
     reliable_change: float | None = 5.0
     # PCOMS manual (L): checkpoint conversation at sessions 3-6, "last chance" at 6-9.
@@ -139,6 +160,7 @@ class SignalConfig:
             alliance_name=alliance.display_name if alliance else "alliance",
             higher_is_better=outcome.higher_is_better,
             decimals=outcome.decimals,
+            alliance_decimals=alliance.decimals if alliance else 1,
             clinical_cutoff=outcome.clinical_cutoff(age_band),
             reliable_change=outcome.reliable_change,
             alliance_cutoff=alliance.alliance_cutoff if alliance else None,
@@ -154,6 +176,9 @@ class SignalConfig:
 
     def points(self, value: float) -> str:
         return f"{value:.{self.decimals}f}"
+
+    def alliance_points(self, value: float) -> str:
+        return f"{value:.{self.alliance_decimals}f}"
 
 
 # ---------------------------------------------------------------------------------------------
@@ -202,10 +227,12 @@ def evaluate_episode(
     alliance_instrument: Instrument | str | None = "srs",
     age_band: str | None = None,
     config: SignalConfig | None = None,
+    safety: Iterable[SafetyResponse] = (),
 ) -> EpisodeSignals:
     """Colours per session and the current alerts of one episode.
 
     ``outcome``: ``(session_number, total)`` pairs; the first (lowest session) is the intake.
+    ``safety``: every form of the episode that may carry a safety item (see ``safety_alerts``).
     ``model.predict(intake, sessions)`` is called with sessions counted from the intake (the intake
     session is 1), as the ETR contract defines them. ``config`` wins over the instruments.
     """
@@ -217,6 +244,7 @@ def evaluate_episode(
     colours = _outcome_colours(scores, targets, negatives, config)
     alliance_colours = _alliance_colours(alliance_scores, [s for s, _ in scores], config)
     alerts = [
+        *safety_alerts(safety),
         *_outcome_alerts(scores, colours, targets, config),
         *_alliance_alerts(alliance_scores, config),
     ]
@@ -425,6 +453,51 @@ def _intake_alert(intake_score: tuple[int, float], config: SignalConfig) -> Aler
     )
 
 
+def safety_alerts(responses: Iterable[SafetyResponse]) -> list[Alert]:
+    """A red ``safety_item`` alert for each session where a safety item was answered above its
+    threshold (PHQ-9 item 9 above 0), with the instrument file's wording for the conversation.
+
+    Instruments without a ``[safety]`` rule, and forms without that item (a total on its own),
+    raise nothing. One alert per session: the first form that raises it names it.
+    """
+    alerts: dict[int, Alert] = {}
+    for response in responses:
+        session = _session(response.session_number, "safety")
+        instrument = _instrument(response.instrument)
+        rule = instrument.safety
+        if rule is None or session in alerts:
+            continue
+        value = response.items.get(rule.item)
+        if value is None or not rule.raised_by(value):
+            continue
+        item = instrument.item(rule.item)
+        answer = _answer_text(item, float(value))
+        reason = f"{instrument.display_name}, {item.label}: {answer}. {rule.message}"
+        alerts[session] = Alert(SAFETY_CODE, session, "red", reason)
+    return [alerts[session] for session in sorted(alerts)]
+
+
+def _answer_text(item: Any, value: float) -> str:
+    index = round((value - item.min) / item.step)
+    if item.choices and 0 <= index < len(item.choices):
+        return f"{item.choices[index]} ({value:g})"
+    return f"{value:g}"
+
+
+# What needs attention first, for any list of alerts: safety, then red, then orange outcome
+# alerts, then the alliance, then information.
+PRIORITY_SAFETY, PRIORITY_RED, PRIORITY_ORANGE, PRIORITY_ALLIANCE, PRIORITY_INFO = range(5)
+
+
+def alert_priority(code: str, severity: str) -> int:
+    """The rank of an alert in an ordered list (0 first): see the PRIORITY_* constants."""
+    if code == SAFETY_CODE:
+        return PRIORITY_SAFETY
+    if code.startswith("alliance_"):
+        return PRIORITY_ALLIANCE
+    return {"red": PRIORITY_RED, "orange": PRIORITY_ORANGE}.get(severity, PRIORITY_INFO)
+
+
 def _alliance_alerts(scores: list[AllianceScore], config: SignalConfig) -> list[Alert]:
     if not scores:
         return []
@@ -432,33 +505,39 @@ def _alliance_alerts(scores: list[AllianceScore], config: SignalConfig) -> list[
     previous = scores[-2].total if len(scores) >= 2 else None
     name, session = config.alliance_name, latest.session_number
     alerts: list[Alert] = []
+    low_items = _low_items(latest, config)
     if _below_cutoff(latest.total, config):
         reason = (
-            f"{name} {config.points(latest.total)} is below {config.alliance_cutoff:g}: "
+            f"{name} {config.alliance_points(latest.total)} is below {config.alliance_cutoff:g}: "
             "ask what could be better about today's session"
         )
+        if low_items:
+            # The item rule says the same thing about the same session: one alert, not two.
+            reason += f" ({low_items}, below {config.item_cutoff:g})"
+            low_items = ""
         alerts.append(Alert("alliance_below_cutoff", session, "red", reason))
     if previous is not None and _dropped(latest.total, previous, config):
         reason = (
-            f"{name} dropped {config.points(previous - latest.total)} points since last session "
-            f"({config.points(previous)} to {config.points(latest.total)}): ask what was different"
+            f"{name} dropped {config.alliance_points(previous - latest.total)} points since last session "
+            f"({config.alliance_points(previous)} to {config.alliance_points(latest.total)}): ask what was different"
         )
         alerts.append(Alert("alliance_drop", session, "red", reason))
-    alerts += _low_item_alerts(latest, config)
+    if low_items:
+        reason = f"{low_items} (below {config.item_cutoff:g}): worth asking about"
+        alerts.append(Alert("alliance_low_item", session, "orange", reason))
     return alerts
 
 
-def _low_item_alerts(score: AllianceScore, config: SignalConfig) -> list[Alert]:
+def _low_items(score: AllianceScore, config: SignalConfig) -> str:
+    """The items below the item cutoff, read out ("Goals and Topics rated 7.2, ..."), or ""."""
     cutoff = config.item_cutoff
     if cutoff is None or score.total_only:
-        return []
-    alerts = []
-    for key, value in score.items.items():
-        if value < cutoff - TOLERANCE:
-            label = config.item_labels.get(key, key)
-            reason = f"{label} rated {value:.1f} (below {cutoff:g}): worth asking about"
-            alerts.append(Alert("alliance_low_item", score.session_number, "orange", reason))
-    return alerts
+        return ""
+    return ", ".join(
+        f"{config.item_labels.get(key, key)} rated {value:.1f}"
+        for key, value in score.items.items()
+        if value < cutoff - TOLERANCE
+    )
 
 
 def _below_cutoff(total: float, config: SignalConfig) -> bool:

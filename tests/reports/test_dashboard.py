@@ -1,4 +1,4 @@
-"""The supervisor dashboard: at-risk clients by therapist, caseload summary, team limits."""
+"""The supervisor dashboard: at-risk clients (one row each), caseload summary, team limits."""
 
 from __future__ import annotations
 
@@ -32,9 +32,9 @@ def test_a_supervisor_sees_at_risk_clients_of_their_teams_only(personas):
     p = personas
     deteriorate(p.tara, p.tara_client, "t")
     deteriorate(p.theo, p.theo_client, "o")
-    groups, caseload = supervisor_dashboard(p.sam, today=DAY8 + datetime.timedelta(days=5))
-    assert [g.therapist.username for g in groups] == ["tara"]
-    [at_risk] = groups[0].at_risk
+    rows, caseload = supervisor_dashboard(p.sam, today=DAY8 + datetime.timedelta(days=5))
+    assert [row.therapist.username for row in rows] == ["tara"]
+    [at_risk] = rows
     assert at_risk.episode.client == p.tara_client
     assert at_risk.days_since == 5
     assert any("red zone" in reason for reason in at_risk.reasons)
@@ -47,8 +47,8 @@ def test_an_admin_sees_every_therapist_of_the_agency(personas):
     p = personas
     deteriorate(p.tara, p.tara_client, "t")
     deteriorate(p.theo, p.theo_client, "o")
-    groups, caseload = supervisor_dashboard(p.alice)
-    assert [g.therapist.username for g in groups] == ["tara", "theo"]
+    rows, caseload = supervisor_dashboard(p.alice)
+    assert sorted(row.therapist.username for row in rows) == ["tara", "theo"]
     rows = {row.therapist.username: row for row in caseload}
     assert rows["theo"].open_episodes == 2  # R-THEO-1 and R-THEO-2
     assert (rows["theo"].red, rows["tara"].red) == (1, 1)
@@ -56,8 +56,8 @@ def test_an_admin_sees_every_therapist_of_the_agency(personas):
 
 
 def test_clients_without_a_signal_are_not_listed(personas):
-    groups, caseload = supervisor_dashboard(personas.alice)
-    assert groups == []
+    rows, caseload = supervisor_dashboard(personas.alice)
+    assert rows == []
     assert sum(row.open_episodes for row in caseload) == 3
 
 
@@ -72,8 +72,8 @@ def test_the_dashboard_query_count_does_not_grow_with_the_caseload(personas):
         )
         deteriorate(p.theo, extra, f"x{n}")
     with CaptureQueriesContext(connection) as many:
-        groups, _ = supervisor_dashboard(p.alice)
-    assert sum(len(g.at_risk) for g in groups) == 4
+        rows, _ = supervisor_dashboard(p.alice)
+    assert len(rows) == 4
     assert len(many) == len(few)
 
 
@@ -105,8 +105,8 @@ def test_no_reliable_change_is_named_from_session_6_as_the_science_rule_says(per
     # The dashboard once restated this rule with session 4; the stored alerts are the one source.
     p = personas
     flat_ors(p.tara, p.tara_client, 5, "f")
-    groups, _ = supervisor_dashboard(p.sam)
-    reasons = [reason for group in groups for row in group.at_risk for reason in row.reasons]
+    rows, _ = supervisor_dashboard(p.sam)
+    reasons = [reason for row in rows for reason in row.reasons]
     assert not any(reason.startswith("No reliable change") for reason in reasons)
     flat_ors_session_6 = services.start_session(
         p.tara, p.tara_client, on=START + datetime.timedelta(days=6)
@@ -114,8 +114,8 @@ def test_no_reliable_change_is_named_from_session_6_as_the_science_rule_says(per
     services.record_administration(
         p.tara, flat_ors_session_6, instrument="ors", idempotency_key="f6", total=20
     )
-    groups, _ = supervisor_dashboard(p.sam)
-    [at_risk] = groups[0].at_risk
+    rows, _ = supervisor_dashboard(p.sam)
+    [at_risk] = rows
     stored = Alert.objects.get(episode=at_risk.episode, code="no_reliable_change")
     assert stored.session_number == 6
     assert stored.reason.startswith("No reliable change by session 6")

@@ -27,9 +27,11 @@ from alliance.accounts.models import Role
 from alliance.api.models import WebhookEndpoint
 from alliance.api.services import create_token
 from alliance.care import services
+from alliance.care.models import Alert
 from alliance.feedback import services as feedback
 from alliance.practice.models import Objective
 from alliance.reports.models import FittedModel, RefitJob
+from alliance.science.signals import SAFETY_CODE
 from tests.web.personas import make_user
 
 ACTORS = ("anon", "tara", "theo", "sue", "alice", "olga")
@@ -95,6 +97,8 @@ SITE: dict[str, tuple[str, str]] = {
     "reopen_episode": ("POST", "L 400 404 404 400 404"),  # the episode is open: nothing to reopen
     "start_episode": ("POST", "L 400 404 404 400 404"),  # one is open: no new episode yet
     "client_episode": ("GET", "L 200 404 404 200 404"),
+    # a safety alert: the client's therapist or a supervisor acknowledges it, not an admin
+    "acknowledge_alert": ("POST", "L 302 404 404 403 404"),
     "start_session": ("POST", "L 302 404 404 302 404"),
     "session": ("GET", "L 200 404 404 200 404"),
     "set_attendance": ("POST", "L 400 404 404 400 404"),
@@ -205,6 +209,14 @@ def world(personas):
         fitted_on="2026-01-01",
     )
     job = RefitJob.objects.create(agency=personas.riverside)
+    safety_alert = Alert.objects.create(
+        agency=personas.riverside,
+        episode=client.episodes.get(),
+        session_number=session.number,
+        code=SAFETY_CODE,
+        severity="red",
+        reason="PHQ-9 item 9",
+    )
     objective = Objective.objects.create(
         agency=personas.riverside,
         therapist=personas.tara,
@@ -242,6 +254,7 @@ def world(personas):
         "reports:fitted_model": {"public_id": fitted.public_id},
         "reports:activate": {"public_id": fitted.public_id},
         "practice:of": {"public_id": personas.tara.public_id},
+        "acknowledge_alert": {"alert_id": str(safety_alert.pk)},
         "practice:add_reflection": {"public_id": objective.public_id},
         "practice:share_objective": {"public_id": objective.public_id},
     }

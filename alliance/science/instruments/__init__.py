@@ -25,6 +25,7 @@ from alliance.science.instruments.model import (
     Instrument,
     Item,
     ResponseError,
+    SafetyRule,
     ScoredResponse,
     step_decimals,
 )
@@ -38,6 +39,7 @@ __all__ = [
     "InstrumentFileError",
     "Item",
     "ResponseError",
+    "SafetyRule",
     "ScoredResponse",
     "UnknownInstrumentError",
     "all_instruments",

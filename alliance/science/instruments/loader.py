@@ -24,6 +24,7 @@ from alliance.science.instruments.model import (
     Instrument,
     Item,
     Kind,
+    SafetyRule,
     on_grid,
 )
 
@@ -196,6 +197,7 @@ class _Parser:
             faces=self.flag(self.data, "faces", default=False),
             pictorial=self.flag(self.data, "pictorial", default=False),
             notes=self.notes(),
+            safety=self.safety(items),
         )
         self.check_cutoffs(instrument)
         return instrument
@@ -313,6 +315,25 @@ class _Parser:
         if not isinstance(raw, dict) or not all(isinstance(v, str) for v in raw.values()):
             raise self.fail("notes", "must be a table of texts")
         return dict(raw)
+
+    def safety(self, items: tuple[Item, ...]) -> SafetyRule | None:
+        """``[safety]``: an item whose answer above ``above`` raises a safety alert."""
+        raw = self.data.get("safety")
+        if raw is None:
+            return None
+        if not isinstance(raw, dict):
+            raise self.fail("safety", "must be a table with item, above and message")
+        key = self.text(raw, "item", "safety")
+        item = next((item for item in items if item.key == key), None)
+        if item is None:
+            raise self.fail("safety.item", f"no item with the key {key!r}")
+        above = self.number(raw, "above", "safety")
+        if not item.min <= above < item.max:
+            raise self.fail(
+                "safety.above",
+                f"must be at least {item.min:g} and below {item.max:g}, got {above:g}",
+            )
+        return SafetyRule(item=key, above=above, message=self.text(raw, "message", "safety"))
 
     # -- consistency ----------------------------------------------------------------------------
 

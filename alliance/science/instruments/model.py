@@ -59,6 +59,20 @@ class AgeBand:
 
 
 @dataclass(frozen=True)
+class SafetyRule:
+    """An item whose answer above ``above`` needs a risk conversation now, whatever the total
+    (PHQ-9 item 9). ``message`` is the instrument file's wording for that conversation."""
+
+    item: str
+    above: float
+    message: str
+
+    def raised_by(self, value: object) -> bool:
+        number = as_number(value)
+        return number is not None and number > self.above + GRID_TOLERANCE
+
+
+@dataclass(frozen=True)
 class ScoredResponse:
     items: dict[str, float]
     total: float
@@ -90,6 +104,7 @@ class Instrument:
     faces: bool = False
     pictorial: bool = False
     notes: Mapping[str, str] = field(default_factory=dict)
+    safety: SafetyRule | None = None
 
     @property
     def direction(self) -> int:

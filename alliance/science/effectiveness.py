@@ -116,6 +116,14 @@ class Reference:
         return reference
 
 
+# Below this many used episodes every estimate of a summary carries a visible warning
+# ("small_sample"): intervals are wide and one client moves a percentage by 10 points or more.
+SMALL_SAMPLE = 10
+
+# The summary fields that need the instrument's reliable-change index (None without one).
+NEEDS_RELIABLE_CHANGE = ("reliable_improvement", "reliable_deterioration", "clinically_significant")
+
+
 def effectiveness(
     frame: pd.DataFrame,
     by: str | None = None,
@@ -139,8 +147,6 @@ def effectiveness(
     """
     definition = get_instrument(instrument)
     alliance_code = alliance_instrument or ALLIANCE_FOR_OUTCOME.get(definition.code)
-    if definition.reliable_change is None:
-        raise EffectivenessError(f"instrument {instrument!r} has no reliable_change")
     rows = index_rows(frame)
     if episodes is None:
         episodes, position = episode_outcomes_of(rows, definition.code, rater)
@@ -151,7 +157,7 @@ def effectiveness(
     labels = _group_labels(rows, episodes, position, by)
     target_model = model if model is not None else _default_model(definition.code)
     flags = _episode_flags(episodes, definition, target_model)
-    ref = _reference(reference, flags, definition, rater)
+    ref, reference_note = _reference_or_note(reference, flags, definition, rater)
     flags["saes"] = _severity_adjusted(flags, ref)
     alliance = _alliance_rows(rows, position, alliance_code, rater)
     collateral = _collateral_rows(rows, position, definition.code, rater)
@@ -165,6 +171,13 @@ def effectiveness(
         groups = _summaries(
             flags, alliance, collateral, ref, clients, codes, [str(u) for u in uniques]
         )
+    if definition.reliable_change is None:
+        for summary in (overall["overall"], *groups.values()):
+            summary.update(dict.fromkeys(NEEDS_RELIABLE_CHANGE))
+    if reference is None:
+        # Against the sample itself the overall relative ES is 0 by construction: no comparison
+        # group, so it is not shown. Groups are still compared with the whole sample.
+        overall["overall"]["relative_es"] = None
     return _json_safe(
         {
             "instrument": definition.code,
@@ -180,6 +193,7 @@ def effectiveness(
             "alliance_cutoff": _alliance_cutoff(alliance_code),
             "model": _model_description(target_model),
             "reference": ref.to_dict(),
+            "reference_note": reference_note,
             "overall": overall["overall"],
             "groups": groups,
         }
@@ -290,7 +304,12 @@ def _episode_flags(
     higher = bool(definition.higher_is_better)
     direction = float(definition.direction)
     flags["clinical_intake"] = direction * (flags["intake"] - flags["cutoff"]) < 0
-    category = _categories(flags, float(definition.reliable_change), higher)
+    # Without a reliable-change index (YCORS) no episode is categorised; the summaries then say
+    # None for the fields in NEEDS_RELIABLE_CHANGE rather than a misleading 0%.
+    if definition.reliable_change is None:
+        category = np.full(len(flags), "unchanged", dtype=object)
+    else:
+        category = _categories(flags, float(definition.reliable_change), higher)
     flags["improved"] = np.isin(category, ("recovered", "improved")) & flags["used"]
     flags["deteriorated"] = np.isin(category, ("deteriorated", "harmed")) & flags["used"]
     flags["recovered"] = (category == "recovered") & flags["used"]
@@ -392,6 +411,22 @@ def _positions(
             f"episodes is not the {instrument} ({rater}) episode table of this administrations table"
         )
     return position
+
+
+def _reference_or_note(
+    reference: pd.DataFrame | Reference | Mapping[str, Any] | None,
+    flags: pd.DataFrame,
+    definition: Any,
+    rater: str,
+) -> tuple[Reference, str | None]:
+    """The severity-adjustment reference, or (when fitted on too little of the sample itself) an
+    empty one and the reason: SAES is then "not enough data", and the other indices still stand."""
+    try:
+        return _reference(reference, flags, definition, rater), None
+    except EffectivenessError as error:
+        if reference is not None:
+            raise
+        return Reference(math.nan, math.nan, math.nan, math.nan, 0), str(error)
 
 
 def _reference(
@@ -695,8 +730,11 @@ def _episode_summary(row: Mapping[str, Any], ref: Reference) -> dict[str, Any]:
             else None
         ),
         "n_closed": int(row["closed"]),
-        "sessions": _mean_interval(row, "sessions_closed"),
-        "days": _mean_interval(row, "days_closed"),
+        # A closed episode has at least one session and zero or more days: the t interval of a
+        # small, skewed sample can reach below that, which would show an impossible count.
+        "sessions": _mean_interval(row, "sessions_closed", floor=1.0),
+        "days": _mean_interval(row, "days_closed", floor=0.0),
+        "small_sample": n_used < SMALL_SAMPLE,
     }
 
 
@@ -711,10 +749,14 @@ def _proportion(count: int, n: int) -> dict[str, Any]:
     }
 
 
-def _mean_interval(row: Mapping[str, Any], column: str) -> dict[str, Any]:
+def _mean_interval(
+    row: Mapping[str, Any], column: str, floor: float | None = None
+) -> dict[str, Any]:
     n = int(row[f"{column}_count"])
     mean, sd = float(row[f"{column}_mean"]), float(row[f"{column}_std"])
     low, high = mean_interval(mean, sd, n)
+    if floor is not None and math.isfinite(low):
+        low = max(low, floor)
     return {"value": mean if n else math.nan, "low": low, "high": high, "n": n}
 
 

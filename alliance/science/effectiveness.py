@@ -21,8 +21,9 @@ import numpy as np
 import numpy.typing as npt
 import pandas as pd
 
-from alliance.science.change import categorize
+from alliance.science.change.base import combine
 from alliance.science.instruments import get_instrument
+from alliance.science.instruments.model import in_clinical_range, is_reliable_change
 from alliance.science.intervals import (
     Z_95,
     effect_size_interval,
@@ -215,15 +216,10 @@ def pre_post(frame: pd.DataFrame, instrument: str = "ors", rater: str = "client"
     picked, starts, ends = score_runs(rows, definition.code, rater, total, session)
     used = (ends - starts + 1) >= 2
     intake, final = total[picked[starts[used]]], total[picked[ends[used]]]
-    category = categorize(
-        intake,
-        final,
-        float(definition.reliable_change),
-        higher_is_better=bool(definition.higher_is_better),
-    )
+    gain = definition.direction * (final - intake)
     sd_intake = float(np.std(intake, ddof=1)) if len(intake) > 1 else math.nan
     change_mean = float(np.mean(final - intake)) if len(intake) else math.nan
-    improved = int(np.isin(category, ("recovered", "improved")).sum())
+    improved = int(is_reliable_change(gain, float(definition.reliable_change)).sum())
     n_used = len(intake)
     return _json_safe(
         {
@@ -303,13 +299,14 @@ def _episode_flags(
     flags["cutoff"] = _cutoffs(flags, definition)
     higher = bool(definition.higher_is_better)
     direction = float(definition.direction)
-    flags["clinical_intake"] = direction * (flags["intake"] - flags["cutoff"]) < 0
+    cutoffs = flags["cutoff"].to_numpy(float)
+    flags["clinical_intake"] = in_clinical_range(flags["intake"].to_numpy(float), cutoffs, higher)
     # Without a reliable-change index (YCORS) no episode is categorised; the summaries then say
     # None for the fields in NEEDS_RELIABLE_CHANGE rather than a misleading 0%.
     if definition.reliable_change is None:
         category = np.full(len(flags), "unchanged", dtype=object)
     else:
-        category = _categories(flags, float(definition.reliable_change), higher)
+        category = _categories(flags, float(definition.reliable_change), direction, cutoffs)
     flags["improved"] = np.isin(category, ("recovered", "improved")) & flags["used"]
     flags["deteriorated"] = np.isin(category, ("deteriorated", "harmed")) & flags["used"]
     flags["recovered"] = (category == "recovered") & flags["used"]
@@ -346,21 +343,19 @@ def _cutoffs(episodes: pd.DataFrame, definition: Any) -> pd.Series:
     return cutoffs.where(bands.notna(), np.nan if default is None else default)
 
 
-def _categories(flags: pd.DataFrame, threshold: float, higher: bool) -> npt.NDArray[np.str_]:
-    """Jacobson-Truax categories per episode, one ``categorize`` call per distinct cutoff."""
-    result = np.full(len(flags), "unchanged", dtype=object)
+def _categories(
+    flags: pd.DataFrame, threshold: float, direction: float, cutoffs: npt.NDArray[np.float64]
+) -> npt.NDArray[np.str_]:
+    """Per-episode change categories by the instrument's own rules (``is_reliable_change``,
+    ``in_clinical_range``): recovered = reliably better, clinical at intake and not at the end."""
     pre, post = flags["intake"].to_numpy(float), flags["final"].to_numpy(float)
-    cutoffs = flags["cutoff"].to_numpy(float)
-    for cutoff in pd.unique(cutoffs):
-        rows = np.isnan(cutoffs) if np.isnan(cutoff) else cutoffs == cutoff
-        result[rows] = categorize(
-            pre[rows],
-            post[rows],
-            threshold,
-            higher_is_better=higher,
-            cutoff=None if np.isnan(cutoff) else float(cutoff),
-        )
-    return result.astype(str)
+    gain = direction * (post - pre)
+    higher = direction > 0
+    clinical_pre = in_clinical_range(pre, cutoffs, higher)
+    clinical_post = in_clinical_range(post, cutoffs, higher)
+    better = is_reliable_change(gain, threshold)
+    worse = is_reliable_change(-gain, threshold)
+    return combine(better, worse, clinical_pre, ~clinical_post)
 
 
 def _default_model(instrument: str) -> TargetModel | None:

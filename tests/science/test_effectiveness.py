@@ -95,11 +95,11 @@ def test_pre_post_effect_size_is_mean_change_over_sd_of_intake(tiny: pd.DataFram
     assert overall["es"]["low"] == pytest.approx(3.6 / math.sqrt(12.2) - 1.959964 * se, rel=1e-5)
 
 
-def test_reliable_change_needs_more_than_five_points(tiny: pd.DataFrame) -> None:
+def test_reliable_change_counts_a_change_of_exactly_five_points(tiny: pd.DataFrame) -> None:
     overall = effectiveness(tiny, model=FakeModel())["overall"]
-    # E1 (+7), E2 (+6), E5 (+6) improved; E3 (+5 exactly) is not beyond the 5 points.
-    assert overall["reliable_improvement"]["count"] == 3
-    assert overall["reliable_improvement"]["proportion"] == pytest.approx(0.6)
+    # E1 (+7), E2 (+6), E5 (+6) and E3 (+5 exactly: the instrument's rule is "at least 5").
+    assert overall["reliable_improvement"]["count"] == 4
+    assert overall["reliable_improvement"]["proportion"] == pytest.approx(0.8)
     assert overall["reliable_deterioration"]["count"] == 1
 
 

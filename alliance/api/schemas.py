@@ -160,7 +160,7 @@ class ModelOut(Schema):
 class ReportOut(Schema):
     instrument: str
     by: str
-    model: ModelOut
+    model: ModelOut | None = Field(description="null: no ETR model for this instrument")
     n_administrations: int
     result: dict[str, Any] | None = Field(description="docs/effectiveness.md: overall, groups")
     labels: dict[str, str] = Field(description="group key -> display label")

@@ -112,7 +112,9 @@ def report_out(instrument: str, report) -> dict:
     return {
         "instrument": instrument,
         "by": report.by,
-        "model": {
+        "model": None
+        if report.model is None
+        else {
             "name": report.model.name,
             "provenance": report.model.provenance,
             "provisional": report.model.provisional,

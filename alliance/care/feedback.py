@@ -45,8 +45,10 @@ def model_for(agency_id: int | None, instrument: str) -> EtrModel:
     return etr.default_model(instrument)
 
 
-def model_description(model: EtrModel) -> str:
-    """What every graph and report says about its model."""
+def model_description(model: EtrModel | None) -> str:
+    """What every graph and report says about its model (or its absence)."""
+    if model is None:
+        return _("no expected treatment response model: none exists for this instrument yet")
     if model.provisional:
         return _("provisional default model")
     return _("agency model fitted on %(n)s episodes on %(date)s") % {

@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import importlib
 import sys
+from typing import NoReturn
 
 SUBCOMMAND_MODULES = (
     "change",
@@ -62,8 +63,15 @@ def modules_for(argv: list[str]) -> tuple[str, ...]:
     return SUBCOMMAND_MODULES
 
 
+class OneLineParser(argparse.ArgumentParser):
+    """Argument errors as one line pointing to --help, not a usage dump (scripts log stderr)."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"{self.prog}: error: {message} (see '{self.prog} --help')\n")
+
+
 def build_parser(modules: tuple[str, ...] = SUBCOMMAND_MODULES) -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = OneLineParser(
         prog="alliance",
         description="Alliance: outcome and alliance feedback (ORS/SRS) for psychotherapy.",
     )

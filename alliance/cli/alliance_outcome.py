@@ -10,8 +10,8 @@ import json
 from typing import Any
 
 from alliance.cli import CliError
+from alliance.cli.tables import add_table_argument, read_table
 from alliance.science.alliance_episodes import DEFAULT_FIRST_K, AllianceDataError
-from alliance.science.table import TableError, read_administrations
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -61,7 +61,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def _common(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("file", metavar="FILE.csv", help="administrations table")
+    add_table_argument(parser)
     parser.add_argument("--instrument", default="ors", help="outcome instrument (default ors)")
     parser.add_argument(
         "--alliance-instrument", default="srs", help="alliance instrument (default srs)"
@@ -70,17 +70,10 @@ def _common(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--json", action="store_true", help="print one JSON object")
 
 
-def _read(path: str):
-    try:
-        return read_administrations(path)
-    except (TableError, OSError) as error:
-        raise CliError(f"{path}: {error}") from error
-
-
 def run_outcome(args: argparse.Namespace) -> int:
     from alliance.science.alliance_outcome import alliance_outcome
 
-    frame = _read(args.file)
+    frame = read_table(args)
     try:
         result = alliance_outcome(
             frame,
@@ -110,7 +103,7 @@ def format_outcome(result: dict[str, Any]) -> str:
 def run_profile(args: argparse.Namespace) -> int:
     from alliance.science.alliance_profile import alliance_profile, hard_to_engage
 
-    frame = _read(args.file)
+    frame = read_table(args)
     options = {
         "instrument": args.instrument.lower(),
         "alliance_instrument": args.alliance_instrument.lower(),

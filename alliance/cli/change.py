@@ -151,7 +151,7 @@ def run(args: argparse.Namespace) -> int:
             alpha=args.alpha,
         )
     except ChangeError as error:
-        raise CliError(str(error)) from error
+        raise CliError(f"{args.file}: {error}") from error
     if args.per_case:
         _write_per_case(result, args.per_case)
     if args.json:

@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from alliance.cli import CliError
+from alliance.cli.tables import add_table_argument, read_table
 
 TABLE_HELP = """\
 The input is an administrations table (CSV, one row per administered scale):
@@ -38,7 +39,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         epilog=TABLE_HELP,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    parser.add_argument("file", metavar="FILE.csv", help="administrations table (see below)")
+    add_table_argument(parser, help="administrations table (see below)")
     parser.add_argument(
         "--by",
         metavar="COL",
@@ -67,7 +68,7 @@ def run(args: argparse.Namespace) -> int:
     from alliance.science.table import TableError, read_administrations
 
     try:
-        frame = read_administrations(args.file)
+        frame = read_table(args)
         _check_by(args.by, frame.columns)
         model = load_model(args.model) if args.model else None
         reference = _read_reference(args.reference, read_administrations)

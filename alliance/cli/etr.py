@@ -7,6 +7,7 @@ import json
 from typing import Any
 
 from alliance.cli import CliError
+from alliance.cli.tables import add_table_argument, read_table
 from alliance.science.etr import (
     DEFAULT_MIN_EPISODES,
     EtrError,
@@ -16,7 +17,6 @@ from alliance.science.etr import (
     fit,
     load_model,
 )
-from alliance.science.table import TableError, read_administrations
 
 PROVISIONAL_WARNING = "PROVISIONAL model, not your agency's reference data: {provenance}"
 
@@ -39,7 +39,7 @@ def _register_fit(actions: argparse._SubParsersAction) -> None:
         help="fit a model on closed episodes of an administrations table",
         description="Fit an ETR model on the closed episodes (with >= 2 scores) of FILE.csv.",
     )
-    parser.add_argument("file", metavar="FILE.csv", help="administrations table")
+    add_table_argument(parser)
     parser.add_argument("-o", "--output", required=True, metavar="MODEL.json", help="model file")
     parser.add_argument("--instrument", default="ors", help="instrument code (default ors)")
     parser.add_argument("--rater", default="client", help="rater (default client)")
@@ -86,7 +86,7 @@ def _register_calibrate(actions: argparse._SubParsersAction) -> None:
             "well red at sessions 3-4 predicts a poor final outcome."
         ),
     )
-    parser.add_argument("file", metavar="FILE.csv", help="held-out administrations table")
+    add_table_argument(parser, help="held-out administrations table")
     parser.add_argument("--model", metavar="MODEL.json", help="model file (default: shipped)")
     parser.add_argument("--instrument", default="ors", help="default model's instrument (ors)")
     parser.add_argument("--rater", default="client", help="rater (default client)")
@@ -98,7 +98,7 @@ def _register_calibrate(actions: argparse._SubParsersAction) -> None:
 
 
 def run_fit(args: argparse.Namespace) -> int:
-    frame = _read(args.file)
+    frame = read_table(args)
     try:
         model = fit(
             frame,
@@ -157,7 +157,7 @@ def run_predict(args: argparse.Namespace) -> int:
 
 def run_calibrate(args: argparse.Namespace) -> int:
     model = _model(args.model, args.instrument)
-    frame = _read(args.file)
+    frame = read_table(args)
     if args.at_session < 2:
         raise CliError(f"--at-session must be 2 or more, not {args.at_session}")
     try:
@@ -204,13 +204,6 @@ def _model(path: str | None, instrument: str) -> EtrModel:
         return load_model(path) if path else default_model(instrument)
     except EtrError as error:
         raise CliError(str(error)) from error
-
-
-def _read(path: str) -> Any:
-    try:
-        return read_administrations(path)
-    except TableError as error:
-        raise CliError(f"{path}: {error}") from error
 
 
 def _warn_if_provisional(model: EtrModel) -> None:

@@ -6,7 +6,7 @@ import argparse
 import json
 
 from alliance.cli import CliError
-from alliance.science.table import TableError, read_administrations
+from alliance.cli.tables import add_table_argument, read_table
 from alliance.science.therapists import TherapistEffects, TherapistEffectsError, therapist_effects
 
 
@@ -21,7 +21,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
             "only when the interval excludes the average. See docs/etr.md."
         ),
     )
-    parser.add_argument("file", metavar="FILE.csv", help="administrations table")
+    add_table_argument(parser)
     parser.add_argument("--instrument", default="ors", help="instrument code (default ors)")
     parser.add_argument("--rater", default="client", help="rater (default client)")
     parser.add_argument(
@@ -32,10 +32,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    try:
-        frame = read_administrations(args.file)
-    except TableError as error:
-        raise CliError(f"{args.file}: {error}") from error
+    frame = read_table(args)
     try:
         result = therapist_effects(
             frame,

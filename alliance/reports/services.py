@@ -26,6 +26,7 @@ from alliance.care.feedback import (
     model_description,  # noqa: F401 (the report pages ask here)
     model_for,
     safety_message,
+    model_or_none,
 )
 from alliance.care.models import Alert, Attendance, Episode, FittedModel, Session, Zone
 from alliance.care.services import audit, refresh_open_episodes
@@ -277,7 +278,7 @@ def supervisor_dashboard(
 class Report:
     report_filter: ReportFilter
     by: str
-    model: etr.EtrModel
+    model: etr.EtrModel | None
     result: dict[str, Any] | None
     labels: dict[str, str]
     changes: list[float]
@@ -351,7 +352,9 @@ def effectiveness_report(user, report_filter: ReportFilter, by: str = "quarter")
     episodes = scoped_episodes(user, report_filter)
     data = report_data(episodes, report_filter.instruments())
     frame = data.frame
-    model = active_model(membership.agency_id, report_filter.instrument)
+    # Instruments without an ETR model (PHQ-9, GAD-7, YCORS) get every index that needs none;
+    # the science core leaves the target and drop-out fields empty and the page says why.
+    model = model_or_none(membership.agency_id, report_filter.instrument)
     report = Report(
         report_filter=report_filter,
         by=by,

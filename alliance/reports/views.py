@@ -117,7 +117,7 @@ def etr(request: HttpRequest) -> HttpResponse:
     shown = RefitForm(request.GET)
     instrument = shown.instrument_code() if shown.is_valid() else DEFAULT_INSTRUMENT
     models = list(FittedModel.objects.filter(agency=agency, instrument=instrument))
-    active = services.active_model(agency.pk, instrument)
+    active = services.model_or_none(agency.pk, instrument)
     return render(
         request,
         "reports/etr.html",

@@ -21,8 +21,9 @@ import numpy as np
 import numpy.typing as npt
 import pandas as pd
 
-from alliance.science.change import categorize
+from alliance.science.change.base import combine
 from alliance.science.instruments import get_instrument
+from alliance.science.instruments.model import in_clinical_range, is_reliable_change
 from alliance.science.intervals import (
     Z_95,
     effect_size_interval,
@@ -116,6 +117,14 @@ class Reference:
         return reference
 
 
+# Below this many used episodes every estimate of a summary carries a visible warning
+# ("small_sample"): intervals are wide and one client moves a percentage by 10 points or more.
+SMALL_SAMPLE = 10
+
+# The summary fields that need the instrument's reliable-change index (None without one).
+NEEDS_RELIABLE_CHANGE = ("reliable_improvement", "reliable_deterioration", "clinically_significant")
+
+
 def effectiveness(
     frame: pd.DataFrame,
     by: str | None = None,
@@ -139,8 +148,6 @@ def effectiveness(
     """
     definition = get_instrument(instrument)
     alliance_code = alliance_instrument or ALLIANCE_FOR_OUTCOME.get(definition.code)
-    if definition.reliable_change is None:
-        raise EffectivenessError(f"instrument {instrument!r} has no reliable_change")
     rows = index_rows(frame)
     if episodes is None:
         episodes, position = episode_outcomes_of(rows, definition.code, rater)
@@ -151,7 +158,7 @@ def effectiveness(
     labels = _group_labels(rows, episodes, position, by)
     target_model = model if model is not None else _default_model(definition.code)
     flags = _episode_flags(episodes, definition, target_model)
-    ref = _reference(reference, flags, definition, rater)
+    ref, reference_note = _reference_or_note(reference, flags, definition, rater)
     flags["saes"] = _severity_adjusted(flags, ref)
     alliance = _alliance_rows(rows, position, alliance_code, rater)
     collateral = _collateral_rows(rows, position, definition.code, rater)
@@ -165,6 +172,13 @@ def effectiveness(
         groups = _summaries(
             flags, alliance, collateral, ref, clients, codes, [str(u) for u in uniques]
         )
+    if definition.reliable_change is None:
+        for summary in (overall["overall"], *groups.values()):
+            summary.update(dict.fromkeys(NEEDS_RELIABLE_CHANGE))
+    if reference is None:
+        # Against the sample itself the overall relative ES is 0 by construction: no comparison
+        # group, so it is not shown. Groups are still compared with the whole sample.
+        overall["overall"]["relative_es"] = None
     return _json_safe(
         {
             "instrument": definition.code,
@@ -180,6 +194,7 @@ def effectiveness(
             "alliance_cutoff": _alliance_cutoff(alliance_code),
             "model": _model_description(target_model),
             "reference": ref.to_dict(),
+            "reference_note": reference_note,
             "overall": overall["overall"],
             "groups": groups,
         }
@@ -201,15 +216,10 @@ def pre_post(frame: pd.DataFrame, instrument: str = "ors", rater: str = "client"
     picked, starts, ends = score_runs(rows, definition.code, rater, total, session)
     used = (ends - starts + 1) >= 2
     intake, final = total[picked[starts[used]]], total[picked[ends[used]]]
-    category = categorize(
-        intake,
-        final,
-        float(definition.reliable_change),
-        higher_is_better=bool(definition.higher_is_better),
-    )
+    gain = definition.direction * (final - intake)
     sd_intake = float(np.std(intake, ddof=1)) if len(intake) > 1 else math.nan
     change_mean = float(np.mean(final - intake)) if len(intake) else math.nan
-    improved = int(np.isin(category, ("recovered", "improved")).sum())
+    improved = int(is_reliable_change(gain, float(definition.reliable_change)).sum())
     n_used = len(intake)
     return _json_safe(
         {
@@ -289,8 +299,14 @@ def _episode_flags(
     flags["cutoff"] = _cutoffs(flags, definition)
     higher = bool(definition.higher_is_better)
     direction = float(definition.direction)
-    flags["clinical_intake"] = direction * (flags["intake"] - flags["cutoff"]) < 0
-    category = _categories(flags, float(definition.reliable_change), higher)
+    cutoffs = flags["cutoff"].to_numpy(float)
+    flags["clinical_intake"] = in_clinical_range(flags["intake"].to_numpy(float), cutoffs, higher)
+    # Without a reliable-change index (YCORS) no episode is categorised; the summaries then say
+    # None for the fields in NEEDS_RELIABLE_CHANGE rather than a misleading 0%.
+    if definition.reliable_change is None:
+        category = np.full(len(flags), "unchanged", dtype=object)
+    else:
+        category = _categories(flags, float(definition.reliable_change), direction, cutoffs)
     flags["improved"] = np.isin(category, ("recovered", "improved")) & flags["used"]
     flags["deteriorated"] = np.isin(category, ("deteriorated", "harmed")) & flags["used"]
     flags["recovered"] = (category == "recovered") & flags["used"]
@@ -327,21 +343,19 @@ def _cutoffs(episodes: pd.DataFrame, definition: Any) -> pd.Series:
     return cutoffs.where(bands.notna(), np.nan if default is None else default)
 
 
-def _categories(flags: pd.DataFrame, threshold: float, higher: bool) -> npt.NDArray[np.str_]:
-    """Jacobson-Truax categories per episode, one ``categorize`` call per distinct cutoff."""
-    result = np.full(len(flags), "unchanged", dtype=object)
+def _categories(
+    flags: pd.DataFrame, threshold: float, direction: float, cutoffs: npt.NDArray[np.float64]
+) -> npt.NDArray[np.str_]:
+    """Per-episode change categories by the instrument's own rules (``is_reliable_change``,
+    ``in_clinical_range``): recovered = reliably better, clinical at intake and not at the end."""
     pre, post = flags["intake"].to_numpy(float), flags["final"].to_numpy(float)
-    cutoffs = flags["cutoff"].to_numpy(float)
-    for cutoff in pd.unique(cutoffs):
-        rows = np.isnan(cutoffs) if np.isnan(cutoff) else cutoffs == cutoff
-        result[rows] = categorize(
-            pre[rows],
-            post[rows],
-            threshold,
-            higher_is_better=higher,
-            cutoff=None if np.isnan(cutoff) else float(cutoff),
-        )
-    return result.astype(str)
+    gain = direction * (post - pre)
+    higher = direction > 0
+    clinical_pre = in_clinical_range(pre, cutoffs, higher)
+    clinical_post = in_clinical_range(post, cutoffs, higher)
+    better = is_reliable_change(gain, threshold)
+    worse = is_reliable_change(-gain, threshold)
+    return combine(better, worse, clinical_pre, ~clinical_post)
 
 
 def _default_model(instrument: str) -> TargetModel | None:
@@ -392,6 +406,22 @@ def _positions(
             f"episodes is not the {instrument} ({rater}) episode table of this administrations table"
         )
     return position
+
+
+def _reference_or_note(
+    reference: pd.DataFrame | Reference | Mapping[str, Any] | None,
+    flags: pd.DataFrame,
+    definition: Any,
+    rater: str,
+) -> tuple[Reference, str | None]:
+    """The severity-adjustment reference, or (when fitted on too little of the sample itself) an
+    empty one and the reason: SAES is then "not enough data", and the other indices still stand."""
+    try:
+        return _reference(reference, flags, definition, rater), None
+    except EffectivenessError as error:
+        if reference is not None:
+            raise
+        return Reference(math.nan, math.nan, math.nan, math.nan, 0), str(error)
 
 
 def _reference(
@@ -695,8 +725,11 @@ def _episode_summary(row: Mapping[str, Any], ref: Reference) -> dict[str, Any]:
             else None
         ),
         "n_closed": int(row["closed"]),
-        "sessions": _mean_interval(row, "sessions_closed"),
-        "days": _mean_interval(row, "days_closed"),
+        # A closed episode has at least one session and zero or more days: the t interval of a
+        # small, skewed sample can reach below that, which would show an impossible count.
+        "sessions": _mean_interval(row, "sessions_closed", floor=1.0),
+        "days": _mean_interval(row, "days_closed", floor=0.0),
+        "small_sample": n_used < SMALL_SAMPLE,
     }
 
 
@@ -711,10 +744,14 @@ def _proportion(count: int, n: int) -> dict[str, Any]:
     }
 
 
-def _mean_interval(row: Mapping[str, Any], column: str) -> dict[str, Any]:
+def _mean_interval(
+    row: Mapping[str, Any], column: str, floor: float | None = None
+) -> dict[str, Any]:
     n = int(row[f"{column}_count"])
     mean, sd = float(row[f"{column}_mean"]), float(row[f"{column}_std"])
     low, high = mean_interval(mean, sd, n)
+    if floor is not None and math.isfinite(low):
+        low = max(low, floor)
     return {"value": mean if n else math.nan, "low": low, "high": high, "n": n}
 
 

@@ -38,7 +38,7 @@ from typing import Any, Literal, Protocol
 import numpy as np
 
 from alliance.science.instruments import Instrument, get_instrument
-from alliance.science.instruments.model import direction
+from alliance.science.instruments.model import direction, in_clinical_range, is_reliable_change
 
 Colour = Literal["grey", "green", "orange", "red"]
 Severity = Literal["red", "orange", "info"]
@@ -396,7 +396,7 @@ def _deterioration_alert(scores: list[tuple[int, float]], config: SignalConfig) 
     rc = config.reliable_change
     (_, intake), (session, latest) = scores[0], scores[-1]
     worsening = -config.direction * (latest - intake)
-    if rc is None or worsening < rc - TOLERANCE:
+    if rc is None or not is_reliable_change(worsening, rc):
         return None
     if config.higher_is_better:
         how = f"{config.points(worsening)} points below intake"
@@ -416,7 +416,7 @@ def _no_change_alert(scores: list[tuple[int, float]], config: SignalConfig) -> A
     if rc is None or by_session is None or session < by_session:
         return None
     change = latest - intake
-    if abs(change) >= rc - TOLERANCE:
+    if is_reliable_change(abs(change), rc):
         return None  # reliably better, or reliably worse (its own alert)
     return Alert(
         code="no_reliable_change",
@@ -434,7 +434,7 @@ def _intake_alert(intake_score: tuple[int, float], config: SignalConfig) -> Aler
     session, intake = intake_score
     if cutoff is None:
         return None
-    clinical = intake < cutoff if config.higher_is_better else intake >= cutoff
+    clinical = bool(in_clinical_range(intake, cutoff, config.higher_is_better))
     if clinical:
         return None
     if config.higher_is_better:

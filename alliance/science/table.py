@@ -34,6 +34,7 @@ import numpy as np
 import numpy.typing as npt
 import pandas as pd
 
+from alliance.science.instruments import Instrument, UnknownInstrumentError, get_instrument
 from alliance.science.instruments.age_bands import AGE_BAND_NAMES
 
 REQUIRED_COLUMNS: tuple[str, ...] = (
@@ -57,21 +58,40 @@ class TableError(ValueError):
     """The administrations table is malformed; the message names the column or row."""
 
 
-def read_administrations(source: str | os.PathLike[str] | IO[str]) -> pd.DataFrame:
-    """Read and validate an administrations CSV file."""
+def read_administrations(
+    source: str | os.PathLike[str] | IO[str], *, drop_duplicates: bool = False
+) -> pd.DataFrame:
+    """Read and validate an administrations CSV file; errors name the file, row and column."""
     # Categoricals: identifiers repeat across many rows, and group-bys on codes are much faster.
     dtypes = dict.fromkeys(_TEXT_COLUMNS, "category")
+    name = _source_name(source)
     try:
-        frame = pd.read_csv(source, dtype=dtypes, keep_default_na=True)
+        frame = pd.read_csv(source, dtype=dtypes, keep_default_na=True, low_memory=False)
     except FileNotFoundError as error:
         raise TableError(f"file not found: {error.filename}") from error
     except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as error:
-        raise TableError(f"cannot read the administrations table: {error}") from error
-    return validate_administrations(frame)
+        raise TableError(f"{name}: cannot read the administrations table: {error}") from error
+    try:
+        return validate_administrations(frame, drop_duplicates=drop_duplicates)
+    except TableError as error:
+        raise TableError(f"{name}: {error}") from error
 
 
-def validate_administrations(frame: pd.DataFrame) -> pd.DataFrame:
-    """Check the required columns and coerce types; returns a new, clean frame."""
+def _source_name(source: object) -> str:
+    if isinstance(source, (str, os.PathLike)):
+        return os.fspath(source)
+    return str(getattr(source, "name", "<table>"))
+
+
+def validate_administrations(frame: pd.DataFrame, *, drop_duplicates: bool = False) -> pd.DataFrame:
+    """Check the required columns, coerce types and refuse impossible rows; returns a new frame.
+
+    Refused, with the row (its line in the CSV file) and column named: non-numeric, non-finite
+    or out-of-range totals and items (ranges from the instrument files; unknown instruments are
+    only checked for finiteness), non-integer session numbers, and two rows for the same
+    (episode, session, instrument, rater). Identical duplicates are dropped instead when
+    ``drop_duplicates`` is true; conflicting ones are always refused.
+    """
     missing = [column for column in REQUIRED_COLUMNS if column not in frame.columns]
     if missing:
         raise TableError(
@@ -84,19 +104,102 @@ def validate_administrations(frame: pd.DataFrame) -> pd.DataFrame:
         if column in frame.columns:
             frame[column] = _text_category(frame[column])
     frame["instrument"] = _lower_category(frame["instrument"])
-    frame["session_number"] = _numeric_column(frame, "session_number").astype("int64")
+    sessions = _numeric_column(frame, "session_number")
+    _reject_rows(
+        ~np.isfinite(sessions) | (sessions % 1 != 0),
+        "column session_number must be a whole number",
+        frame["session_number"],
+    )
+    frame["session_number"] = sessions.astype("int64")
     frame["total"] = _numeric_column(frame, "total", allow_missing=True).astype("float64")
     frame["session_date"] = _date_column(frame)
     for column in item_columns(frame.columns):
         frame[column] = _numeric_column(frame, column, allow_missing=True).astype("float64")
-    _reject_rows(frame["session_number"] < 1, "session_number must be 1 or more")
+    _reject_rows(frame["session_number"] < 1, "column session_number must be 1 or more")
     if "ending" in frame.columns:
         _reject_rows(
             frame["ending"].notna() & ~frame["ending"].isin(ENDINGS),
-            f"ending must be one of {', '.join(ENDINGS)} or empty",
+            f"column ending must be one of {', '.join(ENDINGS)} or empty",
             frame["ending"],
         )
-    return frame
+    _reject_impossible_scores(frame)
+    return _checked_duplicates(frame, drop_duplicates)
+
+
+def _reject_impossible_scores(frame: pd.DataFrame) -> None:
+    """Infinite values anywhere, and totals or items outside their instrument's range."""
+    items = item_columns(frame.columns)
+    for column in ("total", *items):
+        _reject_rows(
+            np.isinf(frame[column].to_numpy()),
+            f"column {column} must be a finite number",
+            frame[column],
+        )
+    codes = frame["instrument"].cat.codes.to_numpy()
+    for position, code in enumerate(frame["instrument"].cat.categories):
+        instrument = _known_instrument(str(code))
+        if instrument is None:
+            continue
+        rows = codes == position
+        _reject_outside(frame, rows, "total", instrument.total_min, instrument.total_max, code)
+        for index, column in enumerate(items):
+            if index < len(instrument.items):
+                item = instrument.items[index]
+                _reject_outside(frame, rows, column, item.min, item.max, code)
+            else:
+                _reject_rows(
+                    rows & frame[column].notna().to_numpy(),
+                    f"column {column} must be empty: {code} has {len(instrument.items)} items",
+                    frame[column],
+                )
+
+
+def _known_instrument(code: str) -> Instrument | None:
+    try:
+        return get_instrument(code)
+    except UnknownInstrumentError:
+        return None
+
+
+def _reject_outside(
+    frame: pd.DataFrame,
+    rows: npt.NDArray[np.bool_],
+    column: str,
+    low: float,
+    high: float,
+    code: str,
+) -> None:
+    values = frame[column].to_numpy()
+    with np.errstate(invalid="ignore"):
+        outside = rows & ((values < low) | (values > high))
+    _reject_rows(
+        outside,
+        f"column {column} must be between {low:g} and {high:g} for {code}",
+        frame[column],
+    )
+
+
+DUPLICATE_KEY: tuple[str, ...] = ("episode_id", "session_number", "instrument", "rater")
+
+
+def _checked_duplicates(frame: pd.DataFrame, drop_duplicates: bool) -> pd.DataFrame:
+    """Refuse two rows for one (episode, session, instrument, rater); drop identical ones if asked."""
+    repeated = frame.duplicated(subset=list(DUPLICATE_KEY), keep="first").to_numpy()
+    if not repeated.any():
+        return frame
+    identical = frame.duplicated(keep="first").to_numpy()
+    conflicting = repeated & ~identical
+    _reject_rows(
+        conflicting,
+        "two different rows for the same episode_id, session_number, instrument and rater",
+    )
+    if not drop_duplicates:
+        _reject_rows(
+            repeated,
+            "the same administration twice (episode_id, session_number, instrument, rater);"
+            " use --drop-duplicates to keep one",
+        )
+    return frame.loc[~repeated].reset_index(drop=True)
 
 
 def item_columns(columns: Iterable[str]) -> list[str]:
@@ -139,9 +242,11 @@ def _date_column(frame: pd.DataFrame) -> pd.Series:
     return dates
 
 
-def _reject_rows(bad: pd.Series, problem: str, values: pd.Series | None = None) -> None:
+def _reject_rows(
+    bad: pd.Series | npt.NDArray[np.bool_], problem: str, values: pd.Series | None = None
+) -> None:
     """TableError naming the first bad row by its line in the CSV file (line 1 is the header)."""
-    flags = bad.to_numpy(dtype=bool)
+    flags = np.asarray(bad, dtype=bool)
     if flags.any():
         row = int(np.flatnonzero(flags)[0])
         shown = f", not {values.iloc[row]!r}" if values is not None else ""

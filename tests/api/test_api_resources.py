@@ -200,7 +200,13 @@ def test_the_effectiveness_report_covers_only_the_visible_episodes(personas, api
     assert overall["change_mean"] == pytest.approx(10.0)
     sam = api_as(personas.sam).get("/reports/effectiveness").json()  # sees tara's client only
     assert sam["n_administrations"] == 2
-    assert sam["result"] is None and sam["error"]
+    # One episode: the indices are shown, flagged as a small sample, without the severity
+    # adjustment (which needs three clinical-range intakes) and saying why.
+    assert sam["error"] is None
+    assert sam["result"]["overall"]["n_used"] == 1
+    assert sam["result"]["overall"]["small_sample"] is True
+    assert sam["result"]["overall"]["saes"]["value"] is None
+    assert "at least 3" in sam["result"]["reference_note"]
     # Therapists have their caseload, not agency reports.
     forbidden = tara.get("/reports/effectiveness")
     assert (forbidden.status_code, forbidden.json()["code"]) == (403, "forbidden")

@@ -11,6 +11,7 @@ import pandas as pd
 import pytest
 
 from alliance.cli import main
+from alliance.science import effectiveness as effectiveness_module
 from alliance.science.effectiveness import (
     EffectivenessError,
     Reference,
@@ -94,11 +95,11 @@ def test_pre_post_effect_size_is_mean_change_over_sd_of_intake(tiny: pd.DataFram
     assert overall["es"]["low"] == pytest.approx(3.6 / math.sqrt(12.2) - 1.959964 * se, rel=1e-5)
 
 
-def test_reliable_change_needs_more_than_five_points(tiny: pd.DataFrame) -> None:
+def test_reliable_change_counts_a_change_of_exactly_five_points(tiny: pd.DataFrame) -> None:
     overall = effectiveness(tiny, model=FakeModel())["overall"]
-    # E1 (+7), E2 (+6), E5 (+6) improved; E3 (+5 exactly) is not beyond the 5 points.
-    assert overall["reliable_improvement"]["count"] == 3
-    assert overall["reliable_improvement"]["proportion"] == pytest.approx(0.6)
+    # E1 (+7), E2 (+6), E5 (+6) and E3 (+5 exactly: the instrument's rule is "at least 5").
+    assert overall["reliable_improvement"]["count"] == 4
+    assert overall["reliable_improvement"]["proportion"] == pytest.approx(0.8)
     assert overall["reliable_deterioration"]["count"] == 1
 
 
@@ -161,9 +162,20 @@ def test_reference_fitted_on_the_frame_reproduces_the_regression_by_hand(
     # Sxy = sum (x - 19.8)(y - 3.6) = -16.32 + .48 - 2.52 - 21.12 + 10.08 = -29.4, Sxx = 48.8.
     assert ref["slope"] == pytest.approx(-29.4 / 48.8)
     assert ref["intercept"] == pytest.approx(3.6 + 29.4 / 48.8 * 19.8)
-    # Against its own reference the mean SAES equals the reference ES: relative ES 0.
+    # Against its own reference the mean SAES equals the reference ES: relative ES 0 by
+    # construction, so it is not shown (no comparison group).
     assert result["overall"]["saes"]["value"] == pytest.approx(3.6 / math.sqrt(12.2))
-    assert result["overall"]["relative_es"] == pytest.approx(0.0, abs=1e-12)
+    assert result["overall"]["relative_es"] is None
+
+
+def test_too_few_clinical_intakes_leave_saes_out_and_keep_the_other_indices(
+    tiny: pd.DataFrame,
+) -> None:
+    few = tiny[tiny["episode_id"].isin(tiny["episode_id"].unique()[:2])]
+    result = effectiveness(few, model=FakeModel())
+    assert "at least 3" in result["reference_note"]
+    assert result["overall"]["saes"]["value"] is None
+    assert result["overall"]["es"]["value"] is not None
 
 
 def test_reference_needs_three_clinical_episodes() -> None:
@@ -303,3 +315,19 @@ def test_pre_post_matches_the_full_computation_on_shuffled_rows(tiny: pd.DataFra
     assert lean["es"] == pytest.approx(3.6 / math.sqrt(12.2))
     assert lean["reliable_improvement"]["n"] == 5
     assert lean["reliable_improvement"]["count"] == full["reliable_improvement"]["count"]
+
+
+def test_a_small_sample_is_flagged_and_a_large_one_is_not(tiny: pd.DataFrame) -> None:
+    assert effectiveness(tiny, model=FakeModel())["overall"]["small_sample"] is True
+    large = simulate(80, 4, seed=5)
+    assert effectiveness(large)["overall"]["small_sample"] is False
+
+
+def test_session_count_intervals_never_reach_below_one_session() -> None:
+    # Two closed episodes of 1 and 9 sessions: the t interval of the mean (5) reaches far below 0.
+    row = {"sessions_closed_count": 2, "sessions_closed_mean": 5.0, "sessions_closed_std": 5.657}
+    interval = effectiveness_module._mean_interval(row, "sessions_closed", floor=1.0)
+    assert interval["low"] == 1.0
+    assert interval["high"] > 5.0
+    unclamped = effectiveness_module._mean_interval(row, "sessions_closed")
+    assert unclamped["low"] < 0

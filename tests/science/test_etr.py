@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 
@@ -391,7 +392,9 @@ def test_calibrate_counts_red_at_sessions_3_4_against_poor_outcomes_on_a_hand_ma
     assert (red["n"], red["n_poor"], red["n_red"]) == (4, 2, 2)
     assert red["sensitivity"] == 0.5 and red["specificity"] == 0.5
     assert red["auc_red"] == 0.5
-    assert result["n_episodes"] == 5 and result["success"]["n"] == 5
+    # E's final score is its session-3 score, one of the inputs of the session-3 prediction:
+    # it is left out of the success calibration too (it once counted, grading the model on itself).
+    assert result["n_episodes"] == 5 and result["success"]["n"] == 4
 
 
 def test_success_probabilities_are_calibrated_on_held_out_simulated_episodes(
@@ -485,3 +488,14 @@ def test_each_public_name_lives_in_one_module_of_the_etr_package_and_is_importab
     # The shipped model files stay beside the package, where the wheel installs them.
     assert (etr.MODELS_DIR / "default_etr_ors.json").is_file()
     assert etr.MODELS_DIR.name == "models" and etr.MODELS_DIR.parent.name == "science"
+
+
+def test_a_prediction_for_an_episode_known_to_go_on_never_uses_a_seen_score_as_its_final() -> None:
+    model = dataclasses.replace(hand_model(), final_sessions={3: 0.5, 6: 0.5})
+    seen = [(3, 40.0)]  # far above intake + RC: were session 3 the last, success would be certain
+    anywhere = model.success_probability(10.0, seen)
+    going_on = model.success_probability(10.0, seen, going_on=True)
+    assert going_on != anywhere
+    only_later = {k: w for k, w in model.final_sessions.items() if k > 3}
+    later_model = dataclasses.replace(model, final_sessions=only_later)
+    assert going_on == pytest.approx(later_model.success_probability(10.0, seen))

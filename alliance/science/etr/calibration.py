@@ -25,7 +25,7 @@ def calibrate(
     """Check a model on held-out closed episodes.
 
     ``success``: the success probability computed from the scores up to ``at_session`` (episodes
-    that went on beyond it), grouped by decile of prediction, against the observed rate of
+    that went on beyond it, so the final score is never one of the inputs), grouped by decile of prediction, against the observed rate of
     reliable improvement at the last score; plus Brier score and AUC.
     ``red_signal``: an episode is red when a score at sessions 3-4 (``signal_sessions``) is below
     the negative line; a poor outcome is a final change short of reliable improvement. Only
@@ -67,14 +67,18 @@ def _success_calibration(
     at_session: int,
     bins: int,
 ) -> dict[str, Any]:
-    eligible = np.flatnonzero(data.last_session >= at_session)
+    # Only episodes that went on beyond ``at_session``: were the final score one of the scores
+    # the prediction is made from, the check would grade the model on its own input.
+    eligible = np.flatnonzero(data.last_session > at_session)
     if eligible.size == 0:
         return {"n": 0, "at_session": at_session, "deciles": []}
     early = data.session <= at_session
     by_episode = _group_rows(data.episode[early], data.session[early], data.score[early])
     predicted = np.array(
         [
-            model.success_probability(float(by_episode[e][1][0]), _pairs(by_episode[e]))
+            model.success_probability(
+                float(by_episode[e][1][0]), _pairs(by_episode[e]), going_on=True
+            )
             for e in eligible.tolist()
         ]
     )

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import datetime as dt
-from dataclasses import dataclass
+import math
+from dataclasses import dataclass, fields
 from typing import Any
 
 import numpy as np
@@ -106,7 +107,7 @@ def fit(
             f"too little data to fit an ETR: {n_episodes} closed {instrument.upper()} episode(s) "
             f"with 2 or more scores, at least {min_episodes} needed"
         )
-    parameters = _fit_parameters(data)
+    parameters = _finite(_fit_parameters(data))
     finals = np.bincount(data.last_session)
     final_sessions = {int(k): float(c) / n_episodes for k, c in enumerate(finals) if c > 0}
     today = dt.date.today().isoformat()
@@ -127,6 +128,17 @@ def fit(
         provisional=provisional,
         negative_percentile=float(negative_percentile),
     )
+
+
+def _finite(parameters: EtrParameters) -> EtrParameters:
+    """Refuse a fit whose parameters are not all finite: such a model would predict nonsense."""
+    bad = [f.name for f in fields(parameters) if not math.isfinite(getattr(parameters, f.name))]
+    if bad:
+        raise EtrError(
+            "the fit gave non-finite parameter(s) " + ", ".join(bad) + "; no model was written"
+            " (too little variation in the scores?)"
+        )
+    return parameters
 
 
 def _scale(

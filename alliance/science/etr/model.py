@@ -163,8 +163,13 @@ class EtrModel:
         spread = 100.0 * special.ndtr(gain / np.where(sd > 0, sd, 1.0))
         return np.asarray(np.where(sd > 0, spread, at_intake), dtype=float)
 
-    def success_probability(self, intake: float, scores: Sequence[tuple[int, float]]) -> float:
+    def success_probability(
+        self, intake: float, scores: Sequence[tuple[int, float]], *, going_on: bool = False
+    ) -> float:
         """P(the episode ends with reliable improvement | intake, scores so far).
+
+        ``going_on``: the episode is known to continue beyond its last score (as in a calibration
+        on episodes that went on), so it cannot end at a session already seen.
 
         ``scores`` are (session, total) pairs with sessions numbered from the intake (session 1,
         which is ignored if present).
@@ -187,7 +192,8 @@ class EtrModel:
             return 0.0
         finals = np.array(sorted(self.final_sessions), dtype=np.int64)
         weights = np.array([self.final_sessions[k] for k in finals])
-        possible = (finals >= max(last_seen, 2)) & (weights > 0)
+        earliest = last_seen + 1 if going_on else max(last_seen, 2)
+        possible = (finals >= earliest) & (weights > 0)
         if not possible.any():  # longer than any reference episode: project to the next session
             finals, weights = np.array([last_seen + 1]), np.array([1.0])
         else:

@@ -10,6 +10,9 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Literal
 
+import numpy as np
+import numpy.typing as npt
+
 Kind = Literal["outcome", "alliance", "symptom"]
 KINDS: tuple[str, ...] = ("outcome", "alliance", "symptom")
 
@@ -146,12 +149,11 @@ class Instrument:
         return band.clinical_cutoff if band is not None else None
 
     def is_clinical(self, total: float, age_band: str | None = None) -> bool | None:
-        """Is ``total`` in the clinical range? Below the cutoff when higher is better, at or above
-        it (caseness) when lower is better. None when there is no cutoff for the band."""
+        """Is ``total`` in the clinical range (``in_clinical_range``)? None without a cutoff."""
         cutoff = self.clinical_cutoff(age_band)
         if cutoff is None:
             return None
-        return total < cutoff if self.higher_is_better else total >= cutoff
+        return bool(in_clinical_range(total, cutoff, self.higher_is_better))
 
     def score(self, items: Mapping[str, object]) -> ScoredResponse:
         """Validate a full item response and total it (rounded to the items' decimals)."""
@@ -192,6 +194,37 @@ class Instrument:
 def direction(higher_is_better: bool) -> int:
     """+1 when higher scores are better, -1 when lower are: comparisons use ``direction * score``."""
     return 1 if higher_is_better else -1
+
+
+# Scores and changes on a 0.1 grid carry float noise (25.0 - 20.1 = 4.899999999999999).
+BOUNDARY_TOLERANCE = 1e-9
+
+
+def in_clinical_range(
+    totals: npt.ArrayLike, cutoff: npt.ArrayLike, higher_is_better: bool
+) -> npt.NDArray[np.bool_]:
+    """The one rule for a score exactly on an instrument's cutoff (effectiveness, signals, the
+    client's graph and ``Instrument.is_clinical`` all ask here; docs/change.md).
+
+    Higher is better (ORS, CORS, YCORS): below the cutoff is clinical, a score on it is not (ORS
+    25 is "at or above the cutoff", as PCOMS counts clinically significant change). Lower is
+    better (PHQ-9, GAD-7): at or above the cutoff is clinical (caseness PHQ-9 >= 10, GAD-7 >= 8).
+    A missing (NaN) cutoff puts nothing in the clinical range.
+    """
+    scores = np.asarray(totals, dtype=float)
+    limits = np.asarray(cutoff, dtype=float)
+    with np.errstate(invalid="ignore"):
+        if higher_is_better:
+            return np.asarray(scores < limits - BOUNDARY_TOLERANCE)
+        return np.asarray(scores >= limits - BOUNDARY_TOLERANCE)
+
+
+def is_reliable_change(gain: npt.ArrayLike, threshold: float) -> npt.NDArray[np.bool_]:
+    """The one rule for a change of exactly the instrument's reliable-change points: it counts
+    (PHQ-9 >= 6, GAD-7 >= 4, ORS >= 5). ``gain`` is the change in the better direction for
+    improvement, or in the worse direction for deterioration."""
+    with np.errstate(invalid="ignore"):
+        return np.asarray(np.asarray(gain, dtype=float) >= threshold - BOUNDARY_TOLERANCE)
 
 
 def step_decimals(step: float) -> int:

@@ -97,7 +97,7 @@ def format_score(value: float, decimals: int) -> str:
 
 def response_message(instrument: Instrument, error: ResponseError) -> str:
     """What a person reads when a rating is refused ("The total must be between 0 and 40.")."""
-    subject = _("The total") if error.item is None else None
+    subject = error.item is None
     label = ""
     if error.item is not None:
         try:

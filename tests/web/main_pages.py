@@ -78,7 +78,9 @@ def build_main_pages(personas) -> list[MainPage]:
         MainPage("link form PHQ-9", None, f"/f/{phq_link.token}/"),
         MainPage("link form CORS", None, f"/f/{cors_link.token}/"),
         MainPage("kiosk", None, kiosk_path),
-        MainPage("kiosk form GAD-7", None, f"{kiosk_path}form/", (kiosk_path, kiosk.code, kiosk.pin)),
+        MainPage(
+            "kiosk form GAD-7", None, f"{kiosk_path}form/", (kiosk_path, kiosk.code, kiosk.pin)
+        ),
         MainPage("groups", "tara", "/f/groups/"),
         MainPage("group", "tara", group_path),
         MainPage("group rate", "tara", f"{group_path}rate/"),

@@ -47,7 +47,7 @@ def focus_colours(css: str) -> list[str]:
     """The outline colour of every :focus / :focus-visible rule."""
     names = variables(css)
     colours = []
-    for selector, body in re.findall(r"([^{}]*:focus[^{}]*)\{([^}]*)\}", css):
+    for _selector, body in re.findall(r"([^{}]*:focus[^{}]*)\{([^}]*)\}", css):
         outline = re.search(r"outline(?:-color)?:\s*([^;]+)", body)
         if outline and "none" not in outline.group(1):
             colours.append(resolve(outline.group(1), names))

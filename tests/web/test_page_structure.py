@@ -48,12 +48,12 @@ class Structure(HTMLParser):
         if tag == "label" and attributes.get("for"):
             self.label_for.add(attributes["for"])
         in_label = any(open_tag == "label" for open_tag, _ in self.stack)
-        if tag in ("input", "select", "textarea", "button"):
-            if not (tag == "input" and attributes.get("type") == "hidden"):
-                control = Control(tag, attributes, in_label)
-                self.controls.append(control)
-                if tag == "button":
-                    self.button = control
+        hidden = tag == "input" and attributes.get("type") == "hidden"
+        if tag in ("input", "select", "textarea", "button") and not hidden:
+            control = Control(tag, attributes, in_label)
+            self.controls.append(control)
+            if tag == "button":
+                self.button = control
         if tag == "table":
             parent = self.stack[-1][1] if self.stack else {}
             wrapped = "table-wrap" in parent.get("class", "").split()
@@ -146,8 +146,11 @@ def test_the_srs_relationship_line_and_the_paper_relationship_box_have_their_own
     pages = {page.name: page for page in build_main_pages(personas)}
     structure = parse(fetch(pages["session ORS and SRS"], personas))
     line = next(c for c in structure.controls if c.attrs.get("name") == "srs-relationship")
-    box = next(c for c in structure.controls if c.attrs.get("name") == "relationship"
-               and c.attrs.get("id", "").startswith("srs"))
+    box = next(
+        c
+        for c in structure.controls
+        if c.attrs.get("name") == "relationship" and c.attrs.get("id", "").startswith("srs")
+    )
     assert line.attrs["id"] != box.attrs["id"]
     assert line.attrs["id"] in structure.label_for and box.attrs["id"] in structure.label_for
 

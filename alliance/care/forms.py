@@ -136,7 +136,11 @@ class RatingForm(forms.Form):
     instrument definition scores it and names what is wrong."""
 
     instrument = forms.ChoiceField(error_messages=_choose(_("Unknown instrument.")))
-    idempotency_key = forms.CharField(required=False, max_length=64)
+    idempotency_key = forms.CharField(
+        required=False,
+        max_length=64,
+        error_messages={"max_length": _("The form is out of date: reload the page and try again.")},
+    )
     entry_mode = forms.ChoiceField(
         choices=EntryMode.choices,
         required=False,
@@ -147,7 +151,11 @@ class RatingForm(forms.Form):
         required=False,
         error_messages=_choose(_("Choose the raters from the list.")),
     )
-    relationship = forms.CharField(required=False, max_length=100)
+    relationship = forms.CharField(
+        required=False,
+        max_length=100,
+        error_messages={"max_length": _("The relationship is at most 100 characters long.")},
+    )
 
     def __init__(self, *args, instruments=(), **kwargs):
         super().__init__(*args, **kwargs)

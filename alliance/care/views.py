@@ -631,7 +631,7 @@ def _record(
             ip=client_ip(request),
         )
     except ResponseError as error:
-        form.error, form.error_item = str(error), error.item
+        form.refuse(error)
         return form.error
     except services.ServiceError as error:
         form.error = str(error)

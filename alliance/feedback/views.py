@@ -120,7 +120,7 @@ def _handle_submission(request: HttpRequest, link: FeedbackLink, form: FormState
     except services.LinkError as error:
         return _problem(request, error.reason)
     except ResponseError as error:
-        form.error, form.error_item = str(error), error.item
+        form.refuse(error)
     except (NotRated, ServiceError) as error:
         form.error = str(error)
     else:
@@ -474,7 +474,7 @@ def group_rate(request: HttpRequest, group_id: str) -> HttpResponse:
                 ip=client_ip(request),
             )
         except ResponseError as error:
-            form.error, form.error_item = str(error), error.item
+            form.refuse(error)
         except (NotRated, ServiceError) as error:
             form.error = str(error)
         else:

@@ -143,7 +143,7 @@ def test_start_session_from_the_caseload_opens_todays_session_page(personas):
     page = browser.get(response.url).content.decode()
     assert "<legend>Outcome Rating Scale</legend>" in page
     for label in ("Individually", "Interpersonally", "Socially", "Overall"):
-        assert re.search(rf'<label for="ors-\w+">{label}</label>', page)
+        assert re.search(rf'<label for="ors-[\w-]+">{label}</label>', page)
     assert page.count('type="range"') == 8 and 'min="0" max="10" step="0.1"' in page
     assert 'data-testid="ors-total"' in page and "Hand over for the ORS" in page
 

@@ -22,11 +22,29 @@ GRID_TOLERANCE = 1e-6
 
 
 class ResponseError(ValueError):
-    """A response does not fit its instrument; ``item`` is the item key, or None for the total."""
+    """A response does not fit its instrument; ``item`` is the item key, or None for the total.
 
-    def __init__(self, message: str, item: str | None = None) -> None:
+    ``reason`` says what is wrong in a word a caller can turn into its own message: "unknown"
+    (no such item), "missing", "number" (not a number), "range" (outside ``low``..``high``),
+    "step" (between two points of the ``step`` grid) or "total_only" (a total is not accepted).
+    """
+
+    def __init__(
+        self,
+        message: str,
+        item: str | None = None,
+        *,
+        reason: str = "",
+        low: float | None = None,
+        high: float | None = None,
+        step: float | None = None,
+    ) -> None:
         super().__init__(message)
         self.item = item
+        self.reason = reason
+        self.low = low
+        self.high = high
+        self.step = step
 
 
 @dataclass(frozen=True)
@@ -164,11 +182,14 @@ class Instrument:
                     f"Unknown item {key!r} for {self.display_name} "
                     f"(expected: {', '.join(self.item_keys)})",
                     item=str(key),
+                    reason="unknown",
                 )
         values: dict[str, float] = {}
         for item in self.items:
             if item.key not in items:
-                raise ResponseError(f"Item {item.label!r} is missing", item=item.key)
+                raise ResponseError(
+                    f"Item {item.label!r} is missing", item=item.key, reason="missing"
+                )
             values[item.key] = _checked_value(
                 items[item.key], item.label, item.key, item.min, item.max, item.step
             )
@@ -179,7 +200,8 @@ class Instrument:
         """Accept a total without items (paper or phone entry): each item gets total / n."""
         if not self.allows_total_only:
             raise ResponseError(
-                f"{self.display_name} needs every item: a total on its own is not accepted"
+                f"{self.display_name} needs every item: a total on its own is not accepted",
+                reason="total_only",
             )
         step = min(item.step for item in self.items)
         value = _checked_value(total, "Total", None, self.total_min, self.total_max, step)
@@ -263,11 +285,30 @@ def _checked_value(
 ) -> float:
     number = as_number(raw)
     if number is None:
-        raise ResponseError(f"{label!r} must be a number, got {raw!r}", item=key)
+        raise ResponseError(
+            f"{label!r} must be a number, got {raw!r}",
+            item=key,
+            reason="number",
+            low=low,
+            high=high,
+            step=step,
+        )
     if not low - GRID_TOLERANCE <= number <= high + GRID_TOLERANCE:
         raise ResponseError(
-            f"{label!r} must be between {low:g} and {high:g}, got {number:g}", item=key
+            f"{label!r} must be between {low:g} and {high:g}, got {number:g}",
+            item=key,
+            reason="range",
+            low=low,
+            high=high,
+            step=step,
         )
     if not on_grid(number, low, step):
-        raise ResponseError(f"{label!r} must be in steps of {step:g}, got {number:g}", item=key)
+        raise ResponseError(
+            f"{label!r} must be in steps of {step:g}, got {number:g}",
+            item=key,
+            reason="step",
+            low=low,
+            high=high,
+            step=step,
+        )
     return round(number, step_decimals(step))

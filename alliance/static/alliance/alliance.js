@@ -4,8 +4,16 @@
 (function () {
   "use strict";
 
-  function formatScore(value) {
-    return (Math.round(value * 10) / 10).toFixed(1);
+  function formatScore(value, decimals) {
+    var places = decimals === undefined ? 1 : decimals;
+    var factor = Math.pow(10, places);
+    return (Math.round(value * factor) / factor).toFixed(places);
+  }
+
+  function decimalsOf(form) {
+    var items = form.querySelector(".rating-items");
+    var decimals = items ? parseInt(items.getAttribute("data-decimals"), 10) : 1;
+    return isNaN(decimals) ? 1 : decimals;
   }
 
   // A line counts only once the client moved it: untouched lines stay "not yet rated" and the
@@ -18,7 +26,13 @@
   }
 
   function unrated(form) {
-    return Array.prototype.slice.call(form.querySelectorAll(".vas.unset input[type=range]"));
+    var missing = Array.prototype.slice.call(form.querySelectorAll(".vas.unset input[type=range]"));
+    form.querySelectorAll("fieldset.likert").forEach(function (group) {
+      if (!group.querySelector("input[type=radio]:checked")) {
+        missing.push(group.querySelector("input[type=radio]"));
+      }
+    });
+    return missing;
   }
 
   function updateTotals(form) {
@@ -31,12 +45,66 @@
       if (!set) { complete = false; }
       total += parseFloat(range.value);
     });
+    form.querySelectorAll("fieldset.likert").forEach(function (group) {
+      var chosen = group.querySelector("input[type=radio]:checked");
+      if (chosen) { total += parseFloat(chosen.value); } else { complete = false; }
+    });
     var confirm = form.querySelector('input[name="confirmed"]');
     if (confirm) { confirm.checked = complete; }
     var totalOnly = form.querySelector('input[type="number"]');
     var live = form.querySelector("output.live-total");
     if (totalOnly && totalOnly.value !== "") { total = parseFloat(totalOnly.value); complete = true; }
-    if (live) { live.textContent = complete && !isNaN(total) ? formatScore(total) : "\u2013"; }
+    if (live) { live.textContent = complete && !isNaN(total) ? formatScore(total, decimalsOf(form)) : "\u2013"; }
+  }
+
+  // Pointer and touch on a line: the value is where the line was pressed, measured along the
+  // whole line as on paper (the browser's own mapping leaves out half a thumb at each end, and
+  // a tap on the spot where the thumb already sits, such as the midpoint, changed nothing).
+  // Keyboard operation stays the browser's: arrows 0.1, PageUp/PageDown 1, Home/End.
+  function valueAt(range, clientX) {
+    var box = range.getBoundingClientRect();
+    var min = parseFloat(range.min);
+    var max = parseFloat(range.max);
+    var step = parseFloat(range.step) || 1;
+    var fraction = box.width > 0 ? (clientX - box.left) / box.width : 0;
+    fraction = Math.min(1, Math.max(0, fraction));
+    var steps = Math.round((fraction * (max - min)) / step);
+    var decimals = (String(range.step).split(".")[1] || "").length;
+    return (min + steps * step).toFixed(decimals);
+  }
+
+  function bindLine(range, form) {
+    var pointer = null;
+    var place = function (event, settle) {
+      range.value = valueAt(range, event.clientX);
+      markRated(range);
+      range.dispatchEvent(new Event("input", { bubbles: true }));
+      if (settle) { range.dispatchEvent(new Event("change", { bubbles: true })); }
+      updateTotals(form);
+    };
+    range.addEventListener("pointerdown", function (event) {
+      if (event.button !== 0) { return; }
+      // Stops the browser's own handling (its mousedown), so one value is set, not two.
+      event.preventDefault();
+      pointer = event.pointerId;
+      try { range.setPointerCapture(pointer); } catch (ignored) { /* not capturable */ }
+      range.focus({ preventScroll: true });
+      place(event, false);
+    });
+    range.addEventListener("pointermove", function (event) {
+      if (pointer === event.pointerId) { place(event, false); }
+    });
+    range.addEventListener("pointerup", function (event) {
+      if (pointer !== event.pointerId) { return; }
+      pointer = null;
+      place(event, true);
+    });
+    range.addEventListener("pointercancel", function () { pointer = null; });
+    // The browser's own touch handling would move the thumb by its mapping; the pointer events
+    // above do the work (the line has touch-action: none, so nothing scrolls from it).
+    var swallow = function (event) { if (event.cancelable) { event.preventDefault(); } };
+    range.addEventListener("touchstart", swallow, { passive: false });
+    range.addEventListener("touchmove", swallow, { passive: false });
   }
 
   function readyToSend(form) {
@@ -56,6 +124,7 @@
   function bind(root) {
     root.querySelectorAll("form.instrument-form").forEach(function (form) {
       form.classList.add("js-tracked");
+      form.querySelectorAll('.vas input[type="range"]').forEach(function (range) { bindLine(range, form); });
       // The script checks the (hidden) confirmation box itself once every line was chosen.
       form.querySelectorAll('input[name="confirmed"]').forEach(function (box) { box.required = false; });
       var chosen = function (event) {

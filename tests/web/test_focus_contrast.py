@@ -56,12 +56,13 @@ def focus_colours(css: str) -> list[str]:
 
 def surfaces(css: str) -> set[str]:
     """Light surfaces the ring can sit next to: the page, cards and every tinted background (the
-    filled primary buttons and the mark on a line are left out: the ring is drawn 2px outside
-    the control, on the page)."""
+    filled primary buttons, the safety badge and the mark on a line are left out: the ring is
+    drawn 2px outside the control, on the page)."""
     names = variables(css)
     found = {names["--bg"], names["--card"], "#ffffff"}
     for selector, body in re.findall(r"([^{}]+)\{([^}]*)\}", css):
-        if "primary" in selector or ":focus" in selector or "::" in selector:
+        # Filled controls (primary buttons, the safety badge link) carry the ring outside them.
+        if any(part in selector for part in ("primary", "badge-safety", ":focus", "::")):
             continue
         for value in re.findall(r"background(?:-color)?:\s*([^;]+)", body):
             if "gradient" in value or "transparent" in value or "none" in value:

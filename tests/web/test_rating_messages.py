@@ -116,7 +116,7 @@ def test_the_session_page_refuses_a_half_point_on_the_phq9_with_a_clear_message(
     post["phq9-tired"] = "1.5"
     for language, expected in (
         ("en", "For “Feeling tired or having little energy”, choose one of the answers."),
-        ("es", "En «Feeling tired or having little energy», elija una de las respuestas."),
+        ("es", "En «Se ha sentido cansado(a) o con poca energía», elija una de las respuestas."),
     ):
         response = logged_in(personas.tara, language).post(url, post)
         assert response.status_code == 400

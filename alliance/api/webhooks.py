@@ -143,9 +143,12 @@ def _post(url: str, body: bytes, headers: dict[str, str]) -> int:
     else:
         connection = http.client.HTTPConnection(host, port, timeout=timeout())
     sock = socket.create_connection((address, port), timeout=timeout())
-    if scheme == "https":
-        context = ssl.create_default_context()
-        sock = context.wrap_socket(sock, server_hostname=host)
+    try:
+        if scheme == "https":
+            sock = ssl.create_default_context().wrap_socket(sock, server_hostname=host)
+    except (OSError, ValueError):
+        sock.close()
+        raise
     connection.sock = sock
     try:
         connection.request("POST", target, body=body, headers=headers)

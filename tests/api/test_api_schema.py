@@ -90,6 +90,9 @@ def test_nul_characters_anywhere_are_a_json_422_never_a_server_error(client, per
         assert response.status_code == 422, (path, body, response.content)
         assert response.json()["code"] == "invalid"
         assert "NUL" in response.json()["message"]
+    # The pages too: a plain 400 before any view (a lookup with it was a PostgreSQL error).
+    client.force_login(personas.tara)
+    assert client.get("/clients/a%00b/").status_code == 400
 
 
 @pytest.mark.parametrize("offset", [2**63, 2**64 + 1, 10**30])

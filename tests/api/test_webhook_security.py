@@ -161,3 +161,17 @@ def test_a_delivery_verifies_with_the_standard_webhooks_library(
     assert payload["data"] == {"x": 1}
     with pytest.raises(Exception):  # noqa: B017 (the library's own verification error)
         Webhook(endpoint.secret).verify(body + b" ", lowered)
+
+
+def test_a_host_that_resolves_elsewhere_after_registration_is_not_contacted(personas, monkeypatch):
+    create_webhook_endpoint(personas.alice, personas.riverside, url="https://hooks.example.org/x")
+    # DNS now points the registered host at the cloud metadata address.
+    monkeypatch.setattr(webhooks, "_resolve", resolving_to("169.254.169.254"))
+
+    def no_connection(*args, **kwargs):
+        raise AssertionError("connected to a blocked address")
+
+    monkeypatch.setattr(webhooks.socket, "create_connection", no_connection)
+    [delivery] = webhooks.announce(personas.riverside.pk, "alert.raised", lambda: {"x": 1})
+    delivery.refresh_from_db()
+    assert delivery.status == "pending" and "public address" in delivery.last_error

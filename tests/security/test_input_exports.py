@@ -95,8 +95,10 @@ def _number(text: str) -> bool:
 
 def test_the_audit_export_holds_no_formula(personas):
     record(personas.alice, personas.riverside, "=cmd", ("client", "-1+1"), "127.0.0.1")
+    record(personas.alice, personas.riverside, "client.viewed", ("client", "\t=1+1"))
     text = export_csv(AuditEvent.objects.order_by("lane", "seq"))
     rows = list(csv.reader(io.StringIO(text)))
     event = next(row for row in rows if "'=cmd" in row)
     assert "'-1+1" in event
+    assert any("'\t=1+1" in row for row in rows)  # a tab was let through before
     assert not [c for row in rows for c in row if c[:1] in ("=", "+", "-", "@", "\t", "\r")]

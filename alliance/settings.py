@@ -103,6 +103,7 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "alliance.ops.middleware.RequestIdMiddleware",  # request id and log line (outermost)
+    "alliance.ops.middleware.RejectNulMiddleware",  # no NUL in a path or query (400)
     "django.middleware.security.SecurityMiddleware",
     "django.middleware.csp.ContentSecurityPolicyMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
@@ -245,6 +246,13 @@ API_RATE_WINDOW_SECONDS = int(os.environ.get("API_RATE_WINDOW_SECONDS", 60))
 WEBHOOK_MAX_ATTEMPTS = int(os.environ.get("WEBHOOK_MAX_ATTEMPTS", 6))
 WEBHOOK_RETRY_BASE_SECONDS = int(os.environ.get("WEBHOOK_RETRY_BASE_SECONDS", 60))
 WEBHOOK_TIMEOUT_SECONDS = float(os.environ.get("WEBHOOK_TIMEOUT_SECONDS", 5))
+# Networks a webhook may reach although not public (e.g. "10.1.2.0/24" for a receiver inside the
+# clinic's network), comma-separated; none by default (docs/security.md).
+WEBHOOK_ALLOWED_NETWORKS = [
+    n.strip() for n in os.environ.get("WEBHOOK_ALLOWED_NETWORKS", "").split(",") if n.strip()
+]
+# The largest FHIR Bundle the import accepts (the API's JSON 413 beyond; docs/api.md).
+FHIR_IMPORT_MAX_BYTES = int(os.environ.get("ALLIANCE_FHIR_IMPORT_MAX_MB", 200)) * 1024 * 1024
 # E-mail goes through Django's mailers (6.1+); the console backend prints instead of sending.
 MAILERS: dict[str, dict[str, object]] = {
     "default": {

@@ -11,3 +11,23 @@ def personas(db):  # type: ignore[no-untyped-def]
     from tests.web.personas import create_personas
 
     return create_personas()
+
+
+@pytest.fixture(autouse=True)
+def _example_hosts_resolve_to_a_public_address(monkeypatch):
+    """The test machine has no DNS: webhook hosts under example.org/.com resolve to a public
+    (documentation-free) address, as they would on the internet; others resolve as usual."""
+    import socket
+
+    from alliance.api import webhooks
+
+    real = webhooks._resolve
+
+    def resolve(host: str, port: int, **kwargs):
+        if host in ("example.org", "example.com") or host.endswith(
+            (".example.org", ".example.com")
+        ):
+            return [(socket.AF_INET, socket.SOCK_STREAM, 6, "", ("93.184.216.34", port))]
+        return real(host, port, **kwargs)
+
+    monkeypatch.setattr(webhooks, "_resolve", resolve)

@@ -12,6 +12,7 @@ from ninja.openapi.docs import Swagger
 
 from . import errors
 from .auth import TokenAuth
+from .parsing import StrictParser
 from .routers import administrations, clients, episodes, imports, me, reports, sessions, webhooks
 
 DESCRIPTION = """Alliance REST API, version 1.
@@ -40,6 +41,7 @@ api = AllianceApi(
     # Swagger UI from ninja's static files; no validator badge fetched from validator.swagger.io.
     docs=Swagger(settings={"validatorUrl": None}),
     openapi_url="/openapi.json",
+    parser=StrictParser(),
 )
 errors.register(api)
 for resource in (me, clients, episodes, sessions, administrations, reports, imports, webhooks):

@@ -10,6 +10,7 @@ import json
 from collections.abc import Callable
 from typing import Any
 
+from django.core.exceptions import RequestDataTooBig
 from django.db import IntegrityError
 from django.http import Http404, HttpRequest, HttpResponse
 from ninja import NinjaAPI, Schema
@@ -68,6 +69,14 @@ def register(api: NinjaAPI) -> None:
         return answer(request, 422, "invalid", "the request is not valid", exc.errors)
 
     def http_error(request, exc: HttpError):
+        # ninja wraps a body refused by the parser (parsing.StrictParser) as "Cannot parse
+        # request body": the parser's own reason is the clearer message.
+        cause = exc.__cause__
+        if isinstance(cause, RequestDataTooBig):
+            return answer(request, 413, "too_large", "the request body is too large")
+        if isinstance(cause, HttpError):
+            code = "invalid" if cause.status_code == 422 else "bad_request"
+            return answer(request, cause.status_code, code, str(cause))
         return answer(request, exc.status_code, "bad_request", str(exc))
 
     def rule_broken(request, exc):

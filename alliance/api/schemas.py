@@ -7,6 +7,8 @@ from typing import Any, Literal
 
 from ninja import Field, Schema
 
+from .parsing import ISODate
+
 
 class Error(Schema):
     code: str = Field(description="stable machine-readable error code")
@@ -35,7 +37,7 @@ class ClientIn(Schema):
     birth_year: int | None = Field(None, ge=1900, le=2100)
     name: str = Field("", max_length=200)
     team: str | None = Field(None, max_length=200, description="team name")
-    start_date: datetime.date | None = None
+    start_date: ISODate | None = None
     outcome_instrument: str | None = Field(None, max_length=20)
     alliance_instrument: str | None = Field(None, max_length=20)
 
@@ -65,7 +67,7 @@ class EpisodeOut(Schema):
 
 class EpisodeClose(Schema):
     ending: Literal["planned", "unilateral"]
-    on: datetime.date | None = None
+    on: ISODate | None = None
 
 
 class SessionOut(Schema):
@@ -78,7 +80,7 @@ class SessionOut(Schema):
 
 class SessionIn(Schema):
     client: str = Field(description="client id")
-    date: datetime.date | None = None
+    date: ISODate | None = None
     attendance: Literal["attended", "cancelled", "no_show"] = "attended"
 
 
@@ -241,7 +243,9 @@ class WebhookOut(Schema):
 
 
 class WebhookCreated(WebhookOut):
-    secret: str = Field(description="shown once: verify X-Alliance-Signature with it")
+    secret: str = Field(
+        description="shown once (whsec_...): verify the Standard Webhooks webhook-signature with it"
+    )
 
 
 class DeliveryOut(Schema):

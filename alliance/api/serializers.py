@@ -152,12 +152,18 @@ def delivery_out(delivery: WebhookDelivery) -> dict:
     return _fields(delivery, DELIVERY_FIELDS) | {"id": delivery.public_id}
 
 
+# Far beyond any list, and far below the database's 64-bit limit (an offset beyond it was a 500).
+MAX_OFFSET = 1_000_000_000
+
+
 class Mapped(LimitOffsetPagination):
     """Limit/offset pagination (default 50, at most 500) that serialises the page it returns."""
 
     class Input(Schema):
         limit: int = Field(50, ge=1, le=500, description="page size (default 50, at most 500)")
-        offset: int = Field(0, ge=0)
+        offset: int = Field(
+            0, ge=0, le=MAX_OFFSET, description=f"rows to skip (at most {MAX_OFFSET})"
+        )
 
     def __init__(self, **kwargs):
         super().__init__(max_limit=500, **kwargs)

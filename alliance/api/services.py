@@ -16,6 +16,7 @@ from alliance.accounts.permissions import active_membership, is_admin
 from alliance.audit.services import record
 from alliance.care.services import ServiceError
 
+from . import webhooks
 from .models import ApiToken, Scope, TokenKind, WebhookEndpoint, WebhookEvent
 
 TOKEN_LEAD = "alc"
@@ -138,10 +139,12 @@ def create_webhook_endpoint(
     unknown = [event for event in events if event not in WebhookEvent.values]
     if unknown:
         raise ServiceError(f"unknown event(s): {', '.join(unknown)}")
-    if not url.startswith(("https://", "http://")):
-        raise ServiceError("the webhook URL must start with https:// or http://")
+    try:
+        webhooks.check_url(url)
+    except webhooks.BlockedAddress as error:
+        raise ServiceError(str(error)) from None
     endpoint = WebhookEndpoint.objects.create(
-        agency=agency, url=url, events=events, secret=secrets.token_urlsafe(32)
+        agency=agency, url=url, events=events, secret=webhooks.new_secret()
     )
     _audit(agency, actor, "webhook.created", "webhookendpoint", endpoint.public_id, events=events)
     return endpoint

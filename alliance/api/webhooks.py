@@ -1,8 +1,19 @@
 """Webhooks: "administration recorded" and "alert raised", HMAC-SHA256 signed, retried.
 
-Signature: ``X-Alliance-Signature: sha256=<hex>`` where hex = HMAC-SHA256(secret,
-``f"{timestamp}.{body}"``) and ``timestamp`` (Unix seconds) is sent in ``X-Alliance-Timestamp``.
-A receiver checks the signature with ``verify_signature`` and rejects old timestamps.
+Signature (Standard Webhooks, https://www.standardwebhooks.com): ``webhook-id`` (the delivery's
+id, the same on every retry), ``webhook-timestamp`` (Unix seconds) and ``webhook-signature:
+v1,<base64 HMAC-SHA256(key, f"{id}.{timestamp}.{body}")>`` where the key is the base64 part of
+the endpoint's ``whsec_...`` secret; receivers verify with any Standard Webhooks library. The
+older ``X-Alliance-Signature: sha256=<hex of HMAC-SHA256(secret, f"{timestamp}.{body}")>`` with
+``X-Alliance-Timestamp`` is still sent (``verify_signature``).
+
+Addresses: an endpoint's URL is https (http only with ``DEBUG``) and its host may resolve only to
+public addresses (no loopback, private, link-local, metadata, multicast or reserved address)
+unless the operator lists a network in ``WEBHOOK_ALLOWED_NETWORKS``. It is checked when the
+endpoint is registered and again before every attempt, and the connection goes to the address
+that was checked (DNS cannot change between the check and the request); redirects are not
+followed. A failed connection is logged for the admin as one generic message, whatever the
+cause, so the log cannot be used to scan which ports answer.
 Failed deliveries (network error or non-2xx) are retried with exponential backoff:
 attempt n+1 is due ``WEBHOOK_RETRY_BASE_SECONDS * 2**(n-1)`` after attempt n, until
 ``WEBHOOK_MAX_ATTEMPTS`` attempts have failed; then the delivery is marked failed.
@@ -10,14 +21,19 @@ attempt n+1 is due ``WEBHOOK_RETRY_BASE_SECONDS * 2**(n-1)`` after attempt n, un
 
 from __future__ import annotations
 
+import base64
 import datetime
 import hashlib
 import hmac
+import http.client
+import ipaddress
 import json
 import logging
+import secrets
+import socket
+import ssl
 import time
-import urllib.error
-import urllib.request
+import urllib.parse
 from collections.abc import Callable
 from functools import partial
 
@@ -36,6 +52,109 @@ SIGNATURE_HEADER = "X-Alliance-Signature"
 TIMESTAMP_HEADER = "X-Alliance-Timestamp"
 EVENT_HEADER = "X-Alliance-Event"
 DELIVERY_HEADER = "X-Alliance-Delivery"
+SECRET_PREFIX = "whsec_"
+UNREACHABLE = "no answer from the endpoint"
+
+
+class BlockedAddress(ValueError):
+    """The URL may not receive webhooks (scheme, host or an address it resolves to)."""
+
+
+def new_secret() -> str:
+    """A Standard Webhooks secret: ``whsec_`` and 32 random bytes in base64."""
+    return SECRET_PREFIX + base64.b64encode(secrets.token_bytes(32)).decode()
+
+
+def _key(secret: str) -> bytes:
+    # Endpoints created before the Standard Webhooks secrets keep their text secret as the key.
+    if secret.startswith(SECRET_PREFIX):
+        return base64.b64decode(secret.removeprefix(SECRET_PREFIX))
+    return secret.encode()
+
+
+def standard_signature(secret: str, message_id: str, timestamp: str, body: bytes) -> str:
+    """The ``webhook-signature`` header: ``v1,`` and the base64 HMAC-SHA256 of id.timestamp.body."""
+    message = f"{message_id}.{timestamp}.".encode() + body
+    digest = hmac.new(_key(secret), message, hashlib.sha256).digest()
+    return "v1," + base64.b64encode(digest).decode()
+
+
+def _allowed_networks() -> list:
+    return [
+        ipaddress.ip_network(network, strict=False)
+        for network in getattr(settings, "WEBHOOK_ALLOWED_NETWORKS", ())
+    ]
+
+
+def address_allowed(address: str) -> bool:
+    """A public unicast address (or one in an operator's ``WEBHOOK_ALLOWED_NETWORKS``)."""
+    ip = ipaddress.ip_address(address.split("%", 1)[0])
+    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
+        ip = ip.ipv4_mapped
+    if any(ip in network for network in _allowed_networks()):
+        return True
+    # is_global is False for loopback, private, link-local (169.254.169.254, the cloud metadata
+    # address), shared (100.64/10), documentation, unspecified and reserved ranges.
+    return ip.is_global and not ip.is_multicast
+
+
+def _resolve(host: str, port: int, **kwargs):
+    return socket.getaddrinfo(host, port, **kwargs)
+
+
+def check_url(url: str, resolve: Callable | None = None) -> tuple[str, str, int, str]:
+    """(scheme, host, port, address) of a URL that may receive webhooks; else BlockedAddress.
+
+    ``resolve`` is like ``socket.getaddrinfo`` (injected in tests); every address the host
+    resolves to must be allowed, and the first is the one to connect to.
+    """
+    resolve = resolve or _resolve
+    try:
+        parts = urllib.parse.urlsplit(url)
+        port = parts.port
+    except ValueError:
+        raise BlockedAddress("the webhook URL is not valid") from None
+    schemes = ("https", "http") if settings.DEBUG else ("https",)
+    if parts.scheme not in schemes:
+        raise BlockedAddress("the webhook URL must start with https://")
+    host = parts.hostname
+    if not host or parts.username or parts.password or any(c in url for c in "\x00\r\n "):
+        raise BlockedAddress("the webhook URL is not valid")
+    port = port or (443 if parts.scheme == "https" else 80)
+    try:
+        addresses = [info[4][0] for info in resolve(host, port, type=socket.SOCK_STREAM)]
+    except (OSError, UnicodeError):
+        raise BlockedAddress("the webhook host cannot be found") from None
+    if not addresses or not all(address_allowed(address) for address in addresses):
+        raise BlockedAddress(
+            "the webhook URL must reach a public address (not a local, private or metadata one)"
+        )
+    return parts.scheme, host, port, addresses[0]
+
+
+def _post(url: str, body: bytes, headers: dict[str, str]) -> int:
+    """POST to the checked address of ``url``; the status code (redirects are not followed)."""
+    scheme, host, port, address = check_url(url)
+    parts = urllib.parse.urlsplit(url)
+    target = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
+    connection: http.client.HTTPConnection
+    if scheme == "https":
+        connection = http.client.HTTPSConnection(host, port, timeout=timeout())
+    else:
+        connection = http.client.HTTPConnection(host, port, timeout=timeout())
+    sock = socket.create_connection((address, port), timeout=timeout())
+    try:
+        if scheme == "https":
+            sock = ssl.create_default_context().wrap_socket(sock, server_hostname=host)
+    except (OSError, ValueError):
+        sock.close()
+        raise
+    connection.sock = sock
+    try:
+        connection.request("POST", target, body=body, headers=headers)
+        return connection.getresponse().status
+    finally:
+        connection.close()
 
 
 def max_attempts() -> int:
@@ -167,28 +286,30 @@ def attempt(delivery_id: int, now: datetime.datetime | None = None) -> WebhookDe
     endpoint = delivery.endpoint
     body = json.dumps(delivery.payload, separators=(",", ":"), sort_keys=True).encode()
     timestamp = str(int(time.time()))
-    request = urllib.request.Request(
-        endpoint.url,
-        data=body,
-        method="POST",
-        headers={
-            "Content-Type": "application/json",
-            "User-Agent": "Alliance-Webhooks/1",
-            EVENT_HEADER: delivery.event,
-            DELIVERY_HEADER: delivery.public_id,
-            TIMESTAMP_HEADER: timestamp,
-            SIGNATURE_HEADER: sign(endpoint.secret, timestamp, body),
-        },
-    )
+    headers = {
+        "Content-Type": "application/json",
+        "User-Agent": "Alliance-Webhooks/1",
+        "webhook-id": delivery.public_id,
+        "webhook-timestamp": timestamp,
+        "webhook-signature": standard_signature(
+            endpoint.secret, delivery.public_id, timestamp, body
+        ),
+        EVENT_HEADER: delivery.event,
+        DELIVERY_HEADER: delivery.public_id,
+        TIMESTAMP_HEADER: timestamp,
+        SIGNATURE_HEADER: sign(endpoint.secret, timestamp, body),
+    }
     status_code, error = None, ""
     try:
-        # The URL is an endpoint an agency admin registered, validated to http(s) on creation.
-        with urllib.request.urlopen(request, timeout=timeout()) as response:  # nosec B310
-            status_code = response.status
-    except urllib.error.HTTPError as failure:
-        status_code, error = failure.code, f"HTTP {failure.code}"
-    except (urllib.error.URLError, OSError, ValueError) as failure:
-        error = type(failure).__name__ + ": " + str(getattr(failure, "reason", failure))
+        # Checked again now (DNS can change after registration), connected to the checked address.
+        status_code = _post(endpoint.url, body, headers)
+    except BlockedAddress as failure:
+        error = str(failure)
+    except (OSError, ValueError, http.client.HTTPException):
+        # One message whatever failed (refused, timed out, TLS): no port scan through the log.
+        error = UNREACHABLE
+    if status_code is not None and not 200 <= status_code < 300:
+        error = f"HTTP {status_code}"
     delivery.last_status_code = status_code
     delivery.last_error = error[:300]
     if status_code is not None and 200 <= status_code < 300:

@@ -20,6 +20,7 @@ from django.utils import timezone
 
 from alliance.accounts.models import Agency
 from alliance.accounts.network import client_ip
+from alliance.ops.csvsafe import safe_row
 
 from .models import GENESIS, LANES, AuditEvent
 
@@ -216,21 +217,8 @@ def export_csv(events: Iterable[AuditEvent]) -> str:
     buffer = io.StringIO()
     writer = csv.writer(buffer)
     for row in export_rows(events):
-        writer.writerow([_csv_safe(cell) for cell in row])
+        writer.writerow(safe_row(row))  # no spreadsheet formula from any stored text
     return buffer.getvalue()
-
-
-def _csv_safe(cell: str) -> str:
-    # No spreadsheet formula injection from any stored text.
-    return "'" + cell if cell[:1] in ("=", "+", "-", "@") and not _is_number(cell) else cell
-
-
-def _is_number(text: str) -> bool:
-    try:
-        float(text)
-    except ValueError:
-        return False
-    return True
 
 
 def allow_agency_purge(agency_id: int) -> None:

@@ -16,6 +16,7 @@ from django.http import HttpResponse
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
+from .dates import birth_year_problem
 from .models import AgeBand, Attendance, Ending, EntryMode, Rater
 
 
@@ -89,6 +90,11 @@ class NewClientForm(forms.Form):
             return cleaned
         if not cleaned.get("age_band") and cleaned.get("birth_year") is None:
             self.add_error("age_band", _("Choose an age band or give the birth year."))
+        problem = birth_year_problem(
+            cleaned.get("birth_year"), cleaned.get("age_band"), timezone.localdate()
+        )
+        if problem:
+            self.add_error("birth_year", problem)
         return cleaned
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from typing import cast
 
 from django.core.exceptions import PermissionDenied
 from django.db import IntegrityError, transaction
@@ -21,6 +22,7 @@ from alliance.science.instruments import ResponseError, ScoredResponse, UnknownI
 from alliance.science.instruments.age_bands import DEFAULT_AGE_BAND, default_forms
 from alliance.science.signals import SAFETY_CODE
 
+from . import dates
 from .feedback import EpisodeFeedback, episode_feedback, episode_summary, instrument_for
 from .models import (
     Administration,
@@ -121,6 +123,8 @@ def create_client(
         raise ServiceError(_("The therapist does not belong to this agency."))
     if team is not None and team.agency_id != agency.pk:
         raise ServiceError(_("The team belongs to another agency."))
+    _check_date(start_date)
+    _check_birth_year(birth_year, age_band)
     name = (name or "").strip()
     if name and not agency.allow_client_names:
         raise ServiceError(_("This agency keeps pseudonymous codes only: leave the name empty."))
@@ -153,6 +157,18 @@ def create_client(
     )
     audit(agency, actor, "client.created", client, ip, episode=episode.public_id)
     return client
+
+
+def _check_date(value: datetime.date | None) -> None:
+    problem = dates.date_problem(value, today())
+    if problem:
+        raise ServiceError(problem)
+
+
+def _check_birth_year(year: int | None, band: str | None) -> None:
+    problem = dates.birth_year_problem(year, band, today())
+    if problem:
+        raise ServiceError(problem)
 
 
 def _check_instruments(outcome: str, alliance: str) -> None:
@@ -213,6 +229,11 @@ def update_client(actor, client: Client, *, ip: str | None = None, **changes: ob
     if "age_band" in changes and changes["age_band"] not in AgeBand.values:
         raise ServiceError(f"unknown age band {changes['age_band']!r}")
     client = Client.objects.select_for_update().get(pk=client.pk)
+    if "birth_year" in changes or "age_band" in changes:
+        _check_birth_year(
+            cast(int | None, changes.get("birth_year", client.birth_year)),
+            cast(str, changes.get("age_band", client.age_band)),
+        )
     for name, value in changes.items():
         setattr(client, name, value)
     client.save(update_fields=list(changes))
@@ -237,6 +258,7 @@ def start_session(
     ip: str | None = None,
 ) -> Session:
     """Today's session of the client's open episode (the existing one if already started)."""
+    _check_date(on)
     on = on or today()
     episode = Episode.objects.select_for_update().get(pk=open_episode(client).pk)
     existing = episode.sessions.filter(date=on).order_by("-number").first()
@@ -539,6 +561,7 @@ def close_episode(
         raise ServiceError(
             _("Unknown ending %(value)r (expected planned or unilateral).") % {"value": ending}
         )
+    _check_date(on)
     episode = Episode.objects.select_for_update().get(pk=episode.pk)
     if not episode.is_open:
         raise ServiceError(_("This episode is already closed."))

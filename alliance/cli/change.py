@@ -10,6 +10,7 @@ from typing import Any
 import pandas as pd
 
 from alliance.cli import CliError
+from alliance.ops.csvsafe import safe_frame
 from alliance.science.change import (
     APPROACHES,
     BOUNDARIES,
@@ -175,7 +176,7 @@ def _read_table(path: str) -> pd.DataFrame:
 
 def _write_per_case(result: ChangeResult, path: str) -> None:
     try:
-        result.per_case.to_csv(Path(path), index=False)
+        safe_frame(result.per_case).to_csv(Path(path), index=False)
     except OSError as error:
         raise CliError(f"cannot write {path}: {error.strerror}") from error
 

@@ -8,6 +8,7 @@ import time
 import uuid
 
 from django.conf import settings
+from django.http import HttpResponseBadRequest, JsonResponse
 
 from .logging import request_id, safe_path
 
@@ -58,3 +59,24 @@ class RequestIdMiddleware:
             return response
         finally:
             request_id.reset(token)
+
+
+class RejectNulMiddleware:
+    """A NUL character in the path or the query is refused before any view sees it.
+
+    No page or API route means one, and a PostgreSQL text column cannot store or compare it (a
+    lookup with one was a server error). Pages answer 400; the API answers a JSON 422, as for
+    NUL characters in its bodies (alliance.api.parsing).
+    """
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        query = request.META.get("QUERY_STRING", "")
+        if "\x00" in request.path or "%00" in query or "\x00" in query:
+            message = "the address may not contain NUL characters"
+            if request.path.startswith("/api/"):
+                return JsonResponse({"code": "invalid", "message": message}, status=422)
+            return HttpResponseBadRequest(message, content_type="text/plain; charset=utf-8")
+        return self.get_response(request)

@@ -25,7 +25,9 @@ import pandas as pd
 from django.core.exceptions import EmptyResultSet
 from django.db import connection
 from django.db.models import Count, F, QuerySet, Subquery
+from django.utils import timezone
 
+from alliance.care.dates import EARLIEST_DATE, latest_date
 from alliance.care.models import Administration, Episode, Session
 from alliance.care.visibility import visible_episodes
 from alliance.science.effectiveness import ALLIANCE_FOR_OUTCOME
@@ -97,6 +99,10 @@ class ReportData:
     frame: pd.DataFrame
     agency_id: int | None  # None when the scope holds no episode
     whole_agency: bool  # the scope is every episode of the agency (so the agency alone selects)
+    # Administrations left out because their session's date is outside the plausible range
+    # (alliance.care.dates: 1900 to a year from today), e.g. a date written into the database
+    # by hand: the report is drawn without them and says how many there were.
+    left_out: int = 0
 
 
 def administrations_frame(
@@ -140,13 +146,14 @@ def report_data(
     # left out.
     sessions = fetch_columns(session_queryset(scope, agency_id), SESSION_FIELDS, stream=False)
     session = positions_of(sessions["pk"], rows["session_id"])
+    left_out = int((session < 0).sum())
     rows = _kept(rows, session >= 0)
     session = session[session >= 0]
     rows["session__number"] = sessions["number"][session]
     rows["session__date"] = sessions["date"][session]
     if not len(rows["episode_id"]):
-        return ReportData(_empty(), agency_id, whole_agency)
-    return ReportData(_assemble(episode_columns, rows), agency_id, whole_agency)
+        return ReportData(_empty(), agency_id, whole_agency, left_out)
+    return ReportData(_assemble(episode_columns, rows), agency_id, whole_agency, left_out)
 
 
 def positions_of(keys: np.ndarray, values: np.ndarray) -> np.ndarray:
@@ -240,9 +247,16 @@ def administration_stream(
     return queryset.order_by(*STREAM_ORDER).iterator(chunk_size=chunk_size)
 
 
-def session_queryset(episodes: EpisodeScope, agency_id: int):
-    """The agency's sessions (of ``episodes`` when given): id, number and date."""
-    sessions = _of_episodes(Session.objects.filter(agency_id=agency_id), episodes)
+def session_queryset(episodes: EpisodeScope, agency_id: int, today: datetime.date | None = None):
+    """The agency's sessions (of ``episodes`` when given): id, number and date.
+
+    Only sessions with a plausible date (``alliance.care.dates``): a date such as year 1 or 9999
+    cannot reach the science core (nor overflow its nanosecond dates).
+    """
+    latest = latest_date(today or timezone.localdate())
+    sessions = _of_episodes(
+        Session.objects.filter(agency_id=agency_id, date__range=(EARLIEST_DATE, latest)), episodes
+    )
     return sessions.order_by().values_list(*SESSION_FIELDS)
 
 

@@ -17,8 +17,12 @@ import hashlib
 import hmac
 from collections.abc import Iterator
 
+from django.utils import timezone
+
+from alliance.care.dates import in_range
 from alliance.care.feedback import instrument_for
 from alliance.care.models import Episode
+from alliance.ops.csvsafe import safe_row
 from alliance.science.instruments import all_instruments
 
 from .data import STREAM_CHUNK, administration_stream
@@ -55,8 +59,12 @@ class Deidentifier:
             self._offsets[client_public_id] = magnitude if (number >> 40) & 1 else -magnitude
         return self._offsets[client_public_id]
 
-    def shift(self, client_public_id: str, date: datetime.date | None) -> str:
-        if date is None:
+    def shift(
+        self, client_public_id: str, date: datetime.date | None, today: datetime.date | None = None
+    ) -> str:
+        """The shifted date; "" for none and for an implausible stored one (year 1 or 9999,
+        written into the database by hand: shifting it would overflow the calendar)."""
+        if date is None or not in_range(date, today or timezone.localdate()):
             return ""
         return (date + datetime.timedelta(days=self.offset_days(client_public_id))).isoformat()
 
@@ -207,4 +215,4 @@ def episode_rows(episodes, agency, *, research: bool) -> Iterator[list]:
 def csv_lines(rows: Iterator[list]) -> Iterator[str]:
     writer = csv.writer(_Echo(), lineterminator="\n")
     for row in rows:
-        yield writer.writerow(["" if v is None else v for v in row])
+        yield writer.writerow(["" if v is None else v for v in safe_row(row)])

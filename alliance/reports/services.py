@@ -19,9 +19,11 @@ from django.db.models import Avg, Count, Exists, OuterRef, Q
 from django.tasks import task
 from django.utils import timezone
 from django.utils.translation import gettext as _
+from django.utils.translation import ngettext
 
 from alliance.accounts.models import Agency, Membership, Role, Team, TeamMembership, User
 from alliance.accounts.permissions import SUPERVISOR_OR_ADMIN, require_role
+from alliance.care.dates import EARLIEST_DATE, latest_date
 from alliance.care.feedback import (
     model_description,  # noqa: F401 (the report pages ask here)
     model_for,
@@ -287,6 +289,22 @@ class Report:
     attendance: dict[str, Any]
     error: str = ""
     n_administrations: int = 0
+    left_out: int = 0  # administrations with an implausible session date (ReportData.left_out)
+
+    @property
+    def left_out_note(self) -> str:
+        """What the report left out, in words ("" when nothing)."""
+        if not self.left_out:
+            return ""
+        message = ngettext(
+            "%(n)d administration left out: its session date is not between %(first)s and "
+            "%(last)s.",
+            "%(n)d administrations left out: their session dates are not between %(first)s "
+            "and %(last)s.",
+            self.left_out,
+        )
+        latest = latest_date(timezone.localdate())
+        return message % {"n": self.left_out, "first": EARLIEST_DATE, "last": latest}
 
 
 def _attendance(episodes, agency_id: int | None = None) -> dict[str, Any]:
@@ -366,6 +384,7 @@ def effectiveness_report(user, report_filter: ReportFilter, by: str = "quarter")
         therapists_error="",
         attendance=_attendance(episodes, data.agency_id if data.whole_agency else None),
         n_administrations=len(frame),
+        left_out=data.left_out,
     )
     if frame.empty:
         report.error = _("No scores match these filters yet.")

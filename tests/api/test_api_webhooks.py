@@ -49,7 +49,10 @@ class Receiver:
 
 
 @pytest.fixture
-def receiver():
+def receiver(settings):
+    # The receiver is plain http on loopback: allowed only in DEBUG and for a listed network.
+    settings.DEBUG = True
+    settings.WEBHOOK_ALLOWED_NETWORKS = ["127.0.0.1/32"]
     servers = []
 
     def start(statuses=()):

@@ -5,7 +5,9 @@ Nothing is coerced here: the validation reports every problem per row.
 
 from __future__ import annotations
 
+import csv
 import io
+import re
 from typing import IO
 
 import pandas as pd
@@ -19,24 +21,68 @@ ROW_COLUMN = "_row"
 PROBLEM_COLUMN = "_problem"  # "column: message" set by a converter (e.g. FHIR) for a row
 
 
+NEUTRALISED = r"^'(?=[=+\-@\t\r])"
+
+
 class ImportFormatError(ValueError):
     """The file cannot be read as a table at all (not a per-row problem)."""
 
 
+# The header is checked on its own before pandas reads the body: a hostile header (a million
+# columns, repeated names, one endless line) is refused in milliseconds. An administrations table
+# has about 25 columns of short names.
+MAX_COLUMNS = 200
+MAX_HEADER_CHARS = 8192
+
+
+def check_header(start: str) -> None:
+    """Refuse a header line (the first line of ``start``) that no administrations table has."""
+    parts = re.split(r"\r\n|\n|\r", start[: MAX_HEADER_CHARS + 2], maxsplit=1)
+    line = parts[0]
+    if len(line) > MAX_HEADER_CHARS or (len(parts) == 1 and len(start) > MAX_HEADER_CHARS):
+        raise ImportFormatError(f"the header line is longer than {MAX_HEADER_CHARS} characters")
+    if line.count(",") >= MAX_COLUMNS:  # cheap bound before the csv module splits it
+        raise ImportFormatError(f"the header has more than {MAX_COLUMNS} columns")
+    try:
+        names = [name.strip().lower() for name in next(csv.reader([line]), [])]
+    except csv.Error as error:
+        raise ImportFormatError(f"cannot read the header line: {error}") from None
+    if not any(names):
+        raise ImportFormatError("the file has no header line")
+    if len(names) > MAX_COLUMNS:
+        raise ImportFormatError(f"the header has more than {MAX_COLUMNS} columns")
+    seen: set[str] = set()
+    for name in names:
+        if name in seen:
+            raise ImportFormatError(f"the header repeats the column {name!r}"[:200])
+        seen.add(name)
+
+
 def read_csv(source: bytes | str | IO) -> pd.DataFrame:
     """Read a CSV as text columns (no coercion: the validation reports per row)."""
+    if not isinstance(source, bytes | str):
+        source = source.read()
     if isinstance(source, bytes):
+        check_header(source[: MAX_HEADER_CHARS * 4 + 2].decode("utf-8-sig", "replace"))
+        if b"\x00" in source:
+            raise ImportFormatError("the file contains NUL characters: it is not a CSV text file")
         try:
             source = source.decode("utf-8-sig")
         except UnicodeDecodeError:
             raise ImportFormatError("the file is not UTF-8 text") from None
     if isinstance(source, str):
+        check_header(source.removeprefix("\ufeff"))
+        if "\x00" in source:
+            raise ImportFormatError("the file contains NUL characters: it is not a CSV text file")
         source = io.StringIO(source)
     try:
         frame = pd.read_csv(source, dtype=str, keep_default_na=False, skipinitialspace=True)
-    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as error:
+    except (pd.errors.ParserError, pd.errors.EmptyDataError, ValueError, csv.Error) as error:
         raise ImportFormatError(f"cannot read the CSV file: {error}") from None
     frame.columns = [str(column).strip().lower() for column in frame.columns]
+    # Our exports quote text a spreadsheet would run (alliance.ops.csvsafe): read it back as it was.
+    for column in frame.columns:
+        frame[column] = frame[column].str.replace(NEUTRALISED, "", regex=True)
     return frame
 
 

@@ -6,10 +6,14 @@ only they are given) and records every problem as (row, column, message); nothin
 
 from __future__ import annotations
 
+import datetime
+
 import numpy as np
 import pandas as pd
+from django.utils import timezone
 
 from alliance.accounts.models import Agency, Membership, Team
+from alliance.care.dates import EARLIEST_DATE, latest_date
 from alliance.care.feedback import instrument_for
 from alliance.care.models import AgeBand, Ending, Rater
 from alliance.science.instruments import UnknownInstrumentError
@@ -18,7 +22,9 @@ from .read import PROBLEM_COLUMN, item_columns, text
 from .report import Errors
 
 
-def validate(agency: Agency, frame: pd.DataFrame, errors: Errors) -> pd.DataFrame:
+def validate(
+    agency: Agency, frame: pd.DataFrame, errors: Errors, today: datetime.date | None = None
+) -> pd.DataFrame:
     """Per-row checks; returns a clean frame (typed columns, items dict, computed total)."""
     frame = frame.reset_index(drop=True)
     clean = pd.DataFrame(index=frame.index)
@@ -41,6 +47,9 @@ def validate(agency: Agency, frame: pd.DataFrame, errors: Errors) -> pd.DataFram
 
     dates = pd.to_datetime(text(frame, "session_date"), format="%Y-%m-%d", errors="coerce")
     errors.add_mask(dates.isna(), "session_date", "is not a date (YYYY-MM-DD)")
+    first, last = EARLIEST_DATE, latest_date(today or timezone.localdate())
+    outside = dates.notna() & ((dates < pd.Timestamp(first)) | (dates > pd.Timestamp(last)))
+    errors.add_mask(outside, "session_date", f"is not between {first} and {last}")
     clean["session_date"] = dates.dt.date
 
     raters = clean["rater"]

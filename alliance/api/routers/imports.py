@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
-from ninja import Body, File, Router, Schema, Status
+from django.conf import settings
+from ninja import File, Router, Schema, Status
 from ninja.files import UploadedFile
 
 from .. import fhir, imports, schemas
 from ..auth import ApiError, actor, require_admin, require_write
 from ..errors import ERRORS
+from ..parsing import NUL_MESSAGE, has_nul
 
 router = Router(tags=["imports"])
 
@@ -57,15 +60,60 @@ def import_csv(request, file: File[UploadedFile], dry_run: bool = True):
     )
 
 
-@router.post("/imports/fhir", response=ANSWERS)
-def import_fhir(
-    request, bundle: Body[dict[str, Any]], dry_run: bool = True, therapist: str | None = None
-):
+# The bundle is read here, not by the API's parser: it has its own limit (settings
+# FHIR_IMPORT_MAX_BYTES, 200 MB unless ALLIANCE_FHIR_IMPORT_MAX_MB says otherwise) above Django's
+# limit for ordinary bodies, and beyond it the answer is the API's JSON 413.
+FHIR_BODY = {
+    "requestBody": {
+        "required": True,
+        "content": {
+            "application/json": {
+                "schema": {
+                    "type": "object",
+                    "description": "a FHIR R4 Bundle of QuestionnaireResponse resources",
+                    "additionalProperties": True,
+                }
+            }
+        },
+    }
+}
+
+
+def read_bundle(request) -> dict[str, Any]:
+    """The request's JSON object, refused as JSON 413 beyond the FHIR limit and 400 if not one."""
+    limit = settings.FHIR_IMPORT_MAX_BYTES
+    too_large = ApiError(413, "too_large", f"the bundle is larger than {limit // 2**20} MB")
+    try:
+        length = int(request.META.get("CONTENT_LENGTH") or 0)
+    except ValueError:
+        raise ApiError(400, "bad_request", "the Content-Length header is not a number") from None
+    if length > limit:
+        raise too_large
+    if not hasattr(request, "_body"):
+        request._body = request.read(limit + 1)  # later readers of request.body see it too
+    raw = request._body
+    if len(raw) > limit:
+        raise too_large
+    try:
+        bundle = json.loads(raw)
+    except (ValueError, RecursionError):
+        raise ApiError(400, "bad_request", "the body is not JSON") from None
+    if not isinstance(bundle, dict):
+        raise ApiError(400, "bad_request", "the body must be a JSON object")
+    if has_nul(bundle):
+        raise ApiError(422, "invalid", NUL_MESSAGE)
+    return bundle
+
+
+@router.post("/imports/fhir", response=ANSWERS, openapi_extra=FHIR_BODY)
+def import_fhir(request, dry_run: bool = True, therapist: str | None = None):
     """Import a FHIR Bundle of QuestionnaireResponse resources for the shipped instruments.
 
     ``therapist``: username for responses without an author (default: the token's user).
+    The bundle may be up to 200 MB (``ALLIANCE_FHIR_IMPORT_MAX_MB``); beyond, 413.
     """
     _may_import(request, dry_run)
+    bundle = read_bundle(request)
     try:
         report = fhir.import_bundle(
             actor(request),

@@ -13,11 +13,10 @@ from pathlib import Path
 
 import pyotp
 import pytest
+from axes.models import AccessAttempt
 from django.test import Client as Browser
 from django.urls import reverse
 from django.utils import timezone
-
-from axes.models import AccessAttempt
 
 from alliance.accounts.models import RecoveryCode, TwoFactorDevice
 from alliance.accounts.security import SESSION_LAST_SEEN, check_code, start_enrolment

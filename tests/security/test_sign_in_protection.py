@@ -144,7 +144,7 @@ def test_an_agency_admin_sees_and_lifts_a_lock_and_it_is_audited(personas):
     device = enrolled(personas.tara)
     for attempt in range(5):
         sign_in(Browser(), "tara", f"wrong-{attempt}")
-    for second in range(5):
+    for _ in range(5):
         check_code(device, "000000")
     alice = logged_in(personas.alice)
     page = alice.get(reverse("locked_accounts")).content.decode()

@@ -335,7 +335,7 @@ LOGGING = {
         # Django logs two lines per task at INFO (one task follows every rating): not by default.
         "django.tasks": {"level": LOG_LEVEL},
         # django-axes logs every failed sign-in; the audit trail records the locks instead.
-        "axes": {"level": os.environ.get("ALLIANCE_AXES_LOG_LEVEL", "ERROR")},
+        "axes": {"level": "ERROR"},
         "alliance.request": {"level": os.environ.get("ALLIANCE_REQUEST_LOG_LEVEL", "INFO")},
     },
 }

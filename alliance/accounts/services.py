@@ -67,7 +67,7 @@ def locked_members(agency: Agency, *, now=None) -> list[dict[str, object]]:
 
 
 @transaction.atomic
-def unlock(actor: User, agency: Agency, public_id: str, *, ip: str | None = None) -> User:
+def unlock(actor, agency: Agency, public_id: str, *, ip: str | None = None) -> User:
     """Lift both locks of one member of the agency (audited as ``login.unlocked``)."""
     from alliance.audit.services import record
 

@@ -236,6 +236,8 @@ AXES_CLIENT_IP_CALLABLE = "alliance.accounts.network.client_ip"  # honours TRUST
 AXES_USERNAME_CALLABLE = "alliance.accounts.lockout.username_of"
 AXES_LOCKOUT_CALLABLE = "alliance.accounts.lockout.locked_response"
 AXES_HTTP_RESPONSE_CODE = 429
+# Not in the Django admin: its attempts list spans every agency (the locked list is per agency).
+AXES_ENABLE_ADMIN = False
 AXES_DISABLE_ACCESS_LOG = True  # the audit trail records sign-ins; no second log of addresses
 AXES_VERBOSE = False
 

@@ -111,7 +111,6 @@ def two_factor_setup(request: HttpRequest) -> HttpResponse:
         "device": device,
         "qr": _qr_markup(device),
         "next": _next_url(request),
-        "recovery_left": recovery_codes_left(request.user) if device.confirmed else None,
     }
     return render(request, "accounts/two_factor_setup.html", context)
 

@@ -213,3 +213,9 @@ def test_recovery_codes_are_only_offered_after_two_factor_is_confirmed(personas)
     browser = logged_in(personas.tara)
     assert browser.post(reverse("recovery_codes")).status_code == 302
     assert not RecoveryCode.objects.exists()
+
+
+def test_the_django_admin_shows_no_sign_in_attempts_of_other_agencies():
+    from django.contrib import admin
+
+    assert not [model for model in admin.site._registry if model._meta.app_label == "axes"]

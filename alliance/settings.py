@@ -234,7 +234,7 @@ AXES_RESET_COOL_OFF_ON_FAILURE_DURING_LOCKOUT = False
 AXES_RESET_ON_SUCCESS = True  # a correct password clears password failures (not two-factor ones)
 AXES_CLIENT_IP_CALLABLE = "alliance.accounts.network.client_ip"  # honours TRUSTED_PROXIES
 AXES_USERNAME_CALLABLE = "alliance.accounts.lockout.username_of"
-AXES_LOCKOUT_CALLABLE = "alliance.accounts.lockout.locked_response"
+AXES_LOCKOUT_CALLABLE = "alliance.accounts.views.locked_response"
 AXES_HTTP_RESPONSE_CODE = 429
 # Not in the Django admin: its attempts list spans every agency (the locked list is per agency).
 AXES_ENABLE_ADMIN = False

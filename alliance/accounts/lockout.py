@@ -18,7 +18,6 @@ from axes.signals import user_locked_out
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db.models import Sum
-from django.shortcuts import render
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
@@ -46,17 +45,6 @@ def lock_minutes() -> int:
 
 def locked_error() -> ValidationError:
     return ValidationError(LOCKED_MESSAGE, code="locked", params={"minutes": lock_minutes()})
-
-
-def locked_response(request, original_response=None, credentials=None):  # noqa: ARG001
-    """AXES_LOCKOUT_CALLABLE: the login page again, saying why (429 Too Many Requests)."""
-    from .forms import LoginForm
-
-    form = LoginForm(request, data={"username": (credentials or {}).get("username", "")})
-    form.errors.clear()
-    form.add_error(None, locked_error())
-    next_url = request.POST.get("next", "") if request.method == "POST" else ""
-    return render(request, "accounts/login.html", {"form": form, "next": next_url}, status=429)
 
 
 def locked_usernames(*, now: datetime.datetime | None = None) -> set[str]:

@@ -19,8 +19,8 @@ from alliance.accounts.network import client_ip
 from alliance.audit.services import record
 
 from . import services
-from .forms import TwoFactorForm, TwoFactorVerifyForm
-from .lockout import LOCKED_MESSAGE, lock_minutes
+from .forms import LoginForm, TwoFactorForm, TwoFactorVerifyForm
+from .lockout import LOCKED_MESSAGE, lock_minutes, locked_error
 from .models import Role
 from .permissions import active_membership, role_required
 from .security import (
@@ -61,6 +61,15 @@ def _audit(request: HttpRequest, action: str) -> None:
     membership = membership_of(request.user)
     if membership is not None:
         record(request.user, membership.agency_id, action, request.user, client_ip(request))
+
+
+def locked_response(request, original_response=None, credentials=None):  # noqa: ARG001
+    """AXES_LOCKOUT_CALLABLE: the login page again, saying why (429 Too Many Requests)."""
+    form = LoginForm(request, data={"username": (credentials or {}).get("username", "")})
+    form.errors.clear()
+    form.add_error(None, locked_error())
+    next_url = request.POST.get("next", "") if request.method == "POST" else ""
+    return render(request, "accounts/login.html", {"form": form, "next": next_url}, status=429)
 
 
 def _locked_error() -> str:

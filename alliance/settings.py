@@ -9,6 +9,7 @@ ALLOWED_HOSTS  comma-separated (default: 127.0.0.1,localhost)
 
 from __future__ import annotations
 
+import datetime
 import os
 from pathlib import Path
 from urllib.parse import unquote, urlparse
@@ -97,6 +98,7 @@ INSTALLED_APPS = [
     "alliance.api",
     "alliance.audit",
     "alliance.practice",
+    "axes",  # sign-in lockout (alliance.accounts.lockout)
     "django_tasks_db",  # the task queue table, used when ALLIANCE_TASKS=database
     "ninja",  # serves the API docs' Swagger UI from our own static files (no CDN)
 ]
@@ -117,10 +119,15 @@ MIDDLEWARE = [
     "alliance.care.handover.HandoverLockMiddleware",  # a handed-over device reaches its form only
     "alliance.audit.middleware.ApiReadAuditMiddleware",  # audit trail of API reads
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "axes.middleware.AxesMiddleware",  # answers a locked sign-in with the login page (429)
 ]
 
 ROOT_URLCONF = "alliance.urls"
-AUTHENTICATION_BACKENDS = ["alliance.accounts.backends.MemberBackend"]
+# django-axes first: it refuses a locked sign-in before the password is checked.
+AUTHENTICATION_BACKENDS = [
+    "axes.backends.AxesStandaloneBackend",
+    "alliance.accounts.backends.MemberBackend",
+]
 WSGI_APPLICATION = "alliance.wsgi.application"
 
 TEMPLATES = [
@@ -216,9 +223,25 @@ SECURE_CSP = {
 }
 # Accounts (alliance.accounts.middleware / security): idle sessions end, repeated failures lock.
 SESSION_IDLE_TIMEOUT = int(os.environ.get("SESSION_IDLE_TIMEOUT", 30 * 60))
+# Passwords (django-axes) and two-factor codes (TwoFactorDevice) are counted apart: each locks
+# after LOCKOUT_USER_FAILURES failures for LOCKOUT_WINDOW_SECONDS, counted per user and per
+# (user, address), never per address alone (a clinic's colleagues share one address).
 LOCKOUT_USER_FAILURES = int(os.environ.get("LOCKOUT_USER_FAILURES", 5))
-LOCKOUT_IP_FAILURES = int(os.environ.get("LOCKOUT_IP_FAILURES", 20))
 LOCKOUT_WINDOW_SECONDS = int(os.environ.get("LOCKOUT_WINDOW_SECONDS", 15 * 60))
+AXES_FAILURE_LIMIT = LOCKOUT_USER_FAILURES
+AXES_COOLOFF_TIME = datetime.timedelta(seconds=LOCKOUT_WINDOW_SECONDS)
+AXES_LOCKOUT_PARAMETERS = ["username", ["username", "ip_address"]]
+# Attempts made while locked are refused without being counted: they never extend the lock.
+AXES_RESET_COOL_OFF_ON_FAILURE_DURING_LOCKOUT = False
+AXES_RESET_ON_SUCCESS = True  # a correct password clears password failures (not two-factor ones)
+AXES_CLIENT_IP_CALLABLE = "alliance.accounts.network.client_ip"  # honours TRUSTED_PROXIES
+AXES_USERNAME_CALLABLE = "alliance.accounts.lockout.username_of"
+AXES_LOCKOUT_CALLABLE = "alliance.accounts.views.locked_response"
+AXES_HTTP_RESPONSE_CODE = 429
+# Not in the Django admin: its attempts list spans every agency (the locked list is per agency).
+AXES_ENABLE_ADMIN = False
+AXES_DISABLE_ACCESS_LOG = True  # the audit trail records sign-ins; no second log of addresses
+AXES_VERBOSE = False
 
 # Background work (django.tasks): "immediate" runs a task inside enqueue (one process: the demo,
 # the tests); "database" queues it in the database for `alliance worker` (production: the
@@ -272,13 +295,22 @@ if os.environ.get("EMAIL_HOST"):
     }
 DEFAULT_FROM_EMAIL = os.environ.get("DEFAULT_FROM_EMAIL", "webmaster@localhost")
 SERVER_EMAIL = DEFAULT_FROM_EMAIL
-# A cache shared by every gunicorn worker, so that the API rate limit counts per token across
-# them (optional: without it each worker process counts on its own). Needs the `redis` package.
+# One cache for every gunicorn worker and process, so that the API rate limit counts per token
+# across them: Redis when REDIS_URL is set (Django's own backend; needs the `redis` package),
+# otherwise a table in the database (created by `alliance migrate`: createcachetable).
+CACHE_TABLE = "alliance_cache"
 if os.environ.get("REDIS_URL"):
     CACHES = {
         "default": {
             "BACKEND": "django.core.cache.backends.redis.RedisCache",
             "LOCATION": os.environ["REDIS_URL"],
+        }
+    }
+else:
+    CACHES = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.db.DatabaseCache",
+            "LOCATION": CACHE_TABLE,
         }
     }
 
@@ -313,6 +345,8 @@ LOGGING = {
     "loggers": {
         # Django logs two lines per task at INFO (one task follows every rating): not by default.
         "django.tasks": {"level": LOG_LEVEL},
+        # django-axes logs every failed sign-in; the audit trail records the locks instead.
+        "axes": {"level": "ERROR"},
         "alliance.request": {"level": os.environ.get("ALLIANCE_REQUEST_LOG_LEVEL", "INFO")},
     },
 }

@@ -11,6 +11,8 @@ class AccountsConfig(AppConfig):
     def ready(self) -> None:
         from django.contrib.auth.signals import user_logged_in
 
+        from . import lockout
         from .middleware import on_sign_in
 
         user_logged_in.connect(on_sign_in, weak=False, dispatch_uid="accounts_on_sign_in")
+        lockout.connect()

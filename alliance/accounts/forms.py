@@ -1,46 +1,22 @@
 from django import forms
-from django.conf import settings
 from django.contrib.auth.forms import AuthenticationForm
 from django.core.exceptions import ValidationError
 from django.utils.translation import gettext_lazy as _
 
-from alliance.accounts.network import client_ip
-
-from .security import clear_failures, is_locked_out, note_failure
+from .lockout import LOCKED_MESSAGE
 
 
 class LoginForm(AuthenticationForm):
+    """Lockout is django-axes' (alliance.accounts.lockout): its backend refuses a locked user
+    before the password is checked and its middleware answers with this page and the reason."""
+
     # One message for any failure: never say whether the username or the password was wrong.
     error_messages = {
         **AuthenticationForm.error_messages,
         "invalid_login": _("Those details did not match. Please try again."),
         "inactive": _("Those details did not match. Please try again."),
-        "locked": _(
-            "Too many failed attempts. Sign-in is paused for %(minutes)s minutes; "
-            "ask your agency admin if you need help sooner."
-        ),
+        "locked": LOCKED_MESSAGE,
     }
-
-    def clean(self):
-        username = self.cleaned_data.get("username") or ""
-        ip = client_ip(self.request)
-        if is_locked_out(username, ip):
-            note_failure(username, ip)
-            raise self.locked_error()
-        try:
-            cleaned = super().clean()
-        except ValidationError:
-            if note_failure(username, ip):
-                raise self.locked_error() from None
-            raise
-        clear_failures(username)
-        return cleaned
-
-    def locked_error(self) -> ValidationError:
-        minutes = max(1, settings.LOCKOUT_WINDOW_SECONDS // 60)
-        return ValidationError(
-            self.error_messages["locked"], code="locked", params={"minutes": minutes}
-        )
 
 
 class TwoFactorForm(forms.Form):
@@ -89,3 +65,15 @@ class HandoverPinForm(forms.Form):
         if cleaned.get("pin", "") != (cleaned.get("pin_again") or ""):
             self.add_error("pin_again", _("The two PINs differ."))
         return cleaned
+
+
+class TwoFactorVerifyForm(forms.Form):
+    """At sign-in a recovery code may stand in for the authenticator's code."""
+
+    code = forms.CharField(
+        label=_("Six-digit code from your authenticator app, or a recovery code"),
+        max_length=40,
+        widget=forms.TextInput(
+            attrs={"autocomplete": "one-time-code", "autocapitalize": "none", "autofocus": True}
+        ),
+    )

@@ -140,6 +140,10 @@ class TwoFactorDevice(models.Model):
     # The last accepted time step: a code is accepted once (no replay within its window).
     last_step = models.BigIntegerField(default=0)
     created_at = models.DateTimeField(auto_now_add=True)
+    # Wrong codes, counted apart from wrong passwords (a correct password never clears them);
+    # LOCKOUT_USER_FAILURES of them lock two-factor for LOCKOUT_WINDOW_SECONDS after the last.
+    failure_count = models.PositiveSmallIntegerField(default=0)
+    last_failure_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         verbose_name = _("two-factor device")
@@ -152,9 +156,18 @@ class TwoFactorDevice(models.Model):
         return self.confirmed_at is not None
 
 
-class LoginFailure(models.Model):
-    """A failed sign-in (for lockout). Not tenant data: the username may not exist."""
+class RecoveryCode(models.Model):
+    """A single-use stand-in for a two-factor code, stored as its SHA-256 (the codes carry 80
+    random bits, so the hash cannot be reversed by trying them all)."""
 
-    username = models.CharField(max_length=150, db_index=True)
-    ip_address = models.GenericIPAddressField(null=True, blank=True, db_index=True)
-    at = models.DateTimeField(db_index=True)
+    agency = models.ForeignKey(Agency, on_delete=models.CASCADE, related_name="+")
+    user = models.ForeignKey(User, on_delete=models.CASCADE, related_name="recovery_codes")
+    code_hash = models.CharField(max_length=64)
+    created_at = models.DateTimeField(auto_now_add=True)
+    used_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        verbose_name = _("recovery code")
+        constraints = [
+            models.UniqueConstraint(fields=["user", "code_hash"], name="recovery_code_unique")
+        ]

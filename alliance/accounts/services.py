@@ -78,3 +78,52 @@ def check_handover_secret(user: User, secret: str) -> bool:
     if handover_method(user) == "pin":
         return check_password(secret, user.handover_pin)
     return user.check_password(secret)
+
+
+# --- sign-in locks (the agency admin lifts them) ---------------------------------------------
+
+
+class NotInAgency(Exception):
+    """No member of this agency has that id (the view answers 404)."""
+
+
+def locked_members(agency: Agency, *, now=None) -> list[dict[str, object]]:
+    """The agency's people whose sign-in is locked now: by wrong passwords, wrong two-factor
+    codes or both. No addresses are shown (the audit trail keeps them)."""
+    from .lockout import locked_usernames
+    from .security import device_of, two_factor_locked
+
+    members = User.objects.filter(membership__agency=agency).select_related("two_factor")
+    by_password = locked_usernames(now=now)
+    rows = []
+    for user in members.order_by("username"):
+        device = device_of(user)
+        password = user.username.lower() in by_password
+        two_factor = device is not None and two_factor_locked(device, at=now)
+        if password or two_factor:
+            rows.append({"user": user, "password": password, "two_factor": two_factor})
+    return rows
+
+
+@transaction.atomic
+def unlock(actor, agency: Agency, public_id: str, *, ip: str | None = None) -> User:
+    """Lift both locks of one member of the agency (audited as ``login.unlocked``)."""
+    from alliance.audit.services import record
+
+    from .lockout import reset_password_failures
+    from .security import reset_two_factor_failures
+
+    user = User.objects.filter(public_id=public_id, membership__agency=agency).first()
+    if user is None:
+        raise NotInAgency(public_id)
+    passwords = reset_password_failures(user.username)
+    codes = reset_two_factor_failures(user)
+    record(
+        actor,
+        agency,
+        "login.unlocked",
+        user,
+        ip,
+        {"password_failures_cleared": passwords, "two_factor_cleared": codes},
+    )
+    return user

@@ -18,6 +18,9 @@ urlpatterns = [
     path("account/two-factor/", views.two_factor_setup, name="two_factor_setup"),
     path("account/two-factor/verify/", views.two_factor_verify, name="two_factor_verify"),
     path("account/handover-pin/", views.handover_pin, name="handover_pin"),
+    path("account/two-factor/recovery-codes/", views.recovery_codes, name="recovery_codes"),
+    path("account/locked/", views.locked_accounts, name="locked_accounts"),
+    path("account/locked/<str:public_id>/unlock/", views.unlock_account, name="unlock_account"),
     path(
         "account/password/",
         auth_views.PasswordChangeView.as_view(

@@ -32,26 +32,46 @@ class RateLimited(Exception):
         self.retry_after = retry_after
 
 
-def check_rate(token: ApiToken, now: float | None = None) -> int:
-    """Count one request in the token's current window; raise RateLimited past the limit.
+def clock() -> float:
+    """The rate limit's clock (tests replace it: no test depends on where a window ends)."""
+    return time.time()
 
-    Fixed windows of ``API_RATE_WINDOW_SECONDS`` in the Django cache (shared between workers
-    when the cache is Redis or Memcached). Returns the requests left in the window.
+
+def check_rate(token: ApiToken, now: float | None = None) -> int:
+    """Count one request for the token; raise RateLimited past the limit. Returns what is left.
+
+    A sliding window: the count of the current window of ``API_RATE_WINDOW_SECONDS`` plus the
+    previous window's count weighted by how much of it still lies within the last
+    ``API_RATE_WINDOW_SECONDS`` (so a burst at the end of one window and the start of the next is
+    counted together, unlike fixed windows). The counts live in the Django cache, which every
+    worker and process reads: Redis (REDIS_URL) or the database cache table. A refused request is
+    not counted, so a client that waits gets through again.
     """
     limit = settings.API_RATE_LIMIT
     window = settings.API_RATE_WINDOW_SECONDS
-    now = time.time() if now is None else now
+    now = clock() if now is None else now
     slot = int(now // window)
+    elapsed = now - slot * window
     key = f"api-rate:{token.pk}:{slot}"
-    cache.add(key, 0, timeout=window + 1)
+    previous = cache.get(f"api-rate:{token.pk}:{slot - 1}", 0)
+    weight = 1 - elapsed / window
+    cache.add(key, 0, timeout=2 * window + 1)
     try:
         count = cache.incr(key)
     except ValueError:  # expired between add and incr
-        cache.set(key, 1, timeout=window + 1)
+        cache.set(key, 1, timeout=2 * window + 1)
         count = 1
-    if count > limit:
-        raise RateLimited(max(1, math.ceil((slot + 1) * window - now)))
-    return limit - count
+    used = previous * weight + count
+    if used > limit + 1e-9:  # (the weight is a float: 3 * (1 - 20/60) is not quite 2)
+        cache.decr(key)  # a refused request does not count
+        current = count - 1
+        if previous and current + 1 <= limit:
+            # The previous window's weight falls until one more request fits.
+            wait = window * (1 - (limit - current - 1) / previous) - elapsed
+        else:
+            wait = window - elapsed
+        raise RateLimited(max(1, math.ceil(round(wait, 6))))
+    return max(0, math.floor(limit - used))
 
 
 class TokenAuth(HttpBearer):

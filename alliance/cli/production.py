@@ -92,6 +92,7 @@ def run_migrate(args: argparse.Namespace) -> int:
             print(f"{waiting} migration(s) waiting" if waiting else "Every migration is applied.")
         return 1 if args.check and waiting else 0
     call_command("migrate", interactive=False, verbosity=1)
+    call_command("createcachetable", verbosity=1)  # the rate limit's cache without Redis
     return 0
 
 

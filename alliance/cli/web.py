@@ -118,6 +118,7 @@ def setup_django() -> dict[str, str]:
     from django.core.management import call_command
 
     call_command("migrate", interactive=False, verbosity=0)
+    call_command("createcachetable", verbosity=0)  # the rate limit's cache without Redis
     return env
 
 

@@ -27,8 +27,8 @@ from alliance.care.dates import EARLIEST_DATE, latest_date
 from alliance.care.feedback import (
     model_description,  # noqa: F401 (the report pages ask here)
     model_for,
-    safety_message,
     model_or_none,
+    safety_message,
 )
 from alliance.care.models import Alert, Attendance, Episode, FittedModel, Session, Zone
 from alliance.care.services import audit, refresh_open_episodes

@@ -46,7 +46,7 @@ class Api:
 
 
 @pytest.fixture(autouse=True)
-def _fresh_rate_limits():
+def _fresh_rate_limits(db):  # noqa: ARG001 (the cache is a database table)
     cache.clear()
     yield
     cache.clear()

@@ -214,21 +214,6 @@ def test_the_effectiveness_report_covers_only_the_visible_episodes(personas, api
     assert (bad.status_code, bad.json()["code"]) == (422, "not_an_outcome")
 
 
-def test_requests_beyond_the_rate_limit_get_429_with_retry_after(personas, token_for, settings):
-    from tests.api.conftest import Api
-
-    settings.API_RATE_LIMIT = 3
-    settings.API_RATE_WINDOW_SECONDS = 60
-    api = Api(token_for(personas.tara))
-    assert [api.get("/me").status_code for _ in range(3)] == [200, 200, 200]
-    limited = api.get("/me")
-    assert limited.status_code == 429
-    assert limited.json()["code"] == "rate_limited"
-    assert 1 <= int(limited["Retry-After"]) <= 60
-    # The limit is per token: another token of the same user is not affected.
-    assert Api(token_for(personas.tara)).get("/me").status_code == 200
-
-
 def test_the_openapi_document_and_docs_load_nothing_from_outside(personas, client):
     schema = client.get("/api/v1/openapi.json")
     assert schema.status_code == 200

@@ -46,9 +46,11 @@ def settings_with(**variables: str) -> dict:
     return json.loads(result.stdout)
 
 
-def test_without_the_variables_each_process_has_its_own_cache_and_mail_is_printed():
+def test_without_the_variables_the_cache_is_a_database_table_and_mail_is_printed():
     found = settings_with()
-    assert found["cache"] == "django.core.cache.backends.locmem.LocMemCache"
+    # One cache for every worker and process (the API rate limit), not one per process.
+    assert found["cache"] == "django.core.cache.backends.db.DatabaseCache"
+    assert found["cache_location"] == "alliance_cache"
     assert found["mailer"] == "EmailBackend" and found["smtp"] == [None, None, None, None]
     assert found["lag"] == 300
 

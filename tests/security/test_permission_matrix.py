@@ -83,6 +83,10 @@ SITE: dict[str, tuple[str, str]] = {
     "logout": ("POST", "L L L L L L"),
     "two_factor_setup": ("GET", "L 200 200 200 200 200"),
     "two_factor_verify": ("GET", "L 302 302 302 302 302"),
+    "recovery_codes": ("GET", "L 302 302 302 302 302"),  # to the set-up page until enrolled
+    # sign-in locks: the agency admin lists and lifts them for the agency's own people
+    "locked_accounts": ("GET", "L 403 403 403 200 200"),
+    "unlock_account": ("POST", "L 403 403 403 302 404"),
     "password_change": ("GET", "L 200 200 200 200 200"),
     "password_change_done": ("GET", "L 200 200 200 200 200"),
     "handover_pin": ("GET", "L 200 200 200 200 200"),
@@ -255,6 +259,7 @@ def world(personas):
         "reports:activate": {"public_id": fitted.public_id},
         "practice:of": {"public_id": personas.tara.public_id},
         "acknowledge_alert": {"alert_id": str(safety_alert.pk)},
+        "unlock_account": {"public_id": personas.tara.public_id},
         "practice:add_reflection": {"public_id": objective.public_id},
         "practice:share_objective": {"public_id": objective.public_id},
     }

@@ -61,3 +61,23 @@ def test_the_application_settings_want_a_secret_key_even_inside_a_test_run(monke
 def test_the_test_run_uses_its_own_settings_module():
     assert settings.SETTINGS_MODULE == "tests.settings"
     assert settings.SESSION_COOKIE_SECURE is False and settings.CSRF_COOKIE_SECURE is False
+
+
+def test_only_the_demo_turns_secure_cookies_off():
+    """`alliance serve` keeps the settings' default (Secure unless DEBUG or SECURE_COOKIES=0);
+    the one line of the application that sets SECURE_COOKIES=0 is the demo's."""
+    import ast
+    import inspect
+
+    from alliance.cli import web
+
+    root = Path(SETTINGS_FILE).parent
+    setters = []
+    for path in sorted(root.rglob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.Constant) and node.value == "SECURE_COOKIES":
+                setters.append(path.relative_to(root).as_posix())
+    assert sorted(setters) == ["cli/web.py", "settings.py"]
+    assert 'os.environ.setdefault("SECURE_COOKIES", "0")' in inspect.getsource(web.run_demo)
+    assert "SECURE_COOKIES" not in inspect.getsource(web.run_serve)
+    assert "SECURE_COOKIES" not in inspect.getsource(web.local_environment)

@@ -80,6 +80,8 @@ def test_migrate_creates_the_tables_and_check_tells_whether_any_migration_waits(
     assert "Applying accounts.0001" in applied.stdout
     with database(tmp_path) as db:
         assert db.execute("select count(*) from accounts_agency").fetchone() == (0,)
+        # The cache table every worker reads for the API rate limit (no Redis configured).
+        assert db.execute("select count(*) from alliance_cache").fetchone() == (0,)
     done = alliance(tmp_path, "migrate", "--check")
     assert done.returncode == 0 and "Every migration is applied." in done.stdout
     again = alliance(tmp_path, "migrate")

@@ -1,0 +1,206 @@
+"""The production configuration, started as a clinic's server runs it, walks a rating through.
+
+deploy/alliance.env.example as an operator fills it in (DEBUG=0, HTTPS settings, the database task
+queue), on its own PostgreSQL database and the Redis cache: `alliance migrate`, `createadmin`,
+`check --deploy`, then `alliance serve` (gunicorn) and `alliance worker` as the systemd units start
+them. A client, two sessions and two ORS ratings go in through the API, as the proxy forwards them
+(Host and X-Forwarded-Proto); the episode's caseload zone appears only once the worker has run the
+follow-up task. Runs in every test run (SQLite and PostgreSQL alike): it makes its own database.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+
+import psycopg
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+PASSWORD = "a long and unusual passphrase"
+HOST = "alliance.example.org"
+SERVER = "postgres://postgres@127.0.0.1:5432"
+FOLLOW_UP_DEADLINE = 90  # seconds: the worker polls, and a loaded CI machine is slow
+
+
+def operator_environment(tmp_path: Path, database: str) -> dict[str, str]:
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith(("DJANGO_", "PYTEST", "ALLIANCE_", "SECURE_", "DEBUG", "REDIS"))
+        and k not in {"DATABASE_URL", "SECRET_KEY"}
+    }
+    for line in (ROOT / "deploy" / "alliance.env.example").read_text().splitlines():
+        if line and not line.startswith("#"):
+            key, value = line.split("=", 1)
+            env[key] = value
+    env.update(
+        PYTHONPATH=str(ROOT),
+        SECRET_KEY=secrets.token_urlsafe(50),
+        DATABASE_URL=f"{SERVER}/{database}",
+        ALLIANCE_DATA_DIR=str(tmp_path / "var"),
+        REDIS_URL="redis://127.0.0.1:6379/7",
+        LOG_LEVEL="INFO",
+    )
+    return env
+
+
+def alliance(env: dict[str, str], cwd: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "alliance", *args],
+        cwd=cwd,
+        env=env,
+        input="",
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+
+
+@pytest.fixture
+def database() -> Iterator[str]:
+    name = f"alliance_walk_{secrets.token_hex(4)}"
+    with psycopg.connect(f"{SERVER}/postgres", autocommit=True) as admin:
+        admin.execute(f'CREATE DATABASE "{name}"')
+    try:
+        yield name
+    finally:
+        with psycopg.connect(f"{SERVER}/postgres", autocommit=True) as admin:
+            admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+class Proxy:
+    """What the TLS proxy adds to every request: the public host name and the original scheme."""
+
+    def __init__(self, port: int, token: str) -> None:
+        self.base = f"http://127.0.0.1:{port}"
+        self.token = token
+
+    def call(self, method: str, path: str, body: dict | None = None) -> dict:
+        request = urllib.request.Request(
+            self.base + path,
+            method=method,
+            data=None if body is None else json.dumps(body).encode(),
+            headers={
+                "Host": HOST,
+                "X-Forwarded-Proto": "https",
+                "X-Forwarded-For": "203.0.113.7",
+                "Authorization": f"Bearer {self.token}",
+                "Content-Type": "application/json",
+            },
+        )
+        with urllib.request.urlopen(request, timeout=30) as response:
+            return json.loads(response.read())
+
+
+def wait_until_healthy(proxy: Proxy, server: subprocess.Popen) -> None:
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        assert server.poll() is None, "alliance serve exited"
+        request = urllib.request.Request(
+            proxy.base + "/healthz", headers={"Host": HOST, "X-Forwarded-Proto": "https"}
+        )
+        try:
+            with urllib.request.urlopen(request, timeout=5) as response:
+                if response.status == 200:
+                    return
+        except (OSError, urllib.error.HTTPError):
+            time.sleep(0.5)
+    pytest.fail("alliance serve did not answer /healthz within 120 s")
+
+
+def test_the_production_configuration_walks_a_rating_through_to_the_caseload_zone(
+    tmp_path, database
+):
+    env = operator_environment(tmp_path, database)
+    migrated = alliance(env, tmp_path, "migrate")
+    assert migrated.returncode == 0, migrated.stderr
+    admin = alliance(
+        {**env, "ALLIANCE_ADMIN_PASSWORD": PASSWORD},
+        tmp_path,
+        "createadmin",
+        "--agency",
+        "Riverside",
+        "--username",
+        "ada",
+    )
+    assert admin.returncode == 0, admin.stderr
+    checked = alliance(env, tmp_path, "check", "--deploy")
+    assert checked.returncode == 0 and "no issues" in checked.stdout, (
+        checked.stdout + checked.stderr
+    )
+    created = alliance(env, tmp_path, "token", "create", "--user", "ada", "--scope", "write")
+    assert created.returncode == 0, created.stderr
+    token = next(line for line in created.stdout.split() if line.startswith("alc_"))
+
+    port = free_port()
+    server = subprocess.Popen(
+        [sys.executable, "-m", "alliance", "serve", "--bind", f"127.0.0.1:{port}"]
+        + ["--workers", "2"],
+        cwd=tmp_path,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    worker = None
+    try:
+        proxy = Proxy(port, token)
+        wait_until_healthy(proxy, server)
+        client = proxy.call("POST", "/api/v1/clients", {"display_code": "W-1"})
+        for number, (day, total) in enumerate([("2026-11-02", 17.0), ("2026-11-09", 31.0)], 1):
+            session = proxy.call("POST", "/api/v1/sessions", {"client": client["id"], "date": day})
+            proxy.call(
+                "POST",
+                "/api/v1/administrations",
+                {
+                    "session": session["id"],
+                    "instrument": "ors",
+                    "idempotency_key": f"walk-{number}",
+                    "total": total,
+                },
+            )
+        episode = proxy.call("GET", "/api/v1/episodes")["items"][0]
+        assert episode["session_count"] == 2
+        # Nothing computed the zone yet: the follow-up task waits in the database queue.
+        assert episode["zone"] in ("", "none", "grey")
+
+        worker = subprocess.Popen(
+            [sys.executable, "-m", "alliance", "worker"],
+            cwd=tmp_path,
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        deadline = time.monotonic() + FOLLOW_UP_DEADLINE
+        while time.monotonic() < deadline:
+            episode = proxy.call("GET", f"/api/v1/episodes/{episode['id']}")
+            if episode["zone"] not in ("", "none", "grey"):
+                break
+            time.sleep(0.5)
+        assert episode["zone"] == "green", episode
+        assert episode["last_outcome_total"] == 31.0
+    finally:
+        if worker is not None:
+            worker.terminate()
+            worker.wait(timeout=30)
+        server.terminate()
+        _, err = server.communicate(timeout=30)
+        print(err)  # shown by pytest when anything above failed
+    assert "Traceback" not in err, err

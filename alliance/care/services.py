@@ -23,6 +23,7 @@ from .models import (
     Administration,
     AgeBand,
     Alert,
+    IdempotencyKey,
     Attendance,
     Client,
     ClientShare,
@@ -72,6 +73,9 @@ alerts_raised = Signal()
 class RecordResult:
     administration: Administration
     created: bool
+    # For a repeated idempotency key: what that key's save stored (items, total, total_only,
+    # entry_mode), which a later edit may since have changed; None for a new save.
+    replayed: Mapping[str, object] | None = None
 
 
 def audit(
@@ -323,13 +327,37 @@ def record_administration(
             ip,
         )
     except IntegrityError:
-        # Two identical submissions raced: the other one stored it; answer with that row.
-        stored = Administration.objects.filter(
-            agency_id=session.agency_id, idempotency_key=idempotency_key
-        ).first()
+        # Two identical submissions raced: the other one stored it; answer with its result.
+        stored = _stored_key(session.agency_id, idempotency_key)
         if stored is None:
             raise
-        return RecordResult(stored, False)
+        return stored
+
+
+def _result_of(administration: Administration) -> dict[str, object]:
+    return {
+        "items": administration.items,
+        "total": administration.total,
+        "total_only": administration.total_only,
+        "entry_mode": administration.entry_mode,
+    }
+
+
+def _stored_key(agency_id: int, idempotency_key: str) -> RecordResult | None:
+    """The stored answer for a key seen before (any key a save used, not only the row's last)."""
+    remembered = (
+        IdempotencyKey.objects.filter(agency_id=agency_id, key=idempotency_key)
+        .select_related("administration")
+        .first()
+    )
+    if remembered is not None:
+        return RecordResult(remembered.administration, False, remembered.result)
+    # Rows written without a remembered key (imports, rows saved before keys were kept).
+    row = Administration.objects.filter(agency_id=agency_id, idempotency_key=idempotency_key)
+    administration = row.first()
+    if administration is None:
+        return None
+    return RecordResult(administration, False, _result_of(administration))
 
 
 @transaction.atomic
@@ -348,18 +376,14 @@ def _store_administration(
     episode = Episode.objects.select_for_update().get(pk=session.episode_id)
     if not episode.is_open:
         raise ServiceError(_("This episode is closed."))
-    # One query answers both questions: was this key stored already (a retry), and has this
-    # rater filled in this form in this session before (then this save is an edit)?
-    earlier = list(
-        Administration.objects.filter(agency_id=episode.agency_id).filter(
-            Q(idempotency_key=idempotency_key)
-            | Q(session=session, instrument=instrument, rater=rater)
-        )
-    )
-    duplicate = next((a for a in earlier if a.idempotency_key == idempotency_key), None)
+    # A key seen before is a retry: answer what that key stored, whatever came after it.
+    duplicate = _stored_key(episode.agency_id, idempotency_key)
     if duplicate is not None:
-        return RecordResult(duplicate, False)
-    existing = earlier[0] if earlier else None
+        return duplicate
+    # Has this rater filled in this form in this session before (then this save is an edit)?
+    existing = Administration.objects.filter(
+        agency_id=episode.agency_id, session=session, instrument=instrument, rater=rater
+    ).first()
     values = {
         "items": scored.items,
         "total": scored.total,
@@ -406,6 +430,12 @@ def _store_administration(
                 "entry_mode": entry_mode,
             },
         )
+    IdempotencyKey.objects.create(
+        agency_id=episode.agency_id,
+        key=idempotency_key,
+        administration=administration,
+        result=_result_of(administration),
+    )
     # The summary, alerts and webhook follow in a task; its row commits with the rating.
     follow_up_rating.enqueue(episode.pk, administration.pk)
     # Last in the transaction: the lock on the audit chain (lane) is then held only until commit.

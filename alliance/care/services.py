@@ -12,6 +12,7 @@ from django.dispatch import Signal
 from django.tasks import task
 from django.utils import timezone
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 
 from alliance.accounts.models import Agency, Team
 from alliance.audit.services import record
@@ -89,6 +90,10 @@ def today() -> datetime.date:
     return timezone.localdate()
 
 
+# The agency's name policy, checked by every path that can store a name (web, API, import).
+NAMES_REFUSED = gettext_lazy("This agency keeps pseudonymous codes only: leave the name empty.")
+
+
 @transaction.atomic
 def create_client(
     actor,
@@ -118,7 +123,7 @@ def create_client(
         raise ServiceError(_("The team belongs to another agency."))
     name = (name or "").strip()
     if name and not agency.allow_client_names:
-        raise ServiceError(_("This agency keeps pseudonymous codes only: leave the name empty."))
+        raise ServiceError(str(NAMES_REFUSED))
     display_code = (display_code or "").strip() or new_client_code(agency)
     default_outcome, default_alliance = default_forms(age_band)
     outcome_instrument = outcome_instrument or default_outcome
@@ -207,6 +212,10 @@ def update_client(actor, client: Client, *, ip: str | None = None, **changes: ob
         raise ServiceError(f"cannot change {', '.join(sorted(unknown))}")
     if "age_band" in changes and changes["age_band"] not in AgeBand.values:
         raise ServiceError(f"unknown age band {changes['age_band']!r}")
+    if "name" in changes:
+        changes["name"] = str(changes["name"] or "").strip()
+        if changes["name"] and not client.agency.allow_client_names:
+            raise ServiceError(str(NAMES_REFUSED))
     client = Client.objects.select_for_update().get(pk=client.pk)
     for name, value in changes.items():
         setattr(client, name, value)

@@ -43,7 +43,8 @@ def register(subparsers) -> None:
     audit = subparsers.add_parser("audit", help="check the audit trail")
     audit_sub = audit.add_subparsers(dest="audit_command", metavar="ACTION", required=True)
     verify = audit_sub.add_parser(
-        "verify", help="check the hash chain; print the first broken link of each agency"
+        "verify",
+        help="check every lane's hash chain against its signed head; print every broken lane",
     )
     verify.set_defaults(func=run_verify)
 
@@ -122,12 +123,16 @@ def run_restore(args: argparse.Namespace) -> int:
 
 def run_verify(args: argparse.Namespace) -> int:  # noqa: ARG001
     _django()
-    from alliance.audit.services import verify
+    from alliance.audit.services import EVIDENCE_HINT, verify
 
     checked, broken = verify()
     for problem in broken:
         print(problem, file=sys.stderr)
     if broken:
+        print(
+            f"audit trail broken: {len(broken)} lanes ({checked} events checked)", file=sys.stderr
+        )
+        print(EVIDENCE_HINT, file=sys.stderr)
         return 1
     print(f"audit trail intact: {checked} events checked")
     return 0

@@ -44,7 +44,7 @@ def test_erasing_a_client_removes_every_record_and_leaves_an_audit_event(persona
         "reason": "request",
         "sessions": 1,
     }
-    assert verify_agency(personas.riverside.pk)[1] is None
+    assert verify_agency(personas.riverside.pk)[1] == []
 
 
 def test_an_erased_client_is_gone_from_report_exports(personas, tara_session):

@@ -15,7 +15,8 @@ from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
 from alliance.accounts.models import Agency, Team
-from alliance.audit.services import record
+from alliance.audit.models import AuditEvent
+from alliance.audit.services import record, redact
 from alliance.science.instruments import ResponseError, ScoredResponse, UnknownInstrumentError
 from alliance.science.instruments.age_bands import DEFAULT_AGE_BAND, default_forms
 
@@ -68,6 +69,11 @@ class DuplicateError(ServiceError):
 # Sent after commit (the API app delivers webhooks from them): administration=, alerts=[...].
 administration_recorded = Signal()
 alerts_raised = Signal()
+# Sent inside an erasure's transaction, before the client's rows go (client=). Each receiver
+# removes or redacts what its app holds about the client outside the rows that cascade
+# (webhook deliveries, queued messages, task rows) and answers {what: count}; an answer may add
+# "audit_targets": [(target type, id), ...] whose audit events lose their details too.
+client_erasing = Signal()
 
 
 @dataclass(frozen=True)
@@ -619,19 +625,77 @@ def new_client_code(agency: Agency) -> str:
 @transaction.atomic
 def erase_client(actor, client: Client, *, reason: str = "request", ip: str | None = None) -> dict:
     """Remove a client and everything recorded about them (episodes, sessions, scores, alerts,
-    links); the audit trail keeps only that it happened, under the pseudonymous id.
+    links), and what other places keep of them: webhook deliveries, queued tasks and messages
+    (``client_erasing``), and the details of their audit events (redacted: the chain still
+    verifies, see ``alliance.audit.models``). The trail keeps that it happened, under the
+    pseudonymous id, with counts only.
 
     Returns the counts removed, which the audit event also records.
     """
     client = Client.objects.select_for_update().get(pk=client.pk)
-    counts = {
-        "episodes": client.episodes.count(),
-        "sessions": Session.objects.filter(episode__client=client).count(),
-        "administrations": Administration.objects.filter(episode__client=client).count(),
+    episodes = dict(Episode.objects.filter(client=client).values_list("pk", "public_id"))
+    sessions = list(Session.objects.filter(episode__client=client).values_list("public_id", flat=True))
+    administrations = list(
+        Administration.objects.filter(episode__client=client).values_list("public_id", flat=True)
+    )
+    counts: dict[str, int] = {
+        "episodes": len(episodes),
+        "sessions": len(sessions),
+        "administrations": len(administrations),
     }
+    targets: set[tuple[str, str]] = {("client", client.public_id)}
+    targets |= {("episode", public_id) for public_id in episodes.values()}
+    targets |= {("session", public_id) for public_id in sessions}
+    targets |= {("administration", public_id) for public_id in administrations}
+    for _receiver, answer in client_erasing.send(sender=Client, client=client):
+        for key, value in (answer or {}).items():
+            if key == "audit_targets":
+                targets |= {(str(kind), str(ident)) for kind, ident in value}
+            else:
+                counts[key] = counts.get(key, 0) + int(value)
+    counts["queued_tasks"] = counts.get("queued_tasks", 0) + purge_task_rows(
+        "follow_up_rating", list(episodes)
+    )
+    mentions = [client.public_id, *episodes.values(), *sessions]
+    counts["audit_events_redacted"] = _redact_trail(client.agency_id, targets, mentions)
+    # After the redaction: this event keeps the fact of the erasure and the counts.
     audit(client.agency, actor, "client.erased", client, ip, reason=reason, **counts)
     client.delete()
     return counts
+
+
+def _redact_trail(agency_id: int, targets: set[tuple[str, str]], mentions: Sequence[str]) -> int:
+    """Redact the details of the agency's events about these targets or naming these ids."""
+    by_type: dict[str, list[str]] = {}
+    for kind, ident in targets:
+        by_type.setdefault(kind, []).append(ident)
+    events = AuditEvent.objects.filter(agency_id=agency_id)
+    found: dict[int, AuditEvent] = {}
+    for kind, idents in by_type.items():
+        for start in range(0, len(idents), 500):
+            batch = events.filter(target_type=kind, target_id__in=idents[start : start + 500])
+            found.update((event.pk, event) for event in batch.only("pk", "detail"))
+    for ident in mentions:
+        named = events.filter(detail__icontains=ident).only("pk", "detail")
+        found.update((event.pk, event) for event in named)
+    return redact(agency_id, found.values(), reason="erasure")
+
+
+def purge_task_rows(task_name: str, first_args: Sequence[int]) -> int:
+    """Remove the task rows (queued or finished, not running) of the task named ``task_name``
+    whose first argument is one of ``first_args`` (the database queue, ``ALLIANCE_TASKS``)."""
+    from django_tasks_db.models import DBTaskResult
+
+    if not first_args:
+        return 0
+    rows = DBTaskResult.objects.filter(task_path__endswith=f".{task_name}").exclude(
+        status="RUNNING"
+    )
+    removed = 0
+    for start in range(0, len(first_args), 500):
+        batch = list(first_args[start : start + 500])
+        removed += rows.filter(args_kwargs__args__0__in=batch).delete()[0]
+    return removed
 
 
 def retention_due(agency: Agency, on: datetime.date | None = None):

@@ -8,6 +8,7 @@ import time
 import uuid
 
 from django.conf import settings
+from django.utils.cache import add_never_cache_headers
 
 from .logging import request_id, safe_path
 
@@ -58,3 +59,22 @@ class RequestIdMiddleware:
             return response
         finally:
             request_id.reset(token)
+
+
+class NoStoreMiddleware:
+    """Nothing the application serves is kept by a browser or a proxy cache.
+
+    Client pages, graphs, PDFs, exports and API responses carry clinical data; one rule for every
+    dynamic response (``Cache-Control: no-store`` with Django's never-cache headers) is simpler
+    to trust than a decorator on each view. Static files never reach it (WhiteNoise answers
+    them first, with their own long cache headers).
+    """
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        response = self.get_response(request)
+        if "no-store" not in response.get("Cache-Control", ""):
+            add_never_cache_headers(response)
+        return response

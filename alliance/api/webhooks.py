@@ -259,9 +259,7 @@ def on_client_erasing(sender, client, **kwargs) -> dict[str, int]:
     deliveries = WebhookDelivery.objects.filter(
         agency_id=client.agency_id, payload__data__client=client.public_id
     )
-    pending = list(
-        deliveries.filter(status=DeliveryStatus.PENDING).values_list("pk", flat=True)
-    )
+    pending = list(deliveries.filter(status=DeliveryStatus.PENDING).values_list("pk", flat=True))
     tasks = purge_task_rows("deliver_webhook", pending)
     removed = WebhookDelivery.objects.filter(pk__in=pending).delete()[0]
     redacted = deliveries.exclude(pk__in=pending).update(payload={"redacted": True})

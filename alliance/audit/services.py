@@ -248,12 +248,14 @@ def redact(agency_id: int, events: Iterable[AuditEvent], **kept: object) -> int:
     ids = [event.pk for event in events if not event.redacted]
     if not ids:
         return 0
-    if connection.vendor == "postgresql":
-        with connection.cursor() as cursor:
-            cursor.execute("SELECT set_config('alliance.audit_redact', %s, true)", [str(agency_id)])
     marker = {REDACTED: _jsonable(kept)}
     done = 0
     with transaction.atomic(savepoint=False):
+        if connection.vendor == "postgresql":  # transaction-local: the guard reads it
+            with connection.cursor() as cursor:
+                cursor.execute(
+                    "SELECT set_config('alliance.audit_redact', %s, true)", [str(agency_id)]
+                )
         for start in range(0, len(ids), 500):
             batch = ids[start : start + 500]
             done += AuditEvent._base_manager.filter(agency_id=agency_id, pk__in=batch).update(

@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from django.db import IntegrityError, transaction
 from django.db.models import Count, Max, Q
@@ -25,13 +26,13 @@ from .models import (
     Administration,
     AgeBand,
     Alert,
-    IdempotencyKey,
     Attendance,
     Client,
     ClientShare,
     Ending,
     EntryMode,
     Episode,
+    IdempotencyKey,
     Rater,
     Session,
 )
@@ -634,7 +635,9 @@ def erase_client(actor, client: Client, *, reason: str = "request", ip: str | No
     """
     client = Client.objects.select_for_update().get(pk=client.pk)
     episodes = dict(Episode.objects.filter(client=client).values_list("pk", "public_id"))
-    sessions = list(Session.objects.filter(episode__client=client).values_list("public_id", flat=True))
+    sessions = list(
+        Session.objects.filter(episode__client=client).values_list("public_id", flat=True)
+    )
     administrations = list(
         Administration.objects.filter(episode__client=client).values_list("public_id", flat=True)
     )
@@ -647,7 +650,8 @@ def erase_client(actor, client: Client, *, reason: str = "request", ip: str | No
     targets |= {("episode", public_id) for public_id in episodes.values()}
     targets |= {("session", public_id) for public_id in sessions}
     targets |= {("administration", public_id) for public_id in administrations}
-    for _receiver, answer in client_erasing.send(sender=Client, client=client):
+    answers: list[Any] = client_erasing.send(sender=Client, client=client)
+    for _receiver, answer in answers:
         for key, value in (answer or {}).items():
             if key == "audit_targets":
                 targets |= {(str(kind), str(ident)) for kind, ident in value}

@@ -117,13 +117,21 @@ def backup_to(path: Path) -> int:
         (Path(folder) / MANIFEST).write_bytes(body)
         # Health data: readable by its owner only, from the first byte.
         descriptor = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        mode = "w:gz" if path.suffix == ".gz" else "w"
-        with os.fdopen(descriptor, "wb") as raw, tarfile.open(fileobj=raw, mode=mode) as archive:
-            archive.add(Path(folder) / MANIFEST, arcname=MANIFEST)
-            archive.add(data, arcname=DATA)
+        with os.fdopen(descriptor, "wb") as raw:
+            if path.suffix == ".gz":
+                with tarfile.open(fileobj=raw, mode="w:gz") as archive:
+                    _pack(archive, Path(folder))
+            else:
+                with tarfile.open(fileobj=raw, mode="w") as archive:
+                    _pack(archive, Path(folder))
     os.replace(partial, path)
     path.chmod(0o600)
     return path.stat().st_size
+
+
+def _pack(archive: tarfile.TarFile, folder: Path) -> None:
+    archive.add(folder / MANIFEST, arcname=MANIFEST)  # first: a reader checks it before the data
+    archive.add(folder / DATA, arcname=DATA)
 
 
 def check_backup(path: Path, folder: Path) -> Path:

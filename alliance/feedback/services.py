@@ -200,7 +200,9 @@ def on_client_erasing(sender, client: Client, **kwargs) -> dict:
     return {
         "link_messages_removed": removed,
         "queued_tasks": tasks,
-        "audit_targets": [("feedbacklink", pid) for pid in links.values_list("public_id", flat=True)],
+        "audit_targets": [
+            ("feedbacklink", pid) for pid in links.values_list("public_id", flat=True)
+        ],
     }
 
 

@@ -70,9 +70,7 @@ def test_verify_reports_every_broken_lane_not_only_the_first(personas):
     assert checked == AuditEvent.objects.count() - 2  # every good event of every lane
 
 
-def test_the_verify_command_names_every_broken_lane_and_how_to_keep_the_evidence(
-    personas, capsys
-):
+def test_the_verify_command_names_every_broken_lane_and_how_to_keep_the_evidence(personas, capsys):
     tara = _events(personas.tara, personas.riverside, 2)
     theo = _events(personas.theo, personas.riverside, 2)
     assert cli_main(["audit", "verify"]) == 0
@@ -110,12 +108,12 @@ def test_the_database_allows_no_update_but_a_redaction_of_the_details(personas):
 
 def test_opening_the_group_page_is_recorded(personas):
     group = Group.objects.create(agency=personas.riverside, name="Tue", leader=personas.tara)
-    GroupMember.objects.create(
-        agency=personas.riverside, group=group, client=personas.tara_client
-    )
+    GroupMember.objects.create(agency=personas.riverside, group=group, client=personas.tara_client)
     browser = Browser()
     browser.force_login(personas.tara)
-    response = browser.get(reverse("feedback:group", args=[group.public_id]), REMOTE_ADDR="10.4.4.4")
+    response = browser.get(
+        reverse("feedback:group", args=[group.public_id]), REMOTE_ADDR="10.4.4.4"
+    )
     assert response.status_code == 200
     viewed = AuditEvent.objects.get(action="group.viewed")
     assert (viewed.actor, viewed.target_id, viewed.ip_address) == (

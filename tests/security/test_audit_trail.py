@@ -44,9 +44,7 @@ def test_verify_checks_every_lane_of_an_agency(personas):
         record(users[n % 3], personas.riverside, f"test.{n}", None, None)
     assert len(set(AuditEvent.objects.values_list("lane", flat=True))) > 1
     checked, broken = verify_agency(personas.riverside.pk)
-    assert (
-        broken == [] and checked == AuditEvent.objects.filter(agency=personas.riverside).count()
-    )
+    assert broken == [] and checked == AuditEvent.objects.filter(agency=personas.riverside).count()
 
 
 def test_an_event_records_who_what_when_and_from_where(personas):

@@ -65,9 +65,7 @@ def test_restore_refuses_a_manifest_resigned_without_the_key(backup, tmp_path):
         check_backup(backup, tmp_path)
 
 
-def test_restore_refuses_a_backup_without_a_manifest_before_touching_the_database(
-    db, tmp_path
-):
+def test_restore_refuses_a_backup_without_a_manifest_before_touching_the_database(db, tmp_path):
     plain = tmp_path / "old.json"
     plain.write_text("[]")
     with pytest.raises(CliError, match="not an unmodified backup"):

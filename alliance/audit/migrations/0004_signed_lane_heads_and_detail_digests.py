@@ -54,6 +54,27 @@ BEGIN SELECT RAISE(ABORT, 'audit_auditevent is append-only (UPDATE refused)'); E
 
 
 def rechain_and_guard(apps, schema_editor):
+    _rechain(apps, schema_editor, digests=True)
+    if schema_editor.connection.vendor == "postgresql":
+        schema_editor.execute(GUARD, params=None)
+    elif schema_editor.connection.vendor == "sqlite":
+        schema_editor.execute(SQLITE_GUARD, params=None)
+
+
+def unchain_and_unguard(apps, schema_editor):
+    """Back to hashes over the details themselves and the guard of migration 0001."""
+    import importlib
+
+    first = importlib.import_module("alliance.audit.migrations.0001_audit_trail")
+    _rechain(apps, schema_editor, digests=False)
+    apps.get_model("audit", "AuditHead")._base_manager.all().delete()
+    if schema_editor.connection.vendor == "postgresql":
+        schema_editor.execute(first.GUARD, params=None)
+    elif schema_editor.connection.vendor == "sqlite":
+        schema_editor.execute(first.SQLITE_GUARD, params=None)
+
+
+def _rechain(apps, schema_editor, *, digests: bool) -> None:
     from alliance.audit.models import GENESIS, canonical_bytes, detail_digest, sign_head
 
     vendor = schema_editor.connection.vendor
@@ -70,10 +91,11 @@ def rechain_and_guard(apps, schema_editor):
     with schema_editor.connection.cursor() as cursor:
         for event in rows.iterator(chunk_size=2000):
             if (event.agency_id, event.lane) != lane:
-                if lane is not None:
+                if lane is not None and digests:
                     _head(head_model, lane, count, prev, sign_head)
                 lane, prev, count = (event.agency_id, event.lane), GENESIS, 0
-            digest = detail_digest(event.detail)
+            digest = detail_digest(event.detail) if digests else ""
+            covered = {"detail_digest": digest} if digests else {"detail": event.detail}
             content = canonical_bytes(
                 agency=event.agency_id,
                 seq=event.seq,
@@ -82,10 +104,10 @@ def rechain_and_guard(apps, schema_editor):
                 action=event.action,
                 target_type=event.target_type,
                 target_id=event.target_id,
-                detail_digest=digest,
                 ip=event.ip_address,
                 at=event.at,
                 prev=prev,
+                **covered,
             )
             new_hash = hashlib.sha256(content).hexdigest()
             cursor.execute(
@@ -94,12 +116,8 @@ def rechain_and_guard(apps, schema_editor):
                 [digest, prev, new_hash, event.pk],
             )
             prev, count = new_hash, event.seq
-        if lane is not None:
+        if lane is not None and digests:
             _head(head_model, lane, count, prev, sign_head)
-    if vendor == "postgresql":
-        schema_editor.execute(GUARD, params=None)
-    elif vendor == "sqlite":
-        schema_editor.execute(SQLITE_GUARD, params=None)
 
 
 def _head(head_model, lane, count, last_hash, sign_head):
@@ -157,5 +175,5 @@ class Migration(migrations.Migration):
                 ],
             },
         ),
-        migrations.RunPython(rechain_and_guard, migrations.RunPython.noop),
+        migrations.RunPython(rechain_and_guard, unchain_and_unguard),
     ]

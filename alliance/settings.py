@@ -78,6 +78,10 @@ if not SECRET_KEY:
         SECRET_KEY = "dev-only-insecure-key-never-use-in-production"
     else:
         raise ImproperlyConfigured("SECRET_KEY must be set when DEBUG is off")
+# Signs the audit trail's lane heads and keys the backup manifest's HMAC (docs/security.md).
+# Unset: a key derived from SECRET_KEY. Keep it when SECRET_KEY is rotated, and give a restore
+# the same key as the server that wrote the backup.
+ALLIANCE_AUDIT_KEY = os.environ.get("ALLIANCE_AUDIT_KEY", "")
 ALLOWED_HOSTS = [
     h.strip()
     for h in os.environ.get("ALLOWED_HOSTS", "127.0.0.1,localhost").split(",")
@@ -109,6 +113,7 @@ MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
     "django.middleware.csp.ContentSecurityPolicyMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
+    "alliance.ops.middleware.NoStoreMiddleware",  # no-store on every dynamic response
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.locale.LocaleMiddleware",
     "django.middleware.common.CommonMiddleware",

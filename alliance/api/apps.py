@@ -17,3 +17,6 @@ class ApiConfig(AppConfig):
             webhooks.on_administration_recorded, dispatch_uid="api-webhooks-administration"
         )
         services.alerts_raised.connect(webhooks.on_alerts_raised, dispatch_uid="api-webhooks-alert")
+        services.client_erasing.connect(
+            webhooks.on_client_erasing, dispatch_uid="api-webhooks-erasure"
+        )

@@ -367,3 +367,25 @@ def on_administration_recorded(sender, administration: Administration, **kwargs)
 def on_alerts_raised(sender, alerts: list[Alert], **kwargs) -> None:
     for alert in alerts:
         announce(alert.agency_id, WebhookEvent.ALERT_RAISED, partial(alert_payload, alert))
+
+
+def on_client_erasing(sender, client, **kwargs) -> dict[str, int]:
+    """Erasure: drop the client's pending deliveries (and their queued tasks), redact past ones.
+
+    Past deliveries keep their status and timings (what was sent when, for the agency's own
+    records) but no longer the payload: scores, items and identifiers of the erased client.
+    """
+    from alliance.care.services import purge_task_rows
+
+    deliveries = WebhookDelivery.objects.filter(
+        agency_id=client.agency_id, payload__data__client=client.public_id
+    )
+    pending = list(deliveries.filter(status=DeliveryStatus.PENDING).values_list("pk", flat=True))
+    tasks = purge_task_rows("deliver_webhook", pending)
+    removed = WebhookDelivery.objects.filter(pk__in=pending).delete()[0]
+    redacted = deliveries.exclude(pk__in=pending).update(payload={"redacted": True})
+    return {
+        "webhook_deliveries_removed": removed,
+        "webhook_deliveries_redacted": redacted,
+        "queued_tasks": tasks,
+    }

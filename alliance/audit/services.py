@@ -22,7 +22,7 @@ from alliance.accounts.models import Agency
 from alliance.accounts.network import client_ip
 from alliance.ops.csvsafe import safe_row
 
-from .models import GENESIS, LANES, AuditEvent
+from .models import GENESIS, LANES, REDACTED, AuditEvent, AuditHead, detail_digest, sign_head
 
 AUDIT_LOCK_SPACE = 0x41554454  # "AUDT": keeps these advisory locks apart from any others
 
@@ -31,6 +31,7 @@ __all__ = [
     "Broken",
     "export_csv",
     "record",
+    "redact",
     "record_request",
     "verify",
 ]
@@ -78,6 +79,7 @@ def record(
             .first()
         )
         seq, prev = (last[0] + 1, last[1]) if last else (1, GENESIS)
+        details = _jsonable(detail)
         event = AuditEvent(
             agency_id=agency_id,
             lane=lane,
@@ -87,14 +89,28 @@ def record(
             action=action,
             target_type=target_type,
             target_id=target_id,
-            detail=_jsonable(detail),
+            detail=details,
+            detail_digest=detail_digest(details),
             ip_address=ip or None,
             at=now_ms(),
             prev_hash=prev,
         )
         event.hash = event.compute_hash()
         event.save(force_insert=True)
+        _move_head(agency_id, lane, seq, event.hash)
     return event
+
+
+def _move_head(agency_id: int, lane: int, count: int, last_hash: str) -> None:
+    """Sign the lane's new end (in the event's transaction, under the lane's lock)."""
+    signature = sign_head(agency_id, lane, count, last_hash)
+    moved = AuditHead.objects.filter(agency_id=agency_id, lane=lane).update(
+        count=count, last_hash=last_hash, signature=signature, updated_at=timezone.now()
+    )
+    if not moved:
+        AuditHead.objects.create(
+            agency_id=agency_id, lane=lane, count=count, last_hash=last_hash, signature=signature
+        )
 
 
 def lane_for(actor_id: int | None, target_id: str) -> int:
@@ -140,21 +156,48 @@ class Broken:
         )
 
 
-def verify_agency(agency_id: int, *, chunk: int = 2000) -> tuple[int, Broken | None]:
-    """(events checked, first broken link or None) for one agency's chains, lane by lane."""
-    checked, lane, expected_seq, prev = 0, None, 1, GENESIS
+EVIDENCE_HINT = (
+    "Keep the evidence before anything else changes: `alliance backup -o audit-evidence.json.gz` "
+    "copies the whole database (trail and signed lane heads); each agency admin can also download "
+    "the trail as CSV (Audit trail > Export, /audit/export.csv)."
+)
+
+
+def verify_agency(agency_id: int, *, chunk: int = 2000) -> tuple[int, list[Broken]]:
+    """(events checked, every broken lane) for one agency: each lane's links, then its head.
+
+    Reports each broken lane once, at its first problem; a lane whose events were cut off at
+    the end (or removed entirely) is caught by its signed head.
+    """
+    heads = {head.lane: head for head in AuditHead.objects.filter(agency_id=agency_id)}
+    checked, broken = 0, []
+    lanes: dict[int, tuple[int, str]] = {}  # lane -> (events, last hash), for the heads
+    failed: set[int] = set()
+    lane, expected_seq, prev = None, 1, GENESIS
     events = AuditEvent.objects.filter(agency_id=agency_id).order_by("lane", "seq")
     for event in events.iterator(chunk_size=chunk):
         if event.lane != lane:
             lane, expected_seq, prev = event.lane, 1, GENESIS
+        if lane in failed:
+            continue
         problem = _link_problem(event, expected_seq, prev)
         if problem is not None:
             seq = expected_seq if "missing" in problem else event.seq
-            return checked, Broken(agency_id, seq, problem, lane)
+            broken.append(Broken(agency_id, seq, problem, lane))
+            failed.add(lane)
+            continue
         prev = event.hash
+        lanes[lane] = (expected_seq, prev)
         expected_seq += 1
         checked += 1
-    return checked, None
+    for number in sorted(set(heads) | set(lanes)):
+        if number in failed:
+            continue
+        problem = _head_problem(heads.get(number), *lanes.get(number, (0, GENESIS)))
+        if problem is not None:
+            count = lanes.get(number, (0, GENESIS))[0]
+            broken.append(Broken(agency_id, count + 1, problem, number))
+    return checked, sorted(broken, key=lambda b: b.lane)
 
 
 def _link_problem(event: AuditEvent, expected_seq: int, prev: str) -> str | None:
@@ -164,20 +207,62 @@ def _link_problem(event: AuditEvent, expected_seq: int, prev: str) -> str | None
         return "does not link to the previous event"
     if event.compute_hash() != event.hash:
         return "its content was changed"
+    if not event.redacted and detail_digest(event.detail) != event.detail_digest:
+        return "its details were changed"
+    return None
+
+
+def _head_problem(head: AuditHead | None, count: int, last_hash: str) -> str | None:
+    if head is None:
+        return "the lane has no signed head (it was removed)"
+    if not head.signature_valid():
+        return "the signature of the lane's head does not match (the head was rewritten)"
+    if head.count != count or head.last_hash != last_hash:
+        return (
+            f"the lane ends at event {count} but its signed head says {head.count}: "
+            "events were removed from the end"
+        )
     return None
 
 
 def verify(agencies: Iterable[int] | None = None) -> tuple[int, list[Broken]]:
-    """Check every agency's chain: (events checked, first broken link of each broken chain)."""
+    """Check every agency's chains: (events checked, every broken lane of every agency)."""
     if agencies is None:
-        agencies = AuditEvent.objects.order_by().values_list("agency_id", flat=True).distinct()
+        with_events = AuditEvent.objects.order_by().values_list("agency_id", flat=True)
+        with_heads = AuditHead.objects.order_by().values_list("agency_id", flat=True)
+        agencies = set(with_events.distinct()) | set(with_heads.distinct())
     total, broken = 0, []
     for agency_id in sorted(set(agencies)):
-        checked, problem = verify_agency(agency_id)
+        checked, problems = verify_agency(agency_id)
         total += checked
-        if problem is not None:
-            broken.append(problem)
+        broken.extend(problems)
     return total, broken
+
+
+def redact(agency_id: int, events: Iterable[AuditEvent], **kept: object) -> int:
+    """Replace the details of these events by ``{"redacted": kept}`` (erasure); returns how many.
+
+    The hash covers the digest of the original details, which stays, so the chain and the
+    signed heads still verify. The only update of the trail the database allows (migration
+    0004): the details alone, to a redaction marker, for the agency named in this transaction.
+    """
+    ids = [event.pk for event in events if not event.redacted]
+    if not ids:
+        return 0
+    marker = {REDACTED: _jsonable(kept)}
+    done = 0
+    with transaction.atomic(savepoint=False):
+        if connection.vendor == "postgresql":  # transaction-local: the guard reads it
+            with connection.cursor() as cursor:
+                cursor.execute(
+                    "SELECT set_config('alliance.audit_redact', %s, true)", [str(agency_id)]
+                )
+        for start in range(0, len(ids), 500):
+            batch = ids[start : start + 500]
+            done += AuditEvent._base_manager.filter(agency_id=agency_id, pk__in=batch).update(
+                detail=marker
+            )
+    return done
 
 
 EXPORT_FIELDS = [

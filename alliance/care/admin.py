@@ -1,32 +1,29 @@
-from django.contrib import admin
-from django.utils import timezone
+"""Clinical records in the Django admin: read-only and audited (``ClinicalReadOnlyAdmin``).
 
-from alliance.accounts.admin import AgencyScopedAdmin
-from alliance.accounts.network import client_ip
+Clients, episodes and shares are created and changed in the app (or the API, or an import),
+where the services apply the agency's rules (no names when the agency keeps codes only) and
+write the audit trail.
+"""
+
+from django.contrib import admin
+
+from alliance.audit.admin import ClinicalReadOnlyAdmin
 
 from .models import Client, ClientShare, Episode
-from .services import audit
 
 
 @admin.register(Client)
-class ClientAdmin(AgencyScopedAdmin):
+class ClientAdmin(ClinicalReadOnlyAdmin):
     list_display = ["display_code", "therapist", "team", "age_band"]
     search_fields = ["display_code"]
 
-    def save_model(self, request, obj, form, change):
-        super().save_model(request, obj, form, change)
-        if not change:
-            # A client added here needs an open episode, as create_client gives one.
-            Episode.objects.create(agency=obj.agency, client=obj, start_date=timezone.localdate())
-            audit(obj.agency, request.user, "client.created", obj, client_ip(request))
-
 
 @admin.register(ClientShare)
-class ClientShareAdmin(AgencyScopedAdmin):
+class ClientShareAdmin(ClinicalReadOnlyAdmin):
     list_display = ["client", "user"]
 
 
 @admin.register(Episode)
-class EpisodeAdmin(AgencyScopedAdmin):
+class EpisodeAdmin(ClinicalReadOnlyAdmin):
     list_display = ["client", "start_date", "end_date", "ending", "zone"]
     readonly_fields = list(Episode.SUMMARY_FIELDS)

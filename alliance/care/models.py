@@ -325,6 +325,28 @@ class Administration(models.Model):
         ]
 
 
+class IdempotencyKey(models.Model):
+    """Every idempotency key a rating was saved with, and what that save stored.
+
+    Remembered for the key, not the row: a later edit of the same form carries a new key and
+    overwrites ``Administration.idempotency_key``, so a delayed retry of the older key must still
+    be recognised (and answered with its own result) instead of reverting the newer values.
+    """
+
+    agency = models.ForeignKey(Agency, on_delete=models.CASCADE, related_name="+")
+    key = models.CharField(max_length=64)
+    administration = models.ForeignKey(
+        Administration, on_delete=models.CASCADE, related_name="idempotency_keys"
+    )
+    result = models.JSONField(default=dict, help_text="items, total, total_only, entry_mode")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["agency", "key"], name="idempotency_key_unique")
+        ]
+
+
 class Alert(models.Model):
     """A signal raised for an episode at a session (kept as history).
 

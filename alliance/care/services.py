@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import cast
+from typing import Any, cast
 
 from django.core.exceptions import PermissionDenied
 from django.db import IntegrityError, transaction
@@ -14,10 +14,12 @@ from django.dispatch import Signal
 from django.tasks import task
 from django.utils import timezone
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 
 from alliance.accounts.models import Agency, Role, Team
 from alliance.accounts.permissions import has_role
-from alliance.audit.services import record
+from alliance.audit.models import AuditEvent
+from alliance.audit.services import record, redact
 from alliance.science.instruments import ResponseError, ScoredResponse, UnknownInstrumentError
 from alliance.science.instruments.age_bands import DEFAULT_AGE_BAND, default_forms
 from alliance.science.signals import SAFETY_CODE
@@ -34,6 +36,7 @@ from .models import (
     Ending,
     EntryMode,
     Episode,
+    IdempotencyKey,
     Rater,
     Session,
 )
@@ -77,12 +80,20 @@ class DuplicateError(ServiceError):
 # Sent after commit (the API app delivers webhooks from them): administration=, alerts=[...].
 administration_recorded = Signal()
 alerts_raised = Signal()
+# Sent inside an erasure's transaction, before the client's rows go (client=). Each receiver
+# removes or redacts what its app holds about the client outside the rows that cascade
+# (webhook deliveries, queued messages, task rows) and answers {what: count}; an answer may add
+# "audit_targets": [(target type, id), ...] whose audit events lose their details too.
+client_erasing = Signal()
 
 
 @dataclass(frozen=True)
 class RecordResult:
     administration: Administration
     created: bool
+    # For a repeated idempotency key: what that key's save stored (items, total, total_only,
+    # entry_mode), which a later edit may since have changed; None for a new save.
+    replayed: Mapping[str, object] | None = None
 
 
 def audit(
@@ -94,6 +105,10 @@ def audit(
 
 def today() -> datetime.date:
     return timezone.localdate()
+
+
+# The agency's name policy, checked by every path that can store a name (web, API, import).
+NAMES_REFUSED = gettext_lazy("This agency keeps pseudonymous codes only: leave the name empty.")
 
 
 @transaction.atomic
@@ -127,7 +142,7 @@ def create_client(
     _check_birth_year(birth_year, age_band)
     name = (name or "").strip()
     if name and not agency.allow_client_names:
-        raise ServiceError(_("This agency keeps pseudonymous codes only: leave the name empty."))
+        raise ServiceError(str(NAMES_REFUSED))
     display_code = (display_code or "").strip() or new_client_code(agency)
     default_outcome, default_alliance = default_forms(age_band)
     outcome_instrument = outcome_instrument or default_outcome
@@ -228,6 +243,10 @@ def update_client(actor, client: Client, *, ip: str | None = None, **changes: ob
         raise ServiceError(f"cannot change {', '.join(sorted(unknown))}")
     if "age_band" in changes and changes["age_band"] not in AgeBand.values:
         raise ServiceError(f"unknown age band {changes['age_band']!r}")
+    if "name" in changes:
+        changes["name"] = str(changes["name"] or "").strip()
+        if changes["name"] and not client.agency.allow_client_names:
+            raise ServiceError(str(NAMES_REFUSED))
     client = Client.objects.select_for_update().get(pk=client.pk)
     if "birth_year" in changes or "age_band" in changes:
         _check_birth_year(
@@ -404,13 +423,37 @@ def record_administration(
             ip,
         )
     except IntegrityError:
-        # Two identical submissions raced: the other one stored it; answer with that row.
-        stored = Administration.objects.filter(
-            agency_id=session.agency_id, idempotency_key=idempotency_key
-        ).first()
+        # Two identical submissions raced: the other one stored it; answer with its result.
+        stored = _stored_key(session.agency_id, idempotency_key)
         if stored is None:
             raise
-        return RecordResult(stored, False)
+        return stored
+
+
+def _result_of(administration: Administration) -> dict[str, object]:
+    return {
+        "items": administration.items,
+        "total": administration.total,
+        "total_only": administration.total_only,
+        "entry_mode": administration.entry_mode,
+    }
+
+
+def _stored_key(agency_id: int, idempotency_key: str) -> RecordResult | None:
+    """The stored answer for a key seen before (any key a save used, not only the row's last)."""
+    remembered = (
+        IdempotencyKey.objects.filter(agency_id=agency_id, key=idempotency_key)
+        .select_related("administration")
+        .first()
+    )
+    if remembered is not None:
+        return RecordResult(remembered.administration, False, remembered.result)
+    # Rows written without a remembered key (imports, rows saved before keys were kept).
+    row = Administration.objects.filter(agency_id=agency_id, idempotency_key=idempotency_key)
+    administration = row.first()
+    if administration is None:
+        return None
+    return RecordResult(administration, False, _result_of(administration))
 
 
 @transaction.atomic
@@ -429,18 +472,14 @@ def _store_administration(
     episode = Episode.objects.select_for_update().get(pk=session.episode_id)
     if not episode.is_open:
         raise ServiceError(_("This episode is closed."))
-    # One query answers both questions: was this key stored already (a retry), and has this
-    # rater filled in this form in this session before (then this save is an edit)?
-    earlier = list(
-        Administration.objects.filter(agency_id=episode.agency_id).filter(
-            Q(idempotency_key=idempotency_key)
-            | Q(session=session, instrument=instrument, rater=rater)
-        )
-    )
-    duplicate = next((a for a in earlier if a.idempotency_key == idempotency_key), None)
+    # A key seen before is a retry: answer what that key stored, whatever came after it.
+    duplicate = _stored_key(episode.agency_id, idempotency_key)
     if duplicate is not None:
-        return RecordResult(duplicate, False)
-    existing = earlier[0] if earlier else None
+        return duplicate
+    # Has this rater filled in this form in this session before (then this save is an edit)?
+    existing = Administration.objects.filter(
+        agency_id=episode.agency_id, session=session, instrument=instrument, rater=rater
+    ).first()
     values = {
         "items": scored.items,
         "total": scored.total,
@@ -487,6 +526,12 @@ def _store_administration(
                 "entry_mode": entry_mode,
             },
         )
+    IdempotencyKey.objects.create(
+        agency_id=episode.agency_id,
+        key=idempotency_key,
+        administration=administration,
+        result=_result_of(administration),
+    )
     # The summary, alerts and webhook follow in a task; its row commits with the rating.
     follow_up_rating.enqueue(episode.pk, administration.pk)
     # Last in the transaction: the lock on the audit chain (lane) is then held only until commit.
@@ -781,19 +826,80 @@ def new_client_code(agency: Agency) -> str:
 @transaction.atomic
 def erase_client(actor, client: Client, *, reason: str = "request", ip: str | None = None) -> dict:
     """Remove a client and everything recorded about them (episodes, sessions, scores, alerts,
-    links); the audit trail keeps only that it happened, under the pseudonymous id.
+    links), and what other places keep of them: webhook deliveries, queued tasks and messages
+    (``client_erasing``), and the details of their audit events (redacted: the chain still
+    verifies, see ``alliance.audit.models``). The trail keeps that it happened, under the
+    pseudonymous id, with counts only.
 
     Returns the counts removed, which the audit event also records.
     """
     client = Client.objects.select_for_update().get(pk=client.pk)
-    counts = {
-        "episodes": client.episodes.count(),
-        "sessions": Session.objects.filter(episode__client=client).count(),
-        "administrations": Administration.objects.filter(episode__client=client).count(),
+    episodes = dict(Episode.objects.filter(client=client).values_list("pk", "public_id"))
+    sessions = list(
+        Session.objects.filter(episode__client=client).values_list("public_id", flat=True)
+    )
+    administrations = list(
+        Administration.objects.filter(episode__client=client).values_list("public_id", flat=True)
+    )
+    counts: dict[str, int] = {
+        "episodes": len(episodes),
+        "sessions": len(sessions),
+        "administrations": len(administrations),
     }
+    targets: set[tuple[str, str]] = {("client", client.public_id)}
+    targets |= {("episode", public_id) for public_id in episodes.values()}
+    targets |= {("session", public_id) for public_id in sessions}
+    targets |= {("administration", public_id) for public_id in administrations}
+    answers: list[Any] = client_erasing.send(sender=Client, client=client)
+    for _receiver, answer in answers:
+        for key, value in (answer or {}).items():
+            if key == "audit_targets":
+                targets |= {(str(kind), str(ident)) for kind, ident in value}
+            else:
+                counts[key] = counts.get(key, 0) + int(value)
+    counts["queued_tasks"] = counts.get("queued_tasks", 0) + purge_task_rows(
+        "follow_up_rating", list(episodes)
+    )
+    mentions = [client.public_id, *episodes.values(), *sessions]
+    counts["audit_events_redacted"] = _redact_trail(client.agency_id, targets, mentions)
+    # After the redaction: this event keeps the fact of the erasure and the counts.
     audit(client.agency, actor, "client.erased", client, ip, reason=reason, **counts)
     client.delete()
     return counts
+
+
+def _redact_trail(agency_id: int, targets: set[tuple[str, str]], mentions: Sequence[str]) -> int:
+    """Redact the details of the agency's events about these targets or naming these ids."""
+    by_type: dict[str, list[str]] = {}
+    for kind, ident in targets:
+        by_type.setdefault(kind, []).append(ident)
+    events = AuditEvent.objects.filter(agency_id=agency_id)
+    found: dict[int, AuditEvent] = {}
+    for kind, idents in by_type.items():
+        for start in range(0, len(idents), 500):
+            batch = events.filter(target_type=kind, target_id__in=idents[start : start + 500])
+            found.update((event.pk, event) for event in batch.only("pk", "detail"))
+    for ident in mentions:
+        named = events.filter(detail__icontains=ident).only("pk", "detail")
+        found.update((event.pk, event) for event in named)
+    return redact(agency_id, found.values(), reason="erasure")
+
+
+def purge_task_rows(task_name: str, first_args: Sequence[int]) -> int:
+    """Remove the task rows (queued or finished, not running) of the task named ``task_name``
+    whose first argument is one of ``first_args`` (the database queue, ``ALLIANCE_TASKS``)."""
+    from django_tasks_db.models import DBTaskResult
+
+    if not first_args:
+        return 0
+    rows = DBTaskResult.objects.filter(task_path__endswith=f".{task_name}").exclude(
+        status="RUNNING"
+    )
+    removed = 0
+    for start in range(0, len(first_args), 500):
+        batch = list(first_args[start : start + 500])
+        removed += rows.filter(args_kwargs__args__0__in=batch).delete()[0]
+    return removed
 
 
 def retention_due(agency: Agency, on: datetime.date | None = None):

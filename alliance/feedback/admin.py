@@ -1,6 +1,7 @@
 from django.contrib import admin
 
 from alliance.accounts.admin import AgencyScopedAdmin
+from alliance.audit.admin import ClinicalReadOnlyAdmin
 
 from .models import FeedbackSettings, Group
 
@@ -11,5 +12,7 @@ class FeedbackSettingsAdmin(AgencyScopedAdmin):
 
 
 @admin.register(Group)
-class GroupAdmin(AgencyScopedAdmin):
+class GroupAdmin(ClinicalReadOnlyAdmin):
+    """Groups are run from the group page (audited there); read-only here."""
+
     list_display = ["name", "leader"]

@@ -10,7 +10,10 @@ class FeedbackConfig(AppConfig):
 
     def ready(self) -> None:
         from alliance.care.hooks import session_page
+        from alliance.care.services import client_erasing
 
         from .panel import session_page_context
+        from .services import on_client_erasing
 
         session_page.connect(session_page_context, dispatch_uid="feedback.link_panel")
+        client_erasing.connect(on_client_erasing, dispatch_uid="feedback.erasure")

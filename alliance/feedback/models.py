@@ -110,6 +110,20 @@ class FeedbackLink(models.Model):
         return str(LinkState(self.state()).label)
 
 
+class OutboundMessage(models.Model):
+    """A link e-mail or SMS waiting to be sent: the address and the link (with its token) live
+    here, never in the queued task row (which holds only this row's id), and go as soon as the
+    task has run (sent or not) or the client is erased."""
+
+    agency = models.ForeignKey(Agency, on_delete=models.CASCADE, related_name="+")
+    link = models.ForeignKey(FeedbackLink, on_delete=models.CASCADE, related_name="+")
+    channel = models.CharField(max_length=10)
+    address = models.CharField(max_length=254)
+    url = models.CharField(max_length=1000)
+    hours = models.PositiveIntegerField()
+    created_at = models.DateTimeField(auto_now_add=True)
+
+
 def settings_value(name: str, default: int) -> int:
     return int(getattr(settings, name, default))
 

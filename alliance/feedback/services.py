@@ -30,7 +30,15 @@ from alliance.care.models import Client, EntryMode, Session
 from alliance.care.services import ServiceError, audit
 
 from . import sms
-from .models import Channel, FeedbackLink, FeedbackSettings, Group, GroupMember, LinkState
+from .models import (
+    Channel,
+    FeedbackLink,
+    FeedbackSettings,
+    Group,
+    GroupMember,
+    LinkState,
+    OutboundMessage,
+)
 
 TOKEN_BYTES = 32  # 256 bits; the issue asks for at least 128
 KIOSK_ALPHABET = "ABCDEFGHJKMNPQRSTUVWXYZ23456789"  # no 0/O, 1/I/L
@@ -138,15 +146,64 @@ def create_link(
 def send_link(
     actor, new: NewLink, *, channel: str, address: str, url: str, ip: str | None = None
 ) -> None:
-    """Queue the link for sending; the address is not stored (the audit names the channel only)."""
+    """Queue the link for sending; the address is not stored (the audit names the channel only).
+
+    The address and the link wait in an ``OutboundMessage`` row that the task removes once it
+    has run; the task row itself (kept by the database queue) holds only that row's id.
+    """
     if channel not in ("email", "sms") or not address.strip():
         raise ServiceError(_("Give an e-mail address or a phone number."))
     link = new.link
     hours = max(1, round((link.expires_at - link.created_at).total_seconds() / 3600))
-    send_feedback_link.enqueue(
-        channel, address.strip(), url, shown_first_name(link.client), hours, link.language
+    message = OutboundMessage.objects.create(
+        agency_id=link.agency_id,
+        link=link,
+        channel=channel,
+        address=address.strip(),
+        url=url,
+        hours=hours,
     )
+    send_link_message.enqueue(message.pk)
     audit(link.session.episode.agency, actor, "feedback.link_sent", link, ip, channel=channel)
+
+
+@task()
+def send_link_message(message_id: int) -> bool:
+    """Send one queued link e-mail or SMS, then forget the address (False: nothing to send)."""
+    message = OutboundMessage.objects.select_related("link__client").filter(pk=message_id).first()
+    if message is None:  # the client was erased meanwhile
+        return False
+    try:
+        _deliver(
+            message.channel,
+            message.address,
+            message.url,
+            shown_first_name(message.link.client),
+            message.hours,
+            message.link.language,
+        )
+    finally:
+        OutboundMessage.objects.filter(pk=message.pk).delete()
+    return True
+
+
+def on_client_erasing(sender, client: Client, **kwargs) -> dict:
+    """Erasure: queued link messages (address, link) go, with their task rows."""
+    messages = list(
+        OutboundMessage.objects.filter(agency_id=client.agency_id, link__client=client).values_list(
+            "pk", flat=True
+        )
+    )
+    tasks = care.purge_task_rows("send_link_message", messages)
+    removed = OutboundMessage.objects.filter(pk__in=messages).delete()[0]
+    links = FeedbackLink.objects.filter(agency_id=client.agency_id, client=client)
+    return {
+        "link_messages_removed": removed,
+        "queued_tasks": tasks,
+        "audit_targets": [
+            ("feedbacklink", pid) for pid in links.values_list("public_id", flat=True)
+        ],
+    }
 
 
 def message_text(url: str, first_name: str, hours: int) -> str:
@@ -162,10 +219,17 @@ def message_text(url: str, first_name: str, hours: int) -> str:
 def send_feedback_link(
     channel: str, address: str, url: str, first_name: str, hours: int, language: str
 ) -> None:
-    """Send a form link by e-mail or SMS, in the background (``send_link`` queues it).
+    """Rows queued before messages were kept apart (``send_link_message`` since): still sent."""
+    _deliver(channel, address, url, first_name, hours, language)
 
-    The address is used once and never stored; the message holds the link and, where the agency
-    allows it, the client's first name - nothing else about the client.
+
+def _deliver(
+    channel: str, address: str, url: str, first_name: str, hours: int, language: str
+) -> None:
+    """Send a form link by e-mail or SMS.
+
+    The message holds the link and, where the agency allows it, the client's first name -
+    nothing else about the client.
     """
     with translation.override(language or None):
         text = message_text(url, first_name, hours)

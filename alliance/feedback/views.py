@@ -24,6 +24,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 from alliance.accounts.models import Agency
 from alliance.accounts.network import client_ip
 from alliance.accounts.permissions import active_membership, is_admin
+from alliance.audit.services import record_request
 from alliance.care.feedback import instrument_for
 from alliance.care.forms import error_text, refused
 from alliance.care.models import Administration, Client, Session
@@ -426,6 +427,10 @@ def group_detail(request: HttpRequest, group_id: str) -> HttpResponse:
         }
         for member in members
     ]
+    # A read of clinical data (every member's alliance scores): on the trail like a client page.
+    record_request(
+        request, group.agency_id, "group.viewed", group, members=len(members), dates=len(dates)
+    )
     context = {
         "group": group,
         "rows": rows,

@@ -9,6 +9,7 @@ import uuid
 
 from django.conf import settings
 from django.http import HttpResponseBadRequest, JsonResponse
+from django.utils.cache import add_never_cache_headers
 
 from .logging import request_id, safe_path
 
@@ -80,3 +81,22 @@ class RejectNulMiddleware:
                 return JsonResponse({"code": "invalid", "message": message}, status=422)
             return HttpResponseBadRequest(message, content_type="text/plain; charset=utf-8")
         return self.get_response(request)
+
+
+class NoStoreMiddleware:
+    """Nothing the application serves is kept by a browser or a proxy cache.
+
+    Client pages, graphs, PDFs, exports and API responses carry clinical data; one rule for every
+    dynamic response (``Cache-Control: no-store`` with Django's never-cache headers) is simpler
+    to trust than a decorator on each view. Static files never reach it (WhiteNoise answers
+    them first, with their own long cache headers).
+    """
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        response = self.get_response(request)
+        if "no-store" not in response.get("Cache-Control", ""):
+            add_never_cache_headers(response)
+        return response

@@ -81,9 +81,12 @@ def test_a_follow_up_for_an_erased_client_does_nothing(personas, tara_session, d
     services.record_administration(
         personas.tara, tara_session, instrument="ors", idempotency_key="k", total=20
     )
+    [queued] = DBTaskResult.objects.all()
     services.erase_client(personas.alice, personas.tara_client)
+    # Erasure removes the queued row; a follow-up already running when it happened does nothing.
+    assert not DBTaskResult.objects.exists()
+    assert services.follow_up_rating.call(*queued.args_kwargs["args"]) is False
     run_worker()
-    assert DBTaskResult.objects.get().return_value is False
 
 
 @worker_test

@@ -27,11 +27,6 @@ def test_an_agency_admin_cannot_open_another_agencys_client(personas):
     assert "H-OSCAR-1" not in browser.get(response.url).content.decode()
 
 
-def test_the_team_choices_of_an_agency_admin_are_their_agencys_teams(personas):
-    page = as_user(personas.olga).get(reverse("admin:care_client_add")).content.decode()
-    assert ">East<" in page and ">North<" not in page and ">tara<" not in page
-
-
 def test_a_therapist_cannot_use_the_admin(personas):
     response = as_user(personas.tara).get(reverse("admin:index"))
     assert response.status_code == 302 and "/admin/login/" in response.url
@@ -46,30 +41,45 @@ def test_an_agency_admin_adding_a_team_gets_it_in_their_agency(personas):
     assert Team.objects.get(name="West").agency == personas.hillside
 
 
-def test_a_client_added_in_the_admin_gets_an_open_episode_in_the_admins_agency(personas):
-    browser = as_user(personas.alice)
-    response = browser.post(
-        reverse("admin:care_client_add"),
-        {
-            "display_code": "R-NEW-1",
-            "age_band": "adult",
-            "therapist": personas.tara.pk,
-            "team": personas.north.pk,
-        },
-    )
-    assert response.status_code == 302
+def test_the_admin_neither_adds_nor_changes_nor_deletes_clinical_records(personas):
+    """Clinical records are written through the services (audited, name policy), not the admin."""
     from alliance.care.models import Client
 
-    client = Client.objects.get(display_code="R-NEW-1")
-    assert client.agency == personas.riverside
-    assert client.episodes.get().is_open
-
-
-def test_an_agency_admin_cannot_assign_a_therapist_of_another_agency(personas):
     browser = as_user(personas.alice)
-    response = browser.post(
+    add = browser.post(
         reverse("admin:care_client_add"),
-        {"display_code": "R-NEW-2", "age_band": "adult", "therapist": personas.oscar.pk},
+        {"display_code": "R-NEW-1", "age_band": "adult", "therapist": personas.tara.pk},
     )
-    assert response.status_code == 200  # the form is shown again with an error
-    assert "Select a valid choice" in response.content.decode()
+    assert add.status_code == 403
+    client = personas.tara_client
+    change = browser.post(
+        reverse("admin:care_client_change", args=[client.pk]),
+        {"display_code": "R-CHANGED", "name": "Jane Doe", "age_band": "adult"},
+    )
+    assert change.status_code == 403
+    delete = browser.post(reverse("admin:care_client_delete", args=[client.pk]), {"post": "yes"})
+    assert delete.status_code == 403
+    for name in ("episode", "clientshare"):
+        assert browser.get(reverse(f"admin:care_{name}_add")).status_code == 403
+    assert browser.get(reverse("admin:feedback_group_add")).status_code == 403
+    client.refresh_from_db()
+    assert (client.display_code, client.name) == ("R-TARA-1", "")
+    assert not Client.objects.filter(display_code="R-NEW-1").exists()
+
+
+def test_an_admin_view_of_clinical_records_is_audited(personas):
+    from alliance.audit.models import AuditEvent
+
+    browser = as_user(personas.alice)
+    assert browser.get(reverse("admin:care_client_changelist")).status_code == 200
+    listed = AuditEvent.objects.get(action="admin.listed")
+    assert (listed.agency, listed.actor, listed.target_type) == (
+        personas.riverside,
+        personas.alice,
+        "client",
+    )
+    client = personas.tara_client
+    page = browser.get(reverse("admin:care_client_change", args=[client.pk]))
+    assert page.status_code == 200 and "R-TARA-1" in page.content.decode()
+    viewed = AuditEvent.objects.get(action="admin.viewed")
+    assert (viewed.target_type, viewed.target_id) == ("client", client.public_id)

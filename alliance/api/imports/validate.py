@@ -37,6 +37,11 @@ def validate(
     clean["rater_relationship"] = text(frame, "rater_relationship").str.slice(0, 100)
     for column, limit in (("client_id", 40), ("episode_id", 100), ("name", 200)):
         errors.add_mask(clean[column].str.len() > limit, column, f"longer than {limit}")
+    if not agency.allow_client_names:
+        # The agency's name policy holds for imports as for every other way in.
+        errors.add_mask(
+            clean["name"] != "", "client_name", "must be empty: this agency keeps codes only"
+        )
 
     numbers = pd.to_numeric(text(frame, "session_number"), errors="coerce")
     bad = numbers.isna() | (numbers < 1) | (numbers % 1 != 0) | (numbers > 10000)

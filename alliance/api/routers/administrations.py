@@ -39,7 +39,8 @@ def list_administrations(request, episode: str | None = None, session: str | Non
 def record_administration(request, payload: schemas.AdministrationIn):
     """Record a completed form (201), or answer the stored one for a repeated key (200).
 
-    A second form for the same session, instrument and rater edits the first.
+    A second form for the same session, instrument and rater edits the first. A repeated key
+    answers what that key stored, even when a later edit (another key) changed the form since.
     """
     require_write(request)
     session = lookups.session(request, payload.session)
@@ -51,7 +52,10 @@ def record_administration(request, payload: schemas.AdministrationIn):
         **payload.dict(exclude={"session", "idempotency_key"}),
     )
     stored = lookups.administration(request, result.administration.public_id)
-    return Status(201 if result.created else 200, administration_out(stored))
+    body = administration_out(stored)
+    if result.replayed is not None:
+        body.update({key: result.replayed[key] for key in body.keys() & result.replayed.keys()})
+    return Status(201 if result.created else 200, body)
 
 
 def _record(request, session, idempotency_key: str, **form):

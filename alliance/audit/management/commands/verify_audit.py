@@ -1,10 +1,10 @@
 from django.core.management.base import BaseCommand, CommandError
 
-from alliance.audit.services import verify
+from alliance.audit.services import EVIDENCE_HINT, verify
 
 
 class Command(BaseCommand):
-    help = "Check the hash chain of the audit trail; report the first broken link of each agency."
+    help = "Check the hash chain of the audit trail; report every broken lane."
 
     def add_arguments(self, parser):
         parser.add_argument("--agency", type=int, action="append", help="agency id (repeatable)")
@@ -14,5 +14,6 @@ class Command(BaseCommand):
         for problem in broken:
             self.stderr.write(str(problem))
         if broken:
+            self.stderr.write(EVIDENCE_HINT)
             raise CommandError(f"audit trail broken ({checked} events checked before the breaks)")
         self.stdout.write(f"audit trail intact: {checked} events checked")

@@ -29,7 +29,7 @@ def opened(browser: Browser, base_url: str, viewport: ViewportSize, touch: bool 
     context = browser.new_context(
         base_url=base_url, viewport=viewport, has_touch=touch, locale="en-GB"
     )
-    # Three times the usual: a shared machine under load takes seconds to serve a page.
+    # Three times the usual: a busy machine takes seconds to serve a page.
     context.set_default_timeout(3 * TIMEOUT_MS)
     return context
 

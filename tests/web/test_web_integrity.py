@@ -12,8 +12,8 @@ from django.urls import reverse
 
 from alliance.audit.models import AuditEvent
 from alliance.care import services
-from alliance.care.progress import progress_svg
 from alliance.care.models import Administration, Episode, Session
+from alliance.care.progress import progress_svg
 from alliance.reports.fhir import resources_for_administration
 
 ORS_POST = {

@@ -64,6 +64,8 @@ def test_a_get_of_the_session_page_writes_nothing(personas):
     logged_in(personas.tara).get(url)
     assert (Session.objects.count(), Administration.objects.count()) == before
     assert Session.objects.values().get() == stored
+    page = logged_in(personas.tara).get(url).content.decode()
+    assert '<option value="" selected disabled>Not set yet</option>' in page
     assert Episode.objects.get(pk=session.episode_id).session_count == 0
 
 

@@ -75,7 +75,8 @@ class SessionOut(Schema):
     episode: str
     number: int
     date: datetime.date
-    attendance: str
+    attendance: str = Field(description="attended, cancelled or no_show")
+    kind: str = Field(description="individual, or group (a GSRS group session, not counted)")
 
 
 class SessionIn(Schema):
@@ -111,7 +112,8 @@ class AdministrationIn(Schema):
     total: float | None = None
     rater: str = Field("client", min_length=1, max_length=30)
     rater_relationship: str = Field("", max_length=100)
-    entry_mode: Literal["in_session", "link", "paper", "phone"] = "in_session"
+    # "link" and "import" are set by the system (a client's link, a bulk import), never sent.
+    entry_mode: Literal["in_session", "paper", "phone"] = "in_session"
 
 
 class AdministrationPatch(Schema):

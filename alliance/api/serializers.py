@@ -62,6 +62,7 @@ def session_out(session: Session) -> dict:
         "number": session.number,
         "date": session.date,
         "attendance": session.attendance,
+        "kind": session.kind,
     }
 
 

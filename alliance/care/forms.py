@@ -136,6 +136,11 @@ class AttendanceForm(forms.Form):
     )
 
 
+# The entry modes a person chooses by hand (a form typed in from paper or taken by phone);
+# "link" and "import" are set by the system, "in session" is a rating made on the page itself.
+MANUAL_ENTRY_MODES = (EntryMode.PAPER, EntryMode.PHONE)
+
+
 class RatingForm(forms.Form):
     """Everything a rating posts besides its items: which of the page's forms, a total typed from
     paper (``<code>-total``), how it was entered and who rated. The total stays text: the
@@ -148,10 +153,12 @@ class RatingForm(forms.Form):
         error_messages={"max_length": _("The form is out of date: reload the page and try again.")},
     )
     entry_mode = forms.ChoiceField(
-        choices=EntryMode.choices,
+        choices=[(mode.value, mode.label) for mode in MANUAL_ENTRY_MODES],
         required=False,
-        error_messages=_choose(_("Choose how the form was filled in from the list.")),
+        error_messages=_choose(_("Choose paper or phone as the way the form was filled in.")),
     )
+    # Ticked to replace a rating saved earlier in this session (an audited edit, never silent).
+    replace = forms.BooleanField(required=False)
     rater = forms.ChoiceField(
         choices=Rater.choices,
         required=False,
@@ -170,6 +177,14 @@ class RatingForm(forms.Form):
         ]
         for code in instruments:
             self.fields[f"{code}-total"] = forms.CharField(required=False)
+
+    def chosen_entry_mode(self) -> str:
+        """Paper or phone when chosen; a total on its own came from paper unless told; else the
+        rating was made in the session."""
+        chosen = self.cleaned_data.get("entry_mode") or ""
+        if chosen:
+            return chosen
+        return EntryMode.PAPER if self.total() else EntryMode.IN_SESSION
 
     def total(self) -> str:
         """The total typed for the chosen form; "" when its items were rated instead."""

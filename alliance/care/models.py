@@ -74,6 +74,21 @@ class Attendance(models.TextChoices):
     NO_SHOW = "no_show", _("No-show")
 
 
+# A session started but with nothing recorded and no attendance set yet: not a session so far
+# (it does not count, is not listed and is reused by the next start).
+ATTENDANCE_NOT_SET = ""
+
+
+class SessionKind(models.TextChoices):
+    """An individual session of the episode, or a group session a member rated (GSRS).
+
+    Group sessions are numbered on their own and never count as the episode's sessions.
+    """
+
+    INDIVIDUAL = "individual", _("Individual")
+    GROUP = "group", _("Group")
+
+
 class EntryMode(models.TextChoices):
     IN_SESSION = "in_session", _("In session")
     LINK = "link", _("Link")
@@ -238,20 +253,32 @@ class Session(models.Model):
     number = models.PositiveIntegerField(_("number"))
     date = models.DateField(_("date"))
     attendance = models.CharField(
-        max_length=20, choices=Attendance.choices, default=Attendance.ATTENDED
+        max_length=20, choices=Attendance.choices, default=Attendance.ATTENDED, blank=True
+    )
+    kind = models.CharField(
+        max_length=12, choices=SessionKind.choices, default=SessionKind.INDIVIDUAL
     )
 
     class Meta:
         ordering = ["number"]
         constraints = [
             models.UniqueConstraint(
-                fields=["agency", "episode", "number"], name="session_number_unique"
+                fields=["agency", "episode", "kind", "number"], name="session_number_unique"
             ),
             models.CheckConstraint(condition=Q(number__gte=1), name="session_number_positive"),
             models.CheckConstraint(
-                condition=Q(attendance__in=Attendance.values), name="session_attendance_valid"
+                condition=Q(attendance=ATTENDANCE_NOT_SET) | Q(attendance__in=Attendance.values),
+                name="session_attendance_valid",
+            ),
+            models.CheckConstraint(
+                condition=Q(kind__in=SessionKind.values), name="session_kind_valid"
             ),
         ]
+
+    @property
+    def is_real(self) -> bool:
+        """Something was recorded or the attendance was set (a bare start is not a session)."""
+        return self.attendance != ATTENDANCE_NOT_SET
 
     def __str__(self) -> str:
         return f"session {self.number}"

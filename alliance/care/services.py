@@ -27,6 +27,7 @@ from alliance.science.signals import SAFETY_CODE
 from . import dates
 from .feedback import EpisodeFeedback, episode_feedback, episode_summary, instrument_for
 from .models import (
+    ATTENDANCE_NOT_SET,
     Administration,
     AgeBand,
     Alert,
@@ -39,10 +40,12 @@ from .models import (
     IdempotencyKey,
     Rater,
     Session,
+    SessionKind,
 )
 
 __all__ = [
     "SAFETY_CODE",
+    "AlreadyRatedError",
     "RecordResult",
     "acknowledge_alert",
     "can_acknowledge",
@@ -60,6 +63,7 @@ __all__ = [
     "set_attendance",
     "set_raters",
     "share_client",
+    "start_group_session",
     "start_session",
     "undo_administration",
 ]
@@ -75,6 +79,17 @@ class ServiceError(ValueError):
 
 class DuplicateError(ServiceError):
     """The record exists already (a unique constraint said so, even in a race)."""
+
+
+class AlreadyRatedError(DuplicateError):
+    """The form was filled in already for this session and rater; replacing it must be asked for.
+
+    ``administration`` is the stored rating (its total is shown, so nobody re-enters blindly).
+    """
+
+    def __init__(self, message: str, administration: Administration) -> None:
+        super().__init__(message)
+        self.administration = administration
 
 
 # Sent after commit (the API app delivers webhooks from them): administration=, alerts=[...].
@@ -273,23 +288,45 @@ def start_session(
     client: Client,
     *,
     on: datetime.date | None = None,
-    attendance: str = Attendance.ATTENDED,
+    attendance: str | None = None,
     ip: str | None = None,
 ) -> Session:
-    """Today's session of the client's open episode (the existing one if already started)."""
+    """Today's session of the client's open episode (the existing one if already started).
+
+    Without ``attendance`` the session is only started: it counts nowhere (not in the session
+    count, not as the last session) until a rating is recorded or the attendance is set. A
+    started session left empty is reused by the next start (moved to its date), so leaving
+    the session page without recording anything leaves no session behind.
+    """
     _check_date(on)
     on = on or today()
+    if attendance is not None and attendance not in Attendance.values:
+        raise ServiceError(_("Unknown attendance %(value)r.") % {"value": attendance})
     episode = Episode.objects.select_for_update().get(pk=open_episode(client).pk)
-    existing = episode.sessions.filter(date=on).order_by("-number").first()
+    individual = episode.sessions.filter(kind=SessionKind.INDIVIDUAL)
+    existing = individual.filter(date=on).order_by("-number").first()
+    if existing is None:
+        existing = (
+            individual.filter(attendance=ATTENDANCE_NOT_SET, administrations__isnull=True)
+            .order_by("-number")
+            .first()
+        )
+        if existing is not None and existing.number != _last_number(individual):
+            existing = None  # only the latest session may move, so the numbers keep their order
+        if existing is not None:
+            existing.date = on
+            existing.save(update_fields=["date"])
     if existing is not None:
+        if attendance is not None and existing.attendance == ATTENDANCE_NOT_SET:
+            _mark_attendance(actor, episode, existing, attendance, ip)
+            refresh_episode_summary(episode)
         return existing
-    last = episode.sessions.aggregate(last=Max("number"))["last"] or 0
     session = Session.objects.create(
         agency_id=episode.agency_id,
         episode=episode,
-        number=last + 1,
+        number=_last_number(individual) + 1,
         date=on,
-        attendance=attendance,
+        attendance=ATTENDANCE_NOT_SET if attendance is None else attendance,
     )
     audit(
         episode.agency,
@@ -354,6 +391,50 @@ def handover_reauth_failed(
     return True
 
 
+def _last_number(sessions) -> int:
+    return sessions.aggregate(last=Max("number"))["last"] or 0
+
+
+def _mark_attendance(actor, episode: Episode, session: Session, attendance: str, ip) -> None:
+    before = session.attendance
+    session.attendance = attendance
+    session.save(update_fields=["attendance"])
+    audit(episode.agency, actor, "session.attendance", session, ip, before=before, after=attendance)
+
+
+@transaction.atomic
+def start_group_session(
+    actor, client: Client, *, on: datetime.date, ip: str | None = None
+) -> Session:
+    """The group session of a day in a member's open episode (for the member's GSRS).
+
+    Numbered apart from the individual sessions and never counted among them: a group session
+    adds nothing to the member's session count, last session date or outcome graph.
+    """
+    episode = Episode.objects.select_for_update().get(pk=open_episode(client).pk)
+    group = episode.sessions.filter(kind=SessionKind.GROUP)
+    existing = group.filter(date=on).order_by("-number").first()
+    if existing is not None:
+        return existing
+    session = Session.objects.create(
+        agency_id=episode.agency_id,
+        episode=episode,
+        number=_last_number(group) + 1,
+        date=on,
+        kind=SessionKind.GROUP,
+    )
+    audit(
+        episode.agency,
+        actor,
+        "session.group_started",
+        session,
+        ip,
+        episode=episode.public_id,
+        number=session.number,
+    )
+    return session
+
+
 @transaction.atomic
 def set_attendance(actor, session: Session, attendance: str, *, ip: str | None = None) -> Session:
     """Mark a session attended, cancelled or a no-show (only attended sessions count)."""
@@ -362,10 +443,7 @@ def set_attendance(actor, session: Session, attendance: str, *, ip: str | None =
     episode = Episode.objects.select_for_update().get(pk=session.episode_id)
     if not episode.is_open:
         raise ServiceError(_("This episode is closed."))
-    before = session.attendance
-    session.attendance = attendance
-    session.save(update_fields=["attendance"])
-    audit(episode.agency, actor, "session.attendance", session, ip, before=before, after=attendance)
+    _mark_attendance(actor, episode, session, attendance, ip)
     refresh_episode_summary(episode)
     return session
 
@@ -392,18 +470,25 @@ def record_administration(
     rater: str = "client",
     rater_relationship: str = "",
     entry_mode: str = EntryMode.IN_SESSION,
+    replace: bool = False,
     ip: str | None = None,
 ) -> RecordResult:
     """Score and store one administration; a repeated idempotency key stores nothing new.
 
     Raises ResponseError (naming the item) for invalid scores, ServiceError for broken rules;
-    in both cases nothing is stored. A second save for the same rater and instrument in the
-    same session is an edit of the first.
+    in both cases nothing is stored. A rating never replaces another silently: when the rater
+    has filled in this form in this session already, AlreadyRatedError is raised unless
+    ``replace`` asks for an edit (audited as ``administration.edited`` with before and after).
+    A total without items is stored as a total only: the items stay empty.
     """
     if not idempotency_key:
         raise ServiceError(_("The form is out of date: reload the page and try again."))
     episode = session.episode
-    if instrument not in (episode.outcome_instrument, episode.alliance_instrument, GROUP_FORM):
+    if session.kind == SessionKind.GROUP:
+        in_use: tuple[str, ...] = (GROUP_FORM,)
+    else:
+        in_use = (episode.outcome_instrument, episode.alliance_instrument)
+    if instrument not in in_use:
         raise ServiceError(_("This form is not in use for this client."))
     if entry_mode not in EntryMode.values:
         raise ServiceError(_("Unknown entry mode %(value)r.") % {"value": entry_mode})
@@ -420,6 +505,7 @@ def record_administration(
             rater,
             rater_relationship,
             entry_mode,
+            replace,
             ip,
         )
     except IntegrityError:
@@ -466,6 +552,7 @@ def _store_administration(
     rater: str,
     rater_relationship: str,
     entry_mode: str,
+    replace: bool,
     ip: str | None,
 ) -> RecordResult:
     # Lock the episode so concurrent saves of one episode serialise and the summary stays right.
@@ -480,6 +567,15 @@ def _store_administration(
     existing = Administration.objects.filter(
         agency_id=episode.agency_id, session=session, instrument=instrument, rater=rater
     ).first()
+    if existing is not None and not replace:
+        raise AlreadyRatedError(
+            _(
+                "This form was already filled in for this session (total %(total)s). "
+                "To change it, choose to replace the saved rating."
+            )
+            % {"total": f"{existing.total:g}"},
+            existing,
+        )
     values = {
         "items": scored.items,
         "total": scored.total,
@@ -532,6 +628,20 @@ def _store_administration(
         administration=administration,
         result=_result_of(administration),
     )
+    # A rating makes a started session real: it was attended.
+    if Session.objects.filter(pk=session.pk, attendance=ATTENDANCE_NOT_SET).update(
+        attendance=Attendance.ATTENDED
+    ):
+        session.attendance = Attendance.ATTENDED
+        audit(
+            episode.agency,
+            actor,
+            "session.attendance",
+            session,
+            ip,
+            before=ATTENDANCE_NOT_SET,
+            after=Attendance.ATTENDED,
+        )
     # The summary, alerts and webhook follow in a task; its row commits with the rating.
     follow_up_rating.enqueue(episode.pk, administration.pk)
     # Last in the transaction: the lock on the audit chain (lane) is then held only until commit.
@@ -700,9 +810,9 @@ def _feedback_for(episode: Episode) -> EpisodeFeedback:
 def refresh_episode_summary(episode: Episode) -> EpisodeFeedback:
     """Recompute the episode's denormalised summary and its alerts from the stored scores."""
     feedback = _feedback_for(episode)
-    attended = episode.sessions.filter(attendance=Attendance.ATTENDED).aggregate(
-        count=Count("pk"), last=Max("date")
-    )
+    attended = episode.sessions.filter(
+        attendance=Attendance.ATTENDED, kind=SessionKind.INDIVIDUAL
+    ).aggregate(count=Count("pk"), last=Max("date"))
     summary = episode_summary(feedback, attended["count"], attended["last"])
     for name, value in summary.items():
         setattr(episode, name, value)

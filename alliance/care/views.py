@@ -25,6 +25,7 @@ from . import services
 from .caseload import DEFAULT_STATE, CaseloadQuery, caseload_episodes, days_since
 from .feedback import EpisodeFeedback, instrument_for, safety_message
 from .forms import (
+    MANUAL_ENTRY_MODES,
     AttendanceForm,
     CloseEpisodeForm,
     NewClientForm,
@@ -36,15 +37,16 @@ from .forms import (
 )
 from .hooks import session_page_context
 from .models import (
+    ATTENDANCE_NOT_SET,
     Administration,
     Alert,
     Attendance,
     Client,
     Ending,
-    EntryMode,
     Episode,
     Rater,
     Session,
+    SessionKind,
     Zone,
     rater_label,
 )
@@ -168,6 +170,15 @@ def _current_episode(client: Client) -> Episode:
     return episode
 
 
+def _real_sessions(episode: Episode):
+    """The episode's individual sessions with something recorded or an attendance set."""
+    return (
+        episode.sessions.filter(kind=SessionKind.INDIVIDUAL)
+        .exclude(attendance=ATTENDANCE_NOT_SET)
+        .order_by("number")
+    )
+
+
 def _administrations(episode: Episode) -> list[Administration]:
     return list(Administration.objects.of_episode(episode))
 
@@ -205,7 +216,7 @@ def _render_client(request: HttpRequest, client: Client, episode: Episode) -> Ht
     current = episodes[0]
     administrations = _administrations(episode)
     feedback = services.episode_feedback(episode, administrations)
-    sessions = list(episode.sessions.order_by("number"))
+    sessions = list(_real_sessions(episode))
     reopen_until = services.reopen_deadline(episode)
     context = {
         "client": client,
@@ -552,6 +563,7 @@ def _session_of(request: HttpRequest, public_id: str, number: int) -> tuple[Clie
         episode__client__in=visible_clients(request.user),
         episode__client__public_id=public_id,
         number=number,
+        kind=SessionKind.INDIVIDUAL,
         episode__end_date__isnull=True,
     )
     return session.episode.client, session
@@ -625,9 +637,10 @@ def _record(
             idempotency_key=fields["idempotency_key"],
             items=None if total else items,
             total=total or None,
-            entry_mode=fields["entry_mode"] or EntryMode.IN_SESSION,
+            entry_mode=posted.chosen_entry_mode(),
             rater=fields["rater"] or form.rater,
             rater_relationship=fields["relationship"],
+            replace=fields["replace"],
             ip=client_ip(request),
         )
     except ResponseError as error:
@@ -669,7 +682,7 @@ def _render_session(
         "session": session,
         "outcome_form": outcome_form,
         "alliance_form": alliance_form,
-        "entry_modes": EntryMode.choices,
+        "entry_modes": [(mode.value, mode.label) for mode in MANUAL_ENTRY_MODES],
         "collateral": [
             a for a in administrations if a.session_id == session.pk and a.rater != rater
         ],

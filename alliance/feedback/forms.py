@@ -3,10 +3,34 @@ kiosk and groups. (The rating form's state lives in alliance.care.rating_form.)"
 
 from __future__ import annotations
 
+import re
 from typing import Any, cast
 
 from django import forms
+from django.core.exceptions import ValidationError
+from django.core.validators import validate_email
 from django.utils.translation import gettext_lazy
+
+# A phone number as people type it: an optional +, then 7 to 15 digits with spaces, dots,
+# dashes or brackets between them.
+PHONE_PATTERN = re.compile(r"\+?[0-9 ().-]+")
+PHONE_DIGITS = (7, 15)
+
+
+def clean_phone(value: str) -> str:
+    """The number with its separators removed (``+34600111222``), or ValidationError."""
+    digits = re.sub(r"[^0-9]", "", value)
+    if not PHONE_PATTERN.fullmatch(value) or not (
+        PHONE_DIGITS[0] <= len(digits) <= PHONE_DIGITS[1]
+    ):
+        raise ValidationError(
+            gettext_lazy(
+                "This is not a phone number. Give the number with its country code, "
+                "such as +34 600 111 222."
+            )
+        )
+    return ("+" if value.startswith("+") else "") + digits
+
 
 # --- Django forms for the therapist's link actions, the kiosk and groups ---------------------
 # (Field names are the ones the templates post; the services still check the rules that need
@@ -45,8 +69,28 @@ class LinkForm(KioskPassForm):
         # Form.clean answers cleaned_data; the stubs allow None for overrides.
         cleaned = cast(dict[str, Any], super().clean())
         # Checked before the link exists: a link that cannot be sent is not created.
-        if cleaned.get("channel") in ("email", "sms") and not cleaned.get("address"):
-            self.add_error("address", gettext_lazy("Give an e-mail address or a phone number."))
+        channel, address = cleaned.get("channel"), (cleaned.get("address") or "").strip()
+        if channel == "email" and not address:
+            self.add_error("address", gettext_lazy("Give the client's e-mail address."))
+        elif channel == "sms" and not address:
+            self.add_error("address", gettext_lazy("Give the client's mobile phone number."))
+        elif channel == "email":
+            try:
+                validate_email(address)
+            except ValidationError:
+                self.add_error(
+                    "address",
+                    gettext_lazy(
+                        "This is not an e-mail address. Check it, for example name@example.org."
+                    ),
+                )
+            else:
+                cleaned["address"] = address
+        elif channel == "sms":
+            try:
+                cleaned["address"] = clean_phone(address)
+            except ValidationError as error:
+                self.add_error("address", error)
         return cleaned
 
 

@@ -11,6 +11,10 @@ from alliance.care.models import Session, rater_label
 
 from .models import FeedbackLink, LinkState
 
+# A refused "send a link" form: the message the session page shows in the form (never the
+# address that was typed), kept in the therapist's browser session for the redirect.
+LINK_FORM_ERROR = "feedback_link_error"
+
 
 def session_page_context(sender, *, request, session: Session, **kwargs) -> dict:
     """The receiver of ``care.hooks.session_page``: the panel under ``link_panel``."""
@@ -39,7 +43,13 @@ def link_panel(request, session: Session) -> dict:
         for code in (episode.outcome_instrument, episode.alliance_instrument)
     ]
     raters = [(r, rater_label(r)) for r in ["client", *episode.raters]]
+    error = {}
+    store = getattr(request, "session", None)
+    if store is not None and store.get(LINK_FORM_ERROR, {}).get("session") == session.public_id:
+        error = store.pop(LINK_FORM_ERROR)
     return {
+        "error": error.get("message", ""),
+        "channel": error.get("channel", ""),
         "rows": rows,
         "forms": forms,
         "raters": raters,

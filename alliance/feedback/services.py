@@ -26,8 +26,8 @@ from django.utils.translation import gettext as _
 from alliance.accounts.models import Agency
 from alliance.care import services as care
 from alliance.care.feedback import instrument_for
-from alliance.care.models import Client, EntryMode, Session
-from alliance.care.services import ServiceError, audit
+from alliance.care.models import Administration, Client, EntryMode, Session
+from alliance.care.services import AlreadyRatedError, ServiceError, audit
 
 from . import sms
 from .models import (
@@ -46,8 +46,14 @@ KIOSK_CODE_LENGTH = 6
 KIOSK_PIN_DIGITS = 4
 
 
+# Why a link that is still open cannot be used: its form was filled in for this session already
+# (by another link or kiosk pass, or by the therapist), so it would replace a rating.
+ALREADY_RATED = "rated"
+
+
 class LinkError(Exception):
-    """A link or kiosk pass cannot be used; ``reason`` is a LinkState value or "invalid"."""
+    """A link or kiosk pass cannot be used; ``reason`` is a LinkState value, "invalid" or
+    ``ALREADY_RATED``."""
 
     def __init__(self, reason: str) -> None:
         super().__init__(reason)
@@ -291,11 +297,30 @@ def revoke_link(actor, link: FeedbackLink, *, ip: str | None = None) -> Feedback
 
 def _usable(link: FeedbackLink) -> FeedbackLink:
     state = link.state()
+    # A link that expired because its form was filled in (or that would replace a rating)
+    # says so: the client learns the answers were given, not that the link is out of date.
+    if state in (LinkState.OPEN, LinkState.EXPIRED) and already_rated(link):
+        raise LinkError(ALREADY_RATED)
     if state != LinkState.OPEN:
         raise LinkError(state)
     if not link.session.episode.is_open:
         raise LinkError(LinkState.EXPIRED)
     return link
+
+
+def usable(link: FeedbackLink) -> FeedbackLink:
+    """The link when a client may still fill it in, else LinkError with the reason."""
+    return _usable(link)
+
+
+def already_rated(link: FeedbackLink) -> bool:
+    """Whether the link's form was filled in for its session and rater (by any means)."""
+    return Administration.objects.filter(
+        agency_id=link.agency_id,
+        session_id=link.session_id,
+        instrument=link.instrument,
+        rater=link.rater,
+    ).exists()
 
 
 def open_link(token: str) -> FeedbackLink:
@@ -348,9 +373,24 @@ def submit_link(
 ) -> care.RecordResult:
     """Store the client's rating in the link's session and spend the link, all or nothing.
 
-    Raises LinkError when the link was used, revoked or expired meanwhile, ResponseError or
+    Raises LinkError when the link was used, revoked or expired meanwhile, or when its form was
+    filled in already (``ALREADY_RATED``: a link never replaces a rating), ResponseError or
     ServiceError for a bad rating; in every case nothing is stored and the link stays as it was.
+    The other open links and kiosk passes of the same session, form and rater expire with it.
     """
+    try:
+        return _submit_link(link, items=items, idempotency_key=idempotency_key, ip=ip)
+    except AlreadyRatedError:
+        raise LinkError(ALREADY_RATED) from None
+
+
+def _submit_link(
+    link: FeedbackLink,
+    *,
+    items: Mapping[str, object],
+    idempotency_key: str,
+    ip: str | None,
+) -> care.RecordResult:
     with transaction.atomic():
         link = (
             FeedbackLink.objects.select_for_update()
@@ -370,6 +410,23 @@ def submit_link(
         )
         link.used_at = timezone.now()
         link.save(update_fields=["used_at"])
+        others = list(
+            FeedbackLink.objects.filter(
+                agency_id=link.agency_id,
+                session_id=link.session_id,
+                instrument=link.instrument,
+                rater=link.rater,
+                used_at__isnull=True,
+                revoked_at__isnull=True,
+                expires_at__gt=link.used_at,
+            )
+            .exclude(pk=link.pk)
+            .values_list("public_id", flat=True)
+        )
+        if others:
+            FeedbackLink.objects.filter(agency_id=link.agency_id, public_id__in=others).update(
+                expires_at=link.used_at
+            )
         audit(
             link.session.episode.agency,
             None,
@@ -377,6 +434,7 @@ def submit_link(
             link,
             ip,
             administration=result.administration.public_id,
+            expired_links=others,
         )
     return result
 
@@ -436,13 +494,17 @@ def record_group_rating(
     idempotency_key: str,
     ip: str | None = None,
 ) -> care.RecordResult:
-    """A member's GSRS for the group session of a day, kept in the member's own episode."""
+    """A member's GSRS for the group session of a day, kept in the member's own episode.
+
+    It lands in a group session (``care.start_group_session``), numbered apart from the
+    member's individual sessions and never counted among them.
+    """
     if not GroupMember.objects.filter(
         agency_id=group.agency_id, group=group, client=client
     ).exists():
         raise ServiceError(_("This client is not a member of the group."))
     with transaction.atomic():
-        session = care.start_session(actor, client, on=on, ip=ip)
+        session = care.start_group_session(actor, client, on=on, ip=ip)
         return care.record_administration(
             actor,
             session,

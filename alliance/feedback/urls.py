@@ -9,6 +9,7 @@ urlpatterns = [
     path("sessions/<str:session_id>/links/", views.create_link, name="create_link"),
     path("sessions/<str:session_id>/kiosk/", views.create_kiosk, name="create_kiosk"),
     path("sessions/<str:session_id>/live/", views.live, name="live"),
+    path("links/<str:link_id>/", views.link_ready, name="link_ready"),
     path("links/<str:link_id>/revoke/", views.revoke_link, name="revoke_link"),
     path("groups/", views.groups, name="groups"),
     path("groups/new/", views.new_group, name="new_group"),

@@ -35,10 +35,14 @@ from alliance.science.instruments import ResponseError
 
 from . import forms, services
 from .models import FeedbackLink, Group, GroupMember, LinkState
+from .panel import LINK_FORM_ERROR
 
 KIOSK_SESSION_KEY = "feedback_kiosk_link"
-KIOSK_DEVICE_FAILURES = "feedback_kiosk_failures"
-KIOSK_DEVICE_LIMIT = 10
+KIOSK_THANKED = "feedback_kiosk_thanked"
+# The links made in this browser session whose page may still show them (link id -> token and
+# channel), so that "Link ready" is a page of its own that a reload shows again; a few only.
+READY_LINKS = "feedback_ready_links"
+READY_LINKS_KEPT = 5
 
 
 def _no_store(response: HttpResponse) -> HttpResponse:
@@ -76,12 +80,20 @@ PROBLEMS = {
         gettext_lazy("Too many attempts"),
         gettext_lazy("This code is locked after too many wrong PINs. Please ask at the desk."),
     ),
+    services.ALREADY_RATED: (
+        410,
+        gettext_lazy("This form was already filled in"),
+        gettext_lazy(
+            "Your answers for this session have already been given, so this link is no longer "
+            "needed. Thank you."
+        ),
+    ),
 }
 
 
-def _problem(request: HttpRequest, reason: str) -> HttpResponse:
+def _problem(request: HttpRequest, reason: str, again: str = "") -> HttpResponse:
     status, title, text = PROBLEMS.get(reason, PROBLEMS["invalid"])
-    context = {"title": title, "text": text, "reason": reason}
+    context = {"title": title, "text": text, "reason": reason, "again": again}
     return _no_store(render(request, "feedback/problem.html", context, status=status))
 
 
@@ -108,7 +120,7 @@ def _render_client_form(
     return _no_store(render(request, "feedback/form.html", context, status=status))
 
 
-def _handle_submission(request: HttpRequest, link: FeedbackLink, form: FormState):
+def _handle_submission(request: HttpRequest, link: FeedbackLink, form: FormState, again: str = ""):
     """None on success, else the response to show (nothing stored)."""
     try:
         items = read_items(form, request.POST)
@@ -119,7 +131,7 @@ def _handle_submission(request: HttpRequest, link: FeedbackLink, form: FormState
             ip=client_ip(request),
         )
     except services.LinkError as error:
-        return _problem(request, error.reason)
+        return _problem(request, error.reason, again=again)
     except ResponseError as error:
         form.refuse(error)
     except (NotRated, ServiceError) as error:
@@ -159,12 +171,14 @@ def kiosk(request: HttpRequest, agency_id: str) -> HttpResponse:
     """The waiting-room tablet: a code and a PIN open one form; nothing else is reachable."""
     agency = _kiosk_agency(agency_id)
     request.session.pop(KIOSK_SESSION_KEY, None)
+    entry = reverse("feedback:kiosk", kwargs={"agency_id": agency.public_id})
     error = ""
     status = 200
+    # Shown once, on the code entry the tablet returns to after each client.
+    thanked = request.method == "GET" and bool(request.session.pop(KIOSK_THANKED, False))
     if request.method == "POST":
-        failures = request.session.get(KIOSK_DEVICE_FAILURES, 0)
-        if failures >= KIOSK_DEVICE_LIMIT:
-            return _problem(request, LinkState.LOCKED)
+        # Wrong PINs count against the pass whose code was typed (services.open_kiosk locks
+        # that pass); the tablet itself is never locked, so the next client can go on.
         form = forms.KioskForm(request.POST)
         try:
             if not form.is_valid():
@@ -173,18 +187,15 @@ def kiosk(request: HttpRequest, agency_id: str) -> HttpResponse:
                 agency, form.cleaned_data["code"], form.cleaned_data["pin"], ip=client_ip(request)
             )
         except services.LinkError as failure:
-            request.session[KIOSK_DEVICE_FAILURES] = failures + 1
             if failure.reason in PROBLEMS and failure.reason != "invalid":
-                return _problem(request, failure.reason)
+                return _problem(request, failure.reason, again=entry)
             error = _("That code and PIN do not match an open form. Please try again.")
             status = 400
         else:
-            request.session[KIOSK_DEVICE_FAILURES] = 0
             request.session[KIOSK_SESSION_KEY] = link.pk
             return redirect("feedback:kiosk_form", agency_id=agency.public_id)
-    return _no_store(
-        render(request, "feedback/kiosk.html", {"error": error, "agency": agency}, status=status)
-    )
+    context = {"error": error, "agency": agency, "thanked": thanked}
+    return _no_store(render(request, "feedback/kiosk.html", context, status=status))
 
 
 @never_cache
@@ -195,17 +206,21 @@ def kiosk_form(request: HttpRequest, agency_id: str) -> HttpResponse:
     link = FeedbackLink.objects.filter(pk=link_pk, agency=agency).first() if link_pk else None
     if link is None:
         return redirect("feedback:kiosk", agency_id=agency.public_id)
-    if link.state() != LinkState.OPEN:
+    entry = reverse("feedback:kiosk", kwargs={"agency_id": agency.public_id})
+    try:
+        services.usable(link)
+    except services.LinkError as failure:
         request.session.pop(KIOSK_SESSION_KEY, None)
-        return _problem(request, link.state())
+        return _problem(request, failure.reason, again=entry)
     form = _client_form(link, translation.get_language() or "en")
     if request.method == "POST":
-        response = _handle_submission(request, link, form)
+        response = _handle_submission(request, link, form, again=entry)
         if response is not None:
             return response
+        # Back to the code entry for the next client (it thanks this one).
         request.session.pop(KIOSK_SESSION_KEY, None)
-        context = {"again": reverse("feedback:kiosk", kwargs={"agency_id": agency.public_id})}
-        return _no_store(render(request, "feedback/thanks.html", context))
+        request.session[KIOSK_THANKED] = True
+        return redirect(entry)
     return _render_client_form(request, link, form)
 
 
@@ -249,6 +264,14 @@ def create_link(request: HttpRequest, session_id: str) -> HttpResponse:
     session = _visible_session(request.user, session_id)
     form = forms.LinkForm(request.POST)
     if not form.is_valid():
+        if "address" in form.errors and not wants_plain(request):
+            # Shown in the form on the session page; nothing was created, sent or kept.
+            request.session[LINK_FORM_ERROR] = {
+                "session": session.public_id,
+                "message": error_text(form),
+                "channel": form.cleaned_data.get("channel", ""),
+            }
+            return redirect(_session_url(session) + "#links-heading")
         return refused(form)
     fields = form.cleaned_data
     channel = fields["channel"]
@@ -273,14 +296,40 @@ def create_link(request: HttpRequest, session_id: str) -> HttpResponse:
             )
     except ServiceError as error:
         return refused(error)
+    # Redirect after post: the page of the new link (its id only in the address, never the
+    # token or the client's address), so a reload shows it again and makes no other link.
+    ready = dict(request.session.get(READY_LINKS, {}))
+    ready[new.link.public_id] = {"token": new.token, "channel": channel}
+    request.session[READY_LINKS] = dict(list(ready.items())[-READY_LINKS_KEPT:])
+    return redirect("feedback:link_ready", link_id=new.link.public_id)
+
+
+def wants_plain(request: HttpRequest) -> bool:
+    """A script (not the page's form) asked: it gets the message as plain text."""
+    return request.headers.get("X-Requested-With") == "fetch"
+
+
+@require_GET
+@login_required
+def link_ready(request: HttpRequest, link_id: str) -> HttpResponse:
+    """The link just made, shown to the therapist who made it (from their browser session)."""
+    link = get_object_or_404(FeedbackLink.objects.select_related("session"), public_id=link_id)
+    session = _visible_session(request.user, link.session.public_id)
+    kept = request.session.get(READY_LINKS, {}).get(link.public_id)
+    url = ""
+    if kept and link.state() == LinkState.OPEN:
+        url = request.build_absolute_uri(
+            reverse("feedback:link_form", kwargs={"token": kept["token"]})
+        )
     context = {
         "url": url,
-        "qr": qr_svg(url),
-        "link": new.link,
-        "channel": channel,
-        "form_name": instrument_for(new.link.instrument).name,
+        "qr": qr_svg(url) if url else "",
+        "link": link,
+        "state_label": link.get_state_display(),
+        "channel": kept["channel"] if kept else "",
+        "form_name": instrument_for(link.instrument).name,
         "back": _session_url(session),
-        "hours": services.link_hours(),
+        "hours": max(1, round((link.expires_at - link.created_at).total_seconds() / 3600)),
     }
     return _no_store(render(request, "feedback/link_ready.html", context))
 

@@ -30,7 +30,16 @@ from alliance.care.feedback import (
     model_or_none,
     safety_message,
 )
-from alliance.care.models import Alert, Attendance, Episode, FittedModel, Session, Zone
+from alliance.care.models import (
+    ATTENDANCE_NOT_SET,
+    Alert,
+    Attendance,
+    Episode,
+    FittedModel,
+    Session,
+    SessionKind,
+    Zone,
+)
 from alliance.care.services import audit, refresh_open_episodes
 from alliance.care.visibility import visible_episodes
 from alliance.science import etr
@@ -317,6 +326,8 @@ def _attendance(episodes, agency_id: int | None = None) -> dict[str, Any]:
         sessions = Session.objects.filter(agency_id=agency_id)
     else:
         sessions = Session.objects.filter(episode__in=episodes.order_by().values("pk"))
+    # Individual sessions held or missed; a bare start or a group session is not one.
+    sessions = sessions.filter(kind=SessionKind.INDIVIDUAL).exclude(attendance=ATTENDANCE_NOT_SET)
     counts = sessions.aggregate(
         total=Count("pk"),
         cancelled=Count("pk", filter=Q(attendance=Attendance.CANCELLED)),

@@ -90,3 +90,46 @@ def test_a_group_is_invisible_to_other_therapists_and_agencies(personas):
         logged_in(personas.alice).get(reverse("feedback:group", args=[group.public_id])).status_code
         == 200
     )
+
+
+def test_a_group_rating_adds_no_session_to_the_members_individual_episode(personas):
+    import datetime
+
+    from alliance.care.models import Episode, Session
+    from alliance.feedback import services as feedback
+    from alliance.science.instruments import get_instrument
+
+    client = personas.tara_client
+    day = datetime.date(2026, 3, 3)
+    individual = services.start_session(personas.tara, client, on=day)
+    services.record_administration(
+        personas.tara, individual, instrument="ors", idempotency_key="ors-1", total=20
+    )
+    group = feedback.create_group(
+        personas.tara, personas.riverside, name="G", leader=personas.tara, members=[client]
+    )
+    items = dict.fromkeys(get_instrument("gsrs").item_keys, 9.0)
+    for offset, key in ((0, "g-1"), (7, "g-2")):
+        feedback.record_group_rating(
+            personas.tara,
+            group,
+            client,
+            on=day + datetime.timedelta(days=offset),
+            items=items,
+            idempotency_key=key,
+        )
+    episode = Episode.objects.get(pk=individual.episode_id)
+    assert (episode.session_count, episode.last_session_date) == (1, day)
+    group_sessions = Session.objects.filter(episode=episode, kind="group").order_by("number")
+    assert [(s.number, s.date) for s in group_sessions] == [
+        (1, day),
+        (2, day + datetime.timedelta(days=7)),
+    ]
+    # The individual session of the same day keeps only the individual forms.
+    assert list(individual.administrations.values_list("instrument", flat=True)) == ["ors"]
+    # The next individual session is number 2, whatever the group sessions in between.
+    following = services.start_session(personas.tara, client, on=day + datetime.timedelta(days=8))
+    assert following.number == 2 and following.kind == "individual"
+    # The client page lists the individual session only.
+    page = logged_in(personas.tara).get(reverse("client", args=[client.public_id]))
+    assert [row["session"].number for row in page.context["session_rows"]] == [1]

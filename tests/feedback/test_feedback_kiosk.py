@@ -41,7 +41,11 @@ def test_a_code_and_pin_open_the_one_form_and_the_rating_lands_in_the_session(
         assert code not in form
     key = re.search(r'name="idempotency_key" value="([0-9a-f]+)"', form).group(1)
     done = tablet.post(opened["Location"], {**SRS_ITEMS, "confirmed": "1", "idempotency_key": key})
-    assert done.status_code == 200 and "Thank you" in done.content.decode()
+    # The tablet goes straight back to the code entry, thanking this client once.
+    assert done.status_code == 302 and done["Location"] == kiosk_url(personas)
+    entry = tablet.get(done["Location"]).content.decode()
+    assert "Thank you" in entry and 'name="code"' in entry and "R-TARA-1" not in entry
+    assert "Thank you" not in tablet.get(kiosk_url(personas)).content.decode()
     stored = Administration.objects.get()
     assert stored.session == tara_session and stored.instrument == "srs" and stored.total == 36.0
     # The pass is spent and the tablet is back at the code entry.
@@ -66,13 +70,39 @@ def test_five_wrong_pins_lock_the_code_even_with_the_right_pin_afterwards(person
     assert not Administration.objects.exists()
 
 
-def test_one_device_is_stopped_after_ten_failed_codes(personas, tara_session):
-    tablet = Browser()
-    for index in range(10):
+def test_wrong_codes_lock_the_pass_being_guessed_and_not_the_tablet(personas, tara_session):
+    guessed = services.create_kiosk_pass(personas.tara, tara_session, instrument="ors")
+    other = services.create_kiosk_pass(personas.tara, tara_session, instrument="srs")
+    wrong = "0000" if guessed.pin != "0000" else "1111"
+    tablet = Browser()  # one tablet for everything
+    for index in range(12):
         tablet.post(kiosk_url(personas), {"code": f"NOPE{index:02d}", "pin": "1234"})
-    new = services.create_kiosk_pass(personas.tara, tara_session, instrument="ors")
-    blocked = tablet.post(kiosk_url(personas), {"code": new.code, "pin": new.pin})
-    assert blocked.status_code == 403
+    for _attempt in range(5):
+        tablet.post(kiosk_url(personas), {"code": guessed.code, "pin": wrong})
+    locked = tablet.post(kiosk_url(personas), {"code": guessed.code, "pin": guessed.pin})
+    assert locked.status_code == 403 and 'data-testid="kiosk-again"' in locked.content.decode()
+    # The next client on the same tablet opens their own form.
+    opened = tablet.post(kiosk_url(personas), {"code": other.code, "pin": other.pin})
+    assert (
+        opened.status_code == 302
+        and "Session Rating Scale" in tablet.get(opened["Location"]).content.decode()
+    )
+    assert FeedbackLink.objects.get(pk=other.link.pk).failed_attempts == 0
+
+
+def test_a_kiosk_pass_for_a_form_already_given_says_so_and_goes_back_to_code_entry(
+    personas, tara_session
+):
+    first = services.create_kiosk_pass(personas.tara, tara_session, instrument="srs")
+    second = services.create_kiosk_pass(personas.tara, tara_session, instrument="srs")
+    tablet = Browser()
+    opened = tablet.post(kiosk_url(personas), {"code": first.code, "pin": first.pin})
+    form = tablet.get(opened["Location"]).content.decode()
+    key = re.search(r'name="idempotency_key" value="([0-9a-f]+)"', form).group(1)
+    tablet.post(opened["Location"], {**SRS_ITEMS, "confirmed": "1", "idempotency_key": key})
+    late = tablet.post(kiosk_url(personas), {"code": second.code, "pin": second.pin})
+    assert late.status_code == 410 and 'data-testid="kiosk-again"' in late.content.decode()
+    assert Administration.objects.count() == 1
 
 
 def test_a_code_of_one_agency_does_not_open_at_another_agencys_kiosk(personas, tara_session):

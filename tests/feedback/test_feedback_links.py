@@ -10,6 +10,7 @@ from django.test import Client as Browser
 from django.urls import reverse
 from django.utils import timezone
 
+from alliance.audit.models import AuditEvent
 from alliance.care.models import Administration, EntryMode
 from alliance.care.rating_form import live_stamp
 from alliance.feedback import services
@@ -90,6 +91,71 @@ def test_a_reused_link_gets_a_clear_page_and_stores_nothing_more(personas, tara_
     )
     assert replay.status_code == 410
     assert Administration.objects.count() == 1
+
+
+def test_a_completed_link_expires_the_other_open_links_of_the_same_form_and_rater(
+    personas, tara_session
+):
+    from alliance.care import services as care
+
+    care.set_raters(personas.tara, tara_session.episode, ["parent"])
+    tara_session.episode.refresh_from_db()
+    first, second = new_link(personas, tara_session), new_link(personas, tara_session)
+    kiosk = services.create_kiosk_pass(personas.tara, tara_session, instrument="ors")
+    srs = services.create_link(personas.tara, tara_session, instrument="srs")
+    parent = services.create_link(personas.tara, tara_session, instrument="ors", rater="parent")
+    assert submit(Browser(), first.token).status_code == 200
+    states = {
+        n: FeedbackLink.objects.get(pk=x.link.pk).state()
+        for n, x in enumerate((first, second, kiosk, srs, parent))
+    }
+    assert states == {0: "used", 1: "expired", 2: "expired", 3: "open", 4: "open"}
+    event = AuditEvent.objects.get(action="feedback.link_used")
+    assert sorted(event.detail["expired_links"]) == sorted(
+        [second.link.public_id, kiosk.link.public_id]
+    )
+
+
+def test_a_second_link_cannot_replace_a_completed_rating_and_says_it_was_given(
+    personas, tara_session
+):
+    first, second = new_link(personas, tara_session), new_link(personas, tara_session)
+    browser = Browser()
+    page = browser.get(link_url(second.token)).content.decode()  # opened before the first is done
+    key = re.search(r'name="idempotency_key" value="([0-9a-f]+)"', page).group(1)
+    submit(Browser(), first.token)
+    late = browser.post(
+        link_url(second.token),
+        {**dict.fromkeys(ORS_ITEMS, "1.0"), "confirmed": "1", "idempotency_key": key},
+    )
+    assert late.status_code == 410
+    assert "This form was already filled in" in late.content.decode()
+    assert Administration.objects.get().total == pytest.approx(23.0)
+    assert not AuditEvent.objects.filter(action="administration.edited").exists()
+
+
+def test_a_link_for_a_form_the_therapist_entered_meanwhile_says_it_was_given(
+    personas, tara_session
+):
+    new = new_link(personas, tara_session)
+    from alliance.care import services as care
+
+    care.record_administration(
+        personas.tara,
+        tara_session,
+        instrument="ors",
+        idempotency_key="paper",
+        total=30,
+        entry_mode="paper",
+    )
+    page = Browser().get(link_url(new.token))
+    assert page.status_code == 410
+    assert 'data-reason="rated"' in page.content.decode()
+    assert "This form was already filled in" in page.content.decode()
+    with pytest.raises(services.LinkError) as raised:
+        services.submit_link(new.link, items={"individually": 1}, idempotency_key="x")
+    assert raised.value.reason == services.ALREADY_RATED
+    assert Administration.objects.get().total == 30
 
 
 def test_an_expired_link_gets_a_clear_page_and_stores_nothing(personas, tara_session):
@@ -179,7 +245,12 @@ def test_the_therapist_creates_a_link_with_a_qr_code_and_sees_it_once(personas, 
     browser = Browser()
     browser.force_login(personas.tara)
     url = reverse("feedback:create_link", kwargs={"session_id": tara_session.public_id})
-    page = browser.post(url, {"instrument": "srs", "channel": "show"}).content.decode()
+    created = browser.post(url, {"instrument": "srs", "channel": "show"})
+    link = FeedbackLink.objects.get()
+    # Redirect after post to the link's own page: its id in the address, never the token.
+    assert created.status_code == 302
+    assert created["Location"] == f"/f/links/{link.public_id}/"
+    page = browser.get(created["Location"]).content.decode()
     token_url = re.search(r'value="(http://testserver/f/[^"]+)"', page).group(1)
     assert "<svg" in page and 'aria-label="QR code of the link"' in page
     token = token_url.rstrip("/").rsplit("/", 1)[1]
@@ -194,7 +265,8 @@ def test_a_link_sent_by_sms_goes_through_the_backend_and_the_number_is_not_store
     browser.force_login(personas.tara)
     url = reverse("feedback:create_link", kwargs={"session_id": tara_session.public_id})
     response = browser.post(url, {"instrument": "ors", "channel": "sms", "address": "+34600111222"})
-    assert response.status_code == 200
+    assert response.status_code == 302 and "34600111222" not in response["Location"]
+    assert "sent by text message" in browser.get(response["Location"]).content.decode()
     assert len(sms_outbox) == 1
     number, text = sms_outbox[0]
     assert number == "+34600111222" and "http://testserver/f/" in text and "24 hours" in text
@@ -231,3 +303,61 @@ def test_the_live_stamp_changes_when_a_link_submission_arrives(personas, tara_se
     outsider = Browser()
     outsider.force_login(personas.oscar)
     assert outsider.get(live).status_code == 404
+
+
+def test_reloading_the_link_ready_page_shows_the_same_link_and_makes_no_other(
+    personas, tara_session
+):
+    browser = Browser()
+    browser.force_login(personas.tara)
+    url = reverse("feedback:create_link", kwargs={"session_id": tara_session.public_id})
+    ready = browser.post(url, {"instrument": "ors", "channel": "show"})["Location"]
+    first, again = browser.get(ready), browser.get(ready)
+    assert first.status_code == again.status_code == 200
+    pattern = r'value="(http://testserver/f/[^"]+)"'
+    assert re.search(pattern, first.content.decode()).group(1) == re.search(
+        pattern, again.content.decode()
+    ).group(1)
+    assert FeedbackLink.objects.count() == 1
+    # Another browser (or colleague) of the agency does not get the token from this page.
+    other = Browser()
+    other.force_login(personas.tara)
+    page = other.get(ready).content.decode()
+    assert 'data-testid="link-not-shown"' in page and "testserver/f/" not in page
+
+
+@pytest.mark.parametrize(
+    ("channel", "address", "message"),
+    [
+        ("email", "not-an-address", "This is not an e-mail address."),
+        ("email", "client@", "This is not an e-mail address."),
+        ("sms", "call me", "This is not a phone number."),
+        ("sms", "12345", "This is not a phone number."),
+        ("sms", "client@example.org", "This is not a phone number."),
+    ],
+)
+def test_a_link_to_a_malformed_address_is_refused_in_the_form_and_nothing_is_sent_or_stored(
+    personas, tara_session, sms_outbox, mailoutbox, channel, address, message
+):
+    browser = Browser()
+    browser.force_login(personas.tara)
+    url = reverse("feedback:create_link", kwargs={"session_id": tara_session.public_id})
+    response = browser.post(url, {"instrument": "ors", "channel": channel, "address": address})
+    assert response.status_code == 302 and address not in response["Location"]
+    page = browser.get(response["Location"]).content.decode()
+    assert message in page and 'aria-invalid="true"' in page
+    assert address not in page  # the address typed is not kept anywhere
+    assert not FeedbackLink.objects.exists() and sms_outbox == [] and mailoutbox == []
+    assert not AuditEvent.objects.filter(action__startswith="feedback.").exists()
+    # The message is shown once; the next visit of the page has a clean form.
+    assert message not in browser.get(response["Location"]).content.decode()
+
+
+def test_a_phone_number_with_spaces_and_dashes_is_sent_to_its_digits(
+    personas, tara_session, sms_outbox
+):
+    browser = Browser()
+    browser.force_login(personas.tara)
+    url = reverse("feedback:create_link", kwargs={"session_id": tara_session.public_id})
+    browser.post(url, {"instrument": "ors", "channel": "sms", "address": "+34 600-111 (222)"})
+    assert [number for number, _text in sms_outbox] == ["+34600111222"]

@@ -281,11 +281,10 @@ def test_it_rejects_a_half_point_on_a_whole_point_scale() -> None:
     assert error.value.item == "sleep"
 
 
-def test_a_total_only_entry_fills_each_item_with_a_quarter_at_full_precision() -> None:
+def test_a_total_only_entry_keeps_its_items_empty() -> None:
     scored = get_instrument("ors").score_total("28.3")
     assert scored.total == 28.3
-    assert scored.items == dict.fromkeys(get_instrument("ors").item_keys, 28.3 / 4)
-    assert scored.items["overall"] == pytest.approx(7.075)  # not rounded to 7.1
+    assert scored.items == {}  # nothing invented for the items
     assert scored.total_only
 
 
@@ -330,9 +329,9 @@ def test_any_response_on_the_grid_scores_to_its_sum_in_tenths(values) -> None:
 
 @settings(max_examples=60, deadline=None)
 @given(st.integers(min_value=0, max_value=400))
-def test_total_only_items_add_back_up_to_the_total(tenth_points: int) -> None:
+def test_a_total_only_entry_keeps_the_total_given_and_invents_no_items(tenth_points: int) -> None:
     scored = get_instrument("srs").score_total(tenth_points / 10)
-    assert math.fsum(scored.items.values()) == pytest.approx(tenth_points / 10, abs=1e-9)
+    assert scored.total == pytest.approx(tenth_points / 10, abs=1e-9) and scored.items == {}
 
 
 # ---------------------------------------------------------------------------------------------

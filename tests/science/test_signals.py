@@ -347,6 +347,13 @@ def test_total_only_alliance_scores_are_not_flagged_by_item() -> None:
     assert codes(signals) == ["alliance_below_cutoff"]
 
 
+def test_a_total_only_alliance_score_with_empty_items_is_judged_by_its_total() -> None:
+    low = evaluate_episode([], [AllianceScore(1, 30.0, {}, total_only=True)], model=FailingModel())
+    assert codes(low) == ["alliance_below_cutoff"] and low.alliance_colours == {1: "red"}
+    fine = evaluate_episode([], [AllianceScore(1, 38.0, {}, total_only=True)], model=FailingModel())
+    assert codes(fine) == [] and fine.alliance_colours == {1: "green"}
+
+
 def test_only_the_latest_alliance_score_raises_alerts() -> None:
     alliance = [AllianceScore(1, 30.0), AllianceScore(2, 38.0)]
     signals = evaluate_episode([(1, 20.0), (2, 24.0)], alliance, model=LinearModel())

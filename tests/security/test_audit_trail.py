@@ -184,7 +184,10 @@ def test_writes_go_to_the_chain_in_the_same_transaction(personas, tara_session):
         items={"individually": 5, "interpersonally": 5, "socially": 5, "overall": 5},
     )
     event = AuditEvent.objects.get(action="administration.recorded")
-    assert (event.lane, event.seq) == (lane, before + 1) and event.detail["total"] == 20
+    # The first rating of a started session also marks it attended (its own event, just before).
+    attended = AuditEvent.objects.get(action="session.attendance")
+    assert (attended.lane, attended.seq) == (lane, before + 1)
+    assert (event.lane, event.seq) == (lane, before + 2) and event.detail["total"] == 20
     assert verify_agency(personas.riverside.pk)[1] == []
 
 

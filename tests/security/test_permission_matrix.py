@@ -120,6 +120,7 @@ SITE: dict[str, tuple[str, str]] = {
     "feedback:create_link": ("POST", "L 400 404 404 400 404"),
     "feedback:create_kiosk": ("POST", "L 400 404 404 400 404"),
     "feedback:live": ("GET", "L 200 404 404 200 404"),
+    "feedback:link_ready": ("GET", "L 200 404 404 200 404"),
     "feedback:revoke_link": ("POST", "L 302 404 404 302 404"),
     "feedback:groups": ("GET", "L 200 200 200 200 200"),
     "feedback:new_group": ("GET", "L 200 200 200 200 200"),

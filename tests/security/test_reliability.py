@@ -119,7 +119,12 @@ def test_concurrent_submissions_for_one_session_stay_consistent(request):
     for n, total in enumerate((30, 33, 36)):
         jobs.append(
             lambda n=n, total=total: services.record_administration(
-                personas.tara, session, instrument="srs", idempotency_key=f"srs-{n}", total=total
+                personas.tara,
+                session,
+                instrument="srs",
+                idempotency_key=f"srs-{n}",
+                total=total,
+                replace=True,  # three deliberate edits
             )
         )
     for _ in range(3):

@@ -63,23 +63,26 @@ def test_an_invalid_item_names_the_item_and_stores_nothing(personas, session):
     assert not AuditEvent.objects.filter(action__startswith="administration").exists()
 
 
-def test_a_total_only_entry_from_paper_fills_each_item_with_a_quarter(personas, session):
+def test_a_total_only_entry_from_paper_is_stored_as_a_total_with_empty_items(personas, session):
     result = record(personas.tara, session, "paper", items=None, total="22", entry_mode="paper")
     stored = Administration.objects.get(pk=result.administration.pk)
     assert stored.total == 22.0 and stored.total_only and stored.entry_mode == "paper"
-    assert stored.items == {
-        "individually": 5.5,
-        "interpersonally": 5.5,
-        "socially": 5.5,
-        "overall": 5.5,
-    }
+    assert stored.items == {}
+    episode = Episode.objects.get(pk=session.episode_id)
+    assert (episode.intake_total, episode.last_outcome_total, episode.zone) == (22.0, 22.0, "grey")
 
 
-def test_saving_again_in_the_same_session_edits_and_keeps_the_old_values_in_the_audit(
-    personas, session
-):
+def test_saving_again_in_the_same_session_is_refused_unless_asked_to_replace(personas, session):
     record(personas.tara, session, "first")
-    record(personas.tara, session, "second", items=ors(ORS_ITEMS, 1.2))  # 24.0
+    with pytest.raises(services.AlreadyRatedError, match=r"already filled in .*total 20\)"):
+        record(personas.tara, session, "second", items=ors(ORS_ITEMS, 1.2))
+    assert Administration.objects.get(session=session, instrument="ors").total == 20.0
+    assert not AuditEvent.objects.filter(action="administration.edited").exists()
+
+
+def test_replacing_a_rating_edits_it_and_keeps_the_old_values_in_the_audit(personas, session):
+    record(personas.tara, session, "first")
+    record(personas.tara, session, "second", items=ors(ORS_ITEMS, 1.2), replace=True)  # 24.0
     stored = Administration.objects.get(session=session, instrument="ors")
     assert stored.total == pytest.approx(24.0)
     edit = AuditEvent.objects.get(action="administration.edited")
@@ -135,8 +138,35 @@ def test_falling_well_below_intake_turns_the_zone_red_and_raises_an_alert(person
 def test_starting_a_session_twice_on_one_day_reuses_it(personas, session):
     again = services.start_session(personas.tara, personas.tara_client, on=DAY1)
     assert again.pk == session.pk
+    record(personas.tara, session, "k1")
     later = services.start_session(personas.tara, personas.tara_client, on=DAY1 + WEEK)
     assert later.number == 2
+
+
+def test_a_started_session_with_nothing_recorded_counts_nowhere_and_is_reused_later(
+    personas, session
+):
+    episode = Episode.objects.get(pk=session.episode_id)
+    assert session.attendance == "" and not session.is_real
+    assert (episode.session_count, episode.last_session_date) == (0, None)
+    later = services.start_session(personas.tara, personas.tara_client, on=DAY1 + WEEK)
+    assert (later.pk, later.number, later.date) == (session.pk, 1, DAY1 + WEEK)
+    assert Session.objects.count() == 1
+
+
+def test_a_rating_or_an_attendance_makes_a_started_session_count(personas, session):
+    record(personas.tara, session, "k1")
+    episode = Episode.objects.get(pk=session.episode_id)
+    assert (episode.session_count, episode.last_session_date) == (1, DAY1)
+    assert Session.objects.get(pk=session.pk).attendance == "attended"
+    assert AuditEvent.objects.filter(action="session.attendance").get().detail == {
+        "before": "",
+        "after": "attended",
+    }
+    second = services.start_session(personas.tara, personas.tara_client, on=DAY1 + WEEK)
+    services.set_attendance(personas.tara, second, "cancelled")
+    episode = Episode.objects.get(pk=session.episode_id)
+    assert (episode.session_count, episode.last_session_date) == (1, DAY1)
 
 
 def test_closing_an_episode_records_the_ending_and_refuses_more_scores(personas, session):

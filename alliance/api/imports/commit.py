@@ -31,6 +31,7 @@ from alliance.care.models import (
     EntryMode,
     Episode,
     Session,
+    SessionKind,
 )
 from alliance.care.services import refresh_episode_summary
 
@@ -300,7 +301,7 @@ def _session_ids(agency: Agency, episode_ids: list[int]) -> dict[tuple[int, int]
     for start in range(0, len(episode_ids), 5000):
         chunk = episode_ids[start : start + 5000]
         for episode_id, number, pk in Session.objects.filter(
-            agency=agency, episode_id__in=chunk
+            agency=agency, episode_id__in=chunk, kind=SessionKind.INDIVIDUAL
         ).values_list("episode_id", "number", "pk"):
             found[(episode_id, number)] = pk
     return found

@@ -14,7 +14,7 @@ from typing import cast
 import pandas as pd
 
 from alliance.accounts.models import Agency
-from alliance.care.models import Administration, Client, Episode, Session
+from alliance.care.models import Administration, Client, Episode, Session, SessionKind
 
 from ..models import ImportedEpisode
 from .report import Errors
@@ -62,9 +62,9 @@ def plan(agency: Agency, clean: pd.DataFrame, errors: Errors) -> Plan:
         ).values_list("episode_id", "session__number", "instrument", "rater", "total"):
             stored[(episode_id, number, instrument, rater)] = total
         stored_sessions = set(
-            Session.objects.filter(agency=agency, episode_id__in=ids).values_list(
-                "episode_id", "number"
-            )
+            Session.objects.filter(
+                agency=agency, episode_id__in=ids, kind=SessionKind.INDIVIDUAL
+            ).values_list("episode_id", "number")
         )
         owners = dict(Episode.objects.filter(pk__in=ids).values_list("pk", "client__display_code"))
     new_rows: list[int] = []

@@ -39,8 +39,9 @@ def list_administrations(request, episode: str | None = None, session: str | Non
 def record_administration(request, payload: schemas.AdministrationIn):
     """Record a completed form (201), or answer the stored one for a repeated key (200).
 
-    A second form for the same session, instrument and rater edits the first. A repeated key
-    answers what that key stored, even when a later edit (another key) changed the form since.
+    A second form for the same session, instrument and rater is refused (409): a rating is
+    changed only on purpose, with PATCH (an audited edit).
+    A repeated key answers what that key stored, even when a later edit changed the form.
     """
     require_write(request)
     session = lookups.session(request, payload.session)
@@ -91,6 +92,7 @@ def update_administration(request, administration_id: str, payload: schemas.Admi
         entry_mode=administration.entry_mode,
         items=payload.items,
         total=payload.total,
+        replace=True,
     )
     return administration_out(lookups.administration(request, administration_id))
 

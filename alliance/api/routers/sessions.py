@@ -7,6 +7,7 @@ from ninja.pagination import paginate
 
 from alliance.accounts.network import client_ip
 from alliance.care import services
+from alliance.care.models import ATTENDANCE_NOT_SET
 
 from .. import lookups, schemas
 from ..auth import actor, require_write
@@ -19,7 +20,8 @@ router = Router(tags=["sessions"])
 @router.get("/sessions", response={200: list[schemas.SessionOut], **ERRORS})
 @paginate(Mapped)
 def list_sessions(request, episode: str | None = None):
-    sessions = lookups.sessions(request)
+    # A session only started on the web page, with nothing recorded, is not a session yet.
+    sessions = lookups.sessions(request).exclude(attendance=ATTENDANCE_NOT_SET)
     if episode:
         sessions = sessions.filter(episode__public_id=episode)
     return mapped(sessions.order_by("episode_id", "number"), session_out)

@@ -197,7 +197,11 @@ class Instrument:
         return ScoredResponse(items=values, total=total, total_only=False)
 
     def score_total(self, total: object) -> ScoredResponse:
-        """Accept a total without items (paper or phone entry): each item gets total / n."""
+        """Accept a total without items (paper or phone entry): the items stay empty.
+
+        Nothing is invented for the items: readers use the total, and ``total_only`` says that
+        the item scores were never given.
+        """
         if not self.allows_total_only:
             raise ResponseError(
                 f"{self.display_name} needs every item: a total on its own is not accepted",
@@ -206,11 +210,7 @@ class Instrument:
         step = min(item.step for item in self.items)
         value = _checked_value(total, "Total", None, self.total_min, self.total_max, step)
         value = round(value, self.decimals)
-        # Items stay at full precision: rounding them to the step would break total == sum.
-        share = value / len(self.items)
-        return ScoredResponse(
-            items={item.key: share for item in self.items}, total=value, total_only=True
-        )
+        return ScoredResponse(items={}, total=value, total_only=True)
 
 
 def direction(higher_is_better: bool) -> int:

@@ -191,6 +191,8 @@ def handover_pin(request: AuthenticatedHttpRequest) -> HttpResponse:
     return render(request, "accounts/handover_pin.html", context, status=status)
 
 
+@require_http_methods(["GET", "POST"])
+@login_required
 def recovery_codes(request: HttpRequest) -> HttpResponse:
     """How many recovery codes are left; a POST replaces them all with new ones (audited)."""
     device = device_of(request.user)

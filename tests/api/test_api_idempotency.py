@@ -22,7 +22,10 @@ def test_a_delayed_retry_of_an_older_key_answers_its_own_result_and_keeps_the_ne
     body = {"session": session, "instrument": "ors"}
     first = api.post("/administrations", {**body, "idempotency_key": "old", "items": ORS_ITEMS})
     assert first.status_code == 201
-    newer = api.post("/administrations", {**body, "idempotency_key": "new", "items": ORS_HIGHER})
+    # The newer edit is an explicit one (a second POST of the same form is refused: 409).
+    again = api.post("/administrations", {**body, "idempotency_key": "new", "items": ORS_HIGHER})
+    assert again.status_code == 409
+    newer = api.patch(f"/administrations/{first.json()['id']}", {"items": ORS_HIGHER})
     assert newer.status_code == 200 and newer.json()["total"] == 28.0
     # The first request's retry arrives late (a flaky network): same key, same body.
     retry = api.post("/administrations", {**body, "idempotency_key": "old", "items": ORS_ITEMS})

@@ -25,6 +25,8 @@ class History:
 @pytest.fixture
 def history(personas) -> History:
     p = personas
+    p.riverside.allow_client_names = True  # the exports tests look for names where allowed
+    p.riverside.save()
     tess = make_user(p.riverside, "tess", Role.THERAPIST, p.north)
     tom = make_user(p.riverside, "tom", Role.THERAPIST, p.south)
     frame = simulate(EPISODES, 4, seed=7)

@@ -15,8 +15,10 @@ from alliance.care.models import Episode
 
 def load_frame(agency, frame: pd.DataFrame, *, therapists: dict, teams: dict) -> dict[str, Episode]:
     """Episodes keyed by the table's episode_id. ``therapists``/``teams`` map table ids to rows."""
+    # Names only where the agency allows them (the import refuses them otherwise).
+    names = "Name of " + frame["client_id"].astype(str) if agency.allow_client_names else ""
     frame = frame.assign(
-        client_name="Name of " + frame["client_id"].astype(str),
+        client_name=names,
         rater_relationship=frame["rater"].map(
             lambda rater: "" if rater == "client" else "Mum, lives with the client"
         ),

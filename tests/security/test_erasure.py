@@ -26,9 +26,9 @@ def database_queue(settings):
     settings.TASKS = {"default": {"BACKEND": "django_tasks_db.DatabaseBackend"}}
 
 
-def _rate(personas, session, key: str, total: float):
+def _rate(personas, session, key: str, total: float, *, replace: bool = False):
     return services.record_administration(
-        personas.tara, session, instrument="ors", idempotency_key=key, total=total
+        personas.tara, session, instrument="ors", idempotency_key=key, total=total, replace=replace
     ).administration
 
 
@@ -87,7 +87,7 @@ def test_erasure_redacts_the_clients_audit_details_and_the_chain_still_verifies(
     personas, tara_session
 ):
     _rate(personas, tara_session, "k1", 17.5)
-    _rate(personas, tara_session, "k2", 23.5)  # an edit: before and after totals
+    _rate(personas, tara_session, "k2", 23.5, replace=True)  # an edit: before and after totals
     client_id = personas.tara_client.public_id
     counts = services.erase_client(personas.alice, personas.tara_client)
     trail = json.dumps(

@@ -31,7 +31,7 @@ def test_erasing_a_client_removes_every_record_and_leaves_an_audit_event(persona
         "episodes": 1,
         "sessions": 1,
         "administrations": 1,
-        "audit_events_redacted": 3,  # the client's earlier events
+        "audit_events_redacted": 4,  # created, session started, attended, rating recorded
         "link_messages_removed": 0,
         "queued_tasks": 0,
         "webhook_deliveries_redacted": 0,

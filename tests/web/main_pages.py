@@ -4,6 +4,8 @@ the axe-core browser test, so a new page is added once and checked by both."""
 
 from __future__ import annotations
 
+import datetime
+
 import uuid
 from dataclasses import dataclass
 
@@ -35,16 +37,19 @@ def build_main_pages(personas) -> list[MainPage]:
     session = services.start_session(tara, client)
     _rate(tara, session, "ors", 5.5)
     _rate(tara, session, "srs", 8.5)
-    feedback.create_link(tara, session, instrument="srs")
-    ors_link = feedback.create_link(tara, services.start_session(tara, client), instrument="ors")
-    srs_link = feedback.create_link(tara, session, instrument="srs")
+    # Links are for a later session: a link for a form already given answers 410 (gone).
+    later = services.start_session(tara, client, on=services.today() + datetime.timedelta(days=1))
+    feedback.create_link(tara, later, instrument="srs")
+    ors_link = feedback.create_link(tara, later, instrument="ors")
+    srs_link = feedback.create_link(tara, later, instrument="srs")
 
     phq = services.create_client(
         tara, riverside, display_code="PHQ-P1", therapist=tara, outcome_instrument="phq9"
     )
     phq_session = services.start_session(tara, phq)
     _rate(tara, phq_session, "phq9", 2)
-    phq_link = feedback.create_link(tara, phq_session, instrument="phq9")
+    phq_later = services.start_session(tara, phq, on=services.today() + datetime.timedelta(days=1))
+    phq_link = feedback.create_link(tara, phq_later, instrument="phq9")
     gad = services.create_client(
         tara, riverside, display_code="GAD-P1", therapist=tara, outcome_instrument="gad7"
     )

@@ -17,7 +17,8 @@ def test_a_late_resubmission_of_an_older_form_does_not_revert_the_newer_edit(per
     url = reverse("session", args=[personas.tara_client.public_id, 1])
     first = {"instrument": "ors", "idempotency_key": "form-1", "ors-total": "20"}
     assert browser.post(url, first).status_code == 302
-    assert browser.post(url, {**first, "idempotency_key": "form-2", "ors-total": "31"}).status_code
+    newer = {**first, "idempotency_key": "form-2", "ors-total": "31", "replace": "on"}
+    assert browser.post(url, newer).status_code == 302  # an explicit replacement
     assert Administration.objects.get().total == 31.0
     edits = AuditEvent.objects.filter(action="administration.edited").count()
     # The browser resends the first form (back button, a retried request).

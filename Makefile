@@ -3,7 +3,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 PG_URL ?= postgres://postgres@127.0.0.1:5432/alliance
 
-.PHONY: setup demo serve test lint test-sqlite test-postgres bench clean
+.PHONY: setup demo serve test lint test-sqlite test-postgres bench clean lock
 
 setup:
 	@scripts/bootstrap
@@ -30,6 +30,16 @@ test-postgres: setup
 	DATABASE_URL=$(PG_URL) $(BIN)/pytest --ignore=tests/science
 
 test: lint test-sqlite test-postgres
+
+# Renew the locks from pyproject.toml (the newest versions its ranges allow, every file's hash):
+# requirements.lock (with the dev tools) is what `make setup` and CI install; deploy/requirements.lock
+# (the same versions, without dev tools) is what a server installs (docs/deployment.md). Commit
+# both; tests/ops/test_ops_lock.py checks they agree with pyproject.toml and the virtualenv.
+LOCK_FLAGS := --quiet --generate-hashes --allow-unsafe --strip-extras --no-emit-index-url \
+	--no-emit-find-links --upgrade
+lock: setup
+	$(BIN)/pip-compile $(LOCK_FLAGS) --extra dev -o requirements.lock pyproject.toml
+	$(BIN)/pip-compile $(LOCK_FLAGS) -c requirements.lock -o deploy/requirements.lock pyproject.toml
 
 bench: setup
 	$(BIN)/python -m bench

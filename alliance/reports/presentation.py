@@ -104,6 +104,7 @@ def group_rows(result: dict[str, Any], labels: dict[str, str]) -> list[dict[str,
                 "improved": _pct(ri.get("proportion")),
                 "improved_interval": f"{_pct(ri.get('low'))} – {_pct(ri.get('high'))}",
                 "dropout": _pct(dropout.get("proportion")),
+                "small_sample": bool(summary.get("small_sample")),
             }
         )
     return rows

@@ -6,6 +6,7 @@ import datetime
 import re
 
 import pytest
+from django.test import Client as DjangoClient
 
 from alliance.care.models import Administration, Episode
 from tests.web.personas import START
@@ -198,6 +199,12 @@ def test_the_effectiveness_report_covers_only_the_visible_episodes(personas, api
     overall = report["result"]["overall"]
     assert overall["n_episodes"] == 3
     assert overall["change_mean"] == pytest.approx(10.0)
+    # The page says so too: three episodes overall, one or two per therapist.
+    browser = DjangoClient()
+    browser.force_login(personas.alice)
+    page = browser.get("/reports/effectiveness/", {"by": "therapist_id"}).content.decode()
+    assert 'data-testid="small-sample"' in page
+    assert page.count("(few episodes: uncertain)") == len(report["result"]["groups"]) == 2
     sam = api_as(personas.sam).get("/reports/effectiveness").json()  # sees tara's client only
     assert sam["n_administrations"] == 2
     # One episode: the indices are shown, flagged as a small sample, without the severity

@@ -5,7 +5,6 @@ the axe-core browser test, so a new page is added once and checked by both."""
 from __future__ import annotations
 
 import datetime
-
 import uuid
 from dataclasses import dataclass
 

@@ -267,7 +267,9 @@ def test_a_child_form_has_faces_and_a_young_childs_form_says_it_is_not_validated
     assert Administration.objects.get(instrument="cors").total == pytest.approx(29.0)
 
     page.goto(f"/f/{ycors.token}/")
-    expect(page.get_by_text("not statistically validated")).to_be_visible()
+    # A child's screen shows the child's wording and faces only: no clinician notes.
+    expect(page.get_by_text("not statistically validated")).to_have_count(0)
+    expect(page.locator(".copyright")).to_have_count(0)
     assert page.evaluate("document.documentElement.scrollWidth") <= PHONE["width"]
     face = page.locator(".vas.pictorial svg.face").first.bounding_box()
     assert face is not None and face["width"] >= 44

@@ -207,3 +207,19 @@ def test_a_pin_set_on_the_account_page_gives_the_tablet_back(
     page.wait_for_url(session_url)
     assert AuditEvent.objects.get(action="handover.ended").detail == {"method": "pin"}
     context.close()
+
+
+def test_the_therapists_own_form_has_its_end_labels_at_the_ends_of_the_lines_too(
+    device, personas
+) -> None:
+    name, page = device
+    open_session(page, personas.tara, f"ENDS-{name[:2].upper()}")
+    ors = page.locator("form.instrument-form", has=page.get_by_role("button", name="Save ORS"))
+    lines = ors.locator(".vas")
+    assert lines.count() == 4
+    for index in range(lines.count()):
+        line = lines.nth(index)
+        track = line.locator("input[type=range]").bounding_box()
+        high = line.locator(".anchors > span").last.bounding_box()
+        assert track and high
+        assert abs((high["x"] + high["width"]) - (track["x"] + track["width"])) <= 2, (high, track)

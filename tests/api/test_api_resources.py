@@ -256,3 +256,24 @@ def test_bearer_requests_need_no_csrf_token_and_cookies_alone_do_not_authenticat
     # A logged-in browser session is not an API credential (no CSRF exposure through cookies).
     browser.force_login(personas.tara)
     assert browser.get("/api/v1/clients").status_code == 401
+
+
+def test_an_episode_is_closed_reopened_and_a_returning_client_starts_a_new_one(personas, api_as):
+    api = api_as(personas.tara)
+    client = personas.tara_client
+    episode = Episode.objects.get(client=client)
+    assert api.post(f"/clients/{client.public_id}/episodes").status_code == 422  # one is open
+    closed = api.post(f"/episodes/{episode.public_id}/close", {"ending": "planned"})
+    assert closed.status_code == 200 and closed.json()["end_date"] is not None
+    reopened = api.post(f"/episodes/{episode.public_id}/reopen")
+    assert reopened.status_code == 200 and reopened.json()["end_date"] is None
+    assert api.post(f"/episodes/{episode.public_id}/reopen").json()["code"] == "rule_broken"
+    api.post(f"/episodes/{episode.public_id}/close", {"ending": "unilateral"})
+    new = api.post(f"/clients/{client.public_id}/episodes")
+    assert new.status_code == 201
+    assert new.json()["id"] != episode.public_id and new.json()["end_date"] is None
+    assert Episode.objects.filter(client=client).count() == 2
+    # Another agency's therapist cannot reach either.
+    oscar = api_as(personas.oscar)
+    assert oscar.post(f"/episodes/{episode.public_id}/reopen").status_code == 404
+    assert oscar.post(f"/clients/{client.public_id}/episodes").status_code == 404

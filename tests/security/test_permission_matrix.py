@@ -184,6 +184,9 @@ API: dict[str, str] = {
     "POST /api/v1/administrations": "L 201 404 404 201 404",
     "POST /api/v1/clients": "L 201 201 201 201 201",
     "POST /api/v1/episodes/{episode_id}/close": "L 200 404 404 200 404",
+    # the episode is open: nothing to reopen, no new episode yet (the rule speaks, not the role)
+    "POST /api/v1/episodes/{episode_id}/reopen": "L 422 404 404 422 404",
+    "POST /api/v1/clients/{client_id}/episodes": "L 422 404 404 422 404",
     "POST /api/v1/imports": "L 422 422 422 422 422",
     "POST /api/v1/imports/fhir": "L 403 403 403 422 422",
     "POST /api/v1/sessions": "L 201 404 404 201 404",

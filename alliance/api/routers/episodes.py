@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from ninja import Router
+from ninja import Router, Status
 from ninja.pagination import paginate
 
 from alliance.accounts.network import client_ip
@@ -41,6 +41,24 @@ def close_episode(request, episode_id: str, payload: schemas.EpisodeClose):
         actor(request), episode, payload.ending, on=payload.on, ip=client_ip(request)
     )
     return episode_out(lookups.episode(request, episode_id))
+
+
+@router.post("/episodes/{episode_id}/reopen", response={200: schemas.EpisodeOut, **ERRORS})
+def reopen_episode(request, episode_id: str):
+    """Reopen the client's latest episode within the agency's window (audited); 422 past it."""
+    require_write(request)
+    episode = lookups.episode(request, episode_id)
+    services.reopen_episode(actor(request), episode, ip=client_ip(request))
+    return episode_out(lookups.episode(request, episode_id))
+
+
+@router.post("/clients/{client_id}/episodes", response={201: schemas.EpisodeOut, **ERRORS})
+def start_episode(request, client_id: str):
+    """A returning client's new episode under the same code (422 while one is open)."""
+    require_write(request)
+    client = lookups.client(request, client_id)
+    episode = services.start_episode(actor(request), client, ip=client_ip(request))
+    return Status(201, episode_out(lookups.episode(request, episode.public_id)))
 
 
 @router.get("/episodes/{episode_id}/signals", response={200: schemas.SignalsOut, **ERRORS})

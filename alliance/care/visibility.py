@@ -12,7 +12,7 @@ from django.db.models import Exists, OuterRef, Q, QuerySet
 from django.http import Http404
 
 from alliance.accounts.models import Membership, Role, TeamMembership
-from alliance.accounts.tenancy import membership_of
+from alliance.accounts.permissions import active_membership
 
 from .models import Client, ClientShare, Episode
 
@@ -54,14 +54,14 @@ _BY_ROLE: dict[str, Callable[[Membership], QuerySet[Client]]] = {
 
 def visible_clients(user) -> QuerySet[Client]:
     """Clients the user may see; empty for anonymous users and users without an agency."""
-    membership = membership_of(user)
+    membership = active_membership(user)
     if membership is None:
         return Client.objects.none()
     return _BY_ROLE[membership.role](membership)
 
 
 def visible_episodes(user) -> QuerySet[Episode]:
-    membership = membership_of(user)
+    membership = active_membership(user)
     if membership is None:
         return Episode.objects.none()
     return Episode.objects.filter(

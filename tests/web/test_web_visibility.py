@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from django.http import Http404
 
-from alliance.care.visibility import get_visible_client_or_404, visible_clients
+from alliance.care.visibility import get_visible_client_or_404, visible_clients, visible_episodes
 
 
 def codes(user) -> set[str]:
@@ -40,3 +40,10 @@ def test_nobody_sees_another_agencys_client(personas, name):
 def test_a_user_without_an_agency_sees_nothing(personas, django_user_model):
     loner = django_user_model.objects.create(username="loner")
     assert codes(loner) == set()
+
+
+def test_a_deactivated_user_sees_no_client_and_no_episode(personas):
+    personas.tara.is_active = False
+    personas.tara.save()
+    assert not visible_clients(personas.tara).exists()
+    assert not visible_episodes(personas.tara).exists()

@@ -22,11 +22,13 @@ lint: setup
 	@scripts/audit-dependencies
 
 test-sqlite: setup
+	@scripts/ensure-redis
 	env -u DATABASE_URL $(BIN)/pytest
 
 # The science tests touch no database, so the PostgreSQL run covers the Django suites only.
 test-postgres: setup
 	@scripts/ensure-postgres
+	@scripts/ensure-redis
 	DATABASE_URL=$(PG_URL) $(BIN)/pytest --ignore=tests/science
 
 test: lint test-sqlite test-postgres

@@ -102,6 +102,7 @@ INSTALLED_APPS = [
     "alliance.api",
     "alliance.audit",
     "alliance.practice",
+    "alliance.agency",
     "axes",  # sign-in lockout (alliance.accounts.lockout)
     "django_tasks_db",  # the task queue table, used when ALLIANCE_TASKS=database
     "ninja",  # serves the API docs' Swagger UI from our own static files (no CDN)

@@ -12,6 +12,7 @@ urlpatterns = [
     path("f/", include("alliance.feedback.urls")),
     path("reports/", include("alliance.reports.urls")),
     path("practice/", include("alliance.practice.urls")),
+    path("agency/", include("alliance.agency.urls")),
     path("api/", include("alliance.api.urls")),
     path("audit/", include("alliance.audit.urls")),
     path("i18n/", include("django.conf.urls.i18n")),

@@ -143,6 +143,8 @@ SITE: dict[str, tuple[str, str]] = {
     "reports:alliance_pdf": ("GET", "L 403 403 200 200 200"),
     # practice: everyone's own page; tara's page for her admin (her own link redirects to it);
     # her log is hers to write (404 for anyone else, even a supervisor who may read it)
+    # agency administration (alliance/agency): admins run it, supervisors read parts of it.
+    "agency:home": ("GET", "L 403 403 200 200 200"),
     "practice:mine": ("GET", "L 200 200 200 200 200"),
     "practice:team": ("GET", "L 403 403 200 200 200"),
     "practice:of": ("GET", "L 302 404 404 200 404"),

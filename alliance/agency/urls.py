@@ -1,0 +1,9 @@
+from django.urls import path
+
+from . import views
+
+app_name = "agency"
+# Each area appends its own patterns (module.urlpatterns) to this list.
+urlpatterns = [
+    path("", views.home, name="home"),
+]

@@ -7,9 +7,6 @@ import http.server
 import os
 import re
 import shlex
-import shutil
-import socket
-import ssl
 import subprocess
 import sys
 import threading
@@ -22,66 +19,15 @@ from pathlib import Path
 import pytest
 
 from alliance.cli import COMMAND_MODULES
-
-ROOT = Path(__file__).resolve().parents[2]
-DEPLOY = ROOT / "deploy"
-NGINX = shutil.which("nginx") or "/usr/sbin/nginx"
-CERT = "/etc/letsencrypt/live/alliance.example.org/fullchain.pem"
-KEY = "/etc/letsencrypt/live/alliance.example.org/privkey.pem"
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
-def render_nginx(folder: Path, *, http_port: int, https_port: int, app_port: int) -> Path:
-    """The site config as an operator installs it, with this machine's paths and free ports,
-    inside a minimal nginx.conf (Debian's includes sites-enabled/* the same way)."""
-    subprocess.run(
-        ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1"]
-        + ["-subj", "/CN=alliance.example.org"]
-        + ["-keyout", str(folder / "key.pem"), "-out", str(folder / "cert.pem")],
-        check=True,
-        capture_output=True,
-    )
-    (folder / "static").mkdir()
-    (folder / "static" / "site.css").write_text("body { color: black; }\n")
-    site = (DEPLOY / "nginx" / "alliance.conf").read_text()
-    for old, new in {
-        CERT: str(folder / "cert.pem"),
-        KEY: str(folder / "key.pem"),
-        "/var/log/nginx/": f"{folder}/",
-        "/var/lib/alliance/static/": f"{folder}/static/",
-        "127.0.0.1:8000": f"127.0.0.1:{app_port}",
-        "listen 80;": f"listen 127.0.0.1:{http_port};",
-        "listen 443 ssl http2;": f"listen 127.0.0.1:{https_port} ssl http2;",
-        "listen [::]:80;": "",
-        "listen [::]:443 ssl http2;": "",
-    }.items():
-        assert old in site, old
-        site = site.replace(old, new)
-    (folder / "site.conf").write_text(site)
-    main = folder / "nginx.conf"
-    # Run as root, nginx's workers would be `nobody`, who cannot read pytest's private tmp dir.
-    user = "user root;\n" if os.geteuid() == 0 else ""
-    main.write_text(
-        f"{user}pid {folder}/nginx.pid;\nerror_log {folder}/error.log;\nevents {{}}\n"
-        f"http {{\n    include /etc/nginx/mime.types;\n    include {folder}/site.conf;\n}}\n"
-    )
-    return main
-
-
-def nginx(folder: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    assert Path(NGINX).exists(), "nginx is missing: scripts/bootstrap installs it"
-    return subprocess.run(
-        [NGINX, "-p", str(folder), "-c", str(folder / "nginx.conf"), "-e", f"{folder}/error.log"]
-        + list(args),
-        capture_output=True,
-        text=True,
-        timeout=30,
-    )
+from tests.ops.nginx_site import (
+    DEPLOY,
+    ROOT,
+    free_port,
+    nginx,
+    render_nginx,
+    running_nginx,
+    unverified_tls,
+)
 
 
 def test_nginx_accepts_the_site_config(tmp_path):
@@ -115,22 +61,15 @@ def proxy(tmp_path) -> Iterator[tuple[int, int, Path]]:
     threading.Thread(target=app.serve_forever, daemon=True).start()
     http_port, https_port = free_port(), free_port()
     render_nginx(tmp_path, http_port=http_port, https_port=https_port, app_port=app.server_port)
-    started = nginx(tmp_path)
-    assert started.returncode == 0, started.stderr
     try:
-        deadline = time.monotonic() + 10
-        while time.monotonic() < deadline and not (tmp_path / "nginx.pid").exists():
-            time.sleep(0.05)
-        yield http_port, https_port, tmp_path
+        with running_nginx(tmp_path):
+            yield http_port, https_port, tmp_path
     finally:
-        nginx(tmp_path, "-s", "stop")
         app.shutdown()
 
 
 def fetch(url: str, **headers: str):
-    context = ssl.create_default_context()
-    context.check_hostname = False
-    context.verify_mode = ssl.CERT_NONE
+    context = unverified_tls()
     request = urllib.request.Request(url, headers={"Host": "alliance.example.org", **headers})
 
     class NoRedirect(urllib.request.HTTPRedirectHandler):
@@ -183,9 +122,7 @@ def test_nginx_redirects_plain_http_and_serves_static_files_itself(proxy):
 
 def test_nginx_refuses_a_body_over_the_limit(proxy):
     _, https_port, _ = proxy
-    context = ssl.create_default_context()
-    context.check_hostname = False
-    context.verify_mode = ssl.CERT_NONE
+    context = unverified_tls()
     request = urllib.request.Request(
         f"https://127.0.0.1:{https_port}/api/v1/imports",
         data=b"x" * (21 * 1024 * 1024),

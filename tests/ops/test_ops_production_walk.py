@@ -3,9 +3,9 @@
 deploy/alliance.env.example as an operator fills it in (DEBUG=0, HTTPS settings, the database task
 queue), on its own PostgreSQL database and the Redis cache: `alliance migrate`, `createadmin`,
 `check --deploy`, then `alliance serve` (gunicorn) and `alliance worker` as the systemd units start
-them. A client, two sessions and two ORS ratings go in through the API, as the proxy forwards them
-(Host and X-Forwarded-Proto); the episode's caseload zone appears only once the worker has run the
-follow-up task. Runs in every test run (SQLite and PostgreSQL alike): it makes its own database.
+them, behind nginx with deploy/nginx/alliance.conf (TLS, static files from collectstatic). A
+client, two sessions and two ORS ratings go in through the API over HTTPS to nginx; the episode's
+caseload zone appears only once the worker has run the follow-up task. Runs in every test run (SQLite and PostgreSQL alike): it makes its own database.
 """
 
 from __future__ import annotations
@@ -24,9 +24,10 @@ from pathlib import Path
 import psycopg
 import pytest
 
+from tests.ops.nginx_site import HOST, free_port, render_nginx, running_nginx, unverified_tls
+
 ROOT = Path(__file__).resolve().parents[2]
 PASSWORD = "a long and unusual passphrase"
-HOST = "alliance.example.org"
 SERVER = "postgres://postgres@127.0.0.1:5432"
 FOLLOW_UP_DEADLINE = 90  # seconds: the worker polls, and a loaded CI machine is slow
 
@@ -77,20 +78,16 @@ def database() -> Iterator[str]:
             admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
-def free_port() -> int:
-    import socket
-
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
 class Proxy:
-    """What the TLS proxy adds to every request: the public host name and the original scheme."""
+    """The way in a clinic's users take: HTTPS to nginx (deploy/nginx/alliance.conf), which adds
+    the original scheme, the client's address and a request id, and forwards to gunicorn."""
 
-    def __init__(self, port: int, token: str) -> None:
-        self.base = f"http://127.0.0.1:{port}"
+    def __init__(self, https_port: int, token: str) -> None:
+        self.base = f"https://127.0.0.1:{https_port}"
         self.token = token
+
+    def open(self, request: urllib.request.Request):
+        return urllib.request.urlopen(request, timeout=30, context=unverified_tls())
 
     def call(self, method: str, path: str, body: dict | None = None) -> dict:
         request = urllib.request.Request(
@@ -99,13 +96,11 @@ class Proxy:
             data=None if body is None else json.dumps(body).encode(),
             headers={
                 "Host": HOST,
-                "X-Forwarded-Proto": "https",
-                "X-Forwarded-For": "203.0.113.7",
                 "Authorization": f"Bearer {self.token}",
                 "Content-Type": "application/json",
             },
         )
-        with urllib.request.urlopen(request, timeout=30) as response:
+        with self.open(request) as response:
             return json.loads(response.read())
 
 
@@ -113,11 +108,9 @@ def wait_until_healthy(proxy: Proxy, server: subprocess.Popen) -> None:
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline:
         assert server.poll() is None, "alliance serve exited"
-        request = urllib.request.Request(
-            proxy.base + "/healthz", headers={"Host": HOST, "X-Forwarded-Proto": "https"}
-        )
+        request = urllib.request.Request(proxy.base + "/healthz", headers={"Host": HOST})
         try:
-            with urllib.request.urlopen(request, timeout=5) as response:
+            with proxy.open(request) as response:
                 if response.status == 200:
                     return
         except (OSError, urllib.error.HTTPError):
@@ -149,6 +142,9 @@ def test_the_production_configuration_walks_a_rating_through_to_the_caseload_zon
     assert created.returncode == 0, created.stderr
     token = next(line for line in created.stdout.split() if line.startswith("alc_"))
 
+    collected = alliance(env, tmp_path, "collectstatic")
+    assert collected.returncode == 0, collected.stderr
+
     port = free_port()
     server = subprocess.Popen(
         [sys.executable, "-m", "alliance", "serve", "--bind", f"127.0.0.1:{port}"]
@@ -159,48 +155,82 @@ def test_the_production_configuration_walks_a_rating_through_to_the_caseload_zon
         stderr=subprocess.PIPE,
         text=True,
     )
-    worker = None
+    site = tmp_path / "nginx"
+    site.mkdir()
+    https_port = free_port()
+    render_nginx(
+        site,
+        http_port=free_port(),
+        https_port=https_port,
+        app_port=port,
+        static=tmp_path / "var" / "static",
+    )
+    workers: list[subprocess.Popen] = []
     try:
-        proxy = Proxy(port, token)
-        wait_until_healthy(proxy, server)
-        client = proxy.call("POST", "/api/v1/clients", {"display_code": "W-1"})
-        for number, (day, total) in enumerate([("2026-11-02", 17.0), ("2026-11-09", 31.0)], 1):
-            session = proxy.call("POST", "/api/v1/sessions", {"client": client["id"], "date": day})
-            proxy.call(
-                "POST",
-                "/api/v1/administrations",
-                {
-                    "session": session["id"],
-                    "instrument": "ors",
-                    "idempotency_key": f"walk-{number}",
-                    "total": total,
-                },
-            )
-        episode = proxy.call("GET", "/api/v1/episodes")["items"][0]
-        assert episode["session_count"] == 2
-        # Nothing computed the zone yet: the follow-up task waits in the database queue.
-        assert episode["zone"] in ("", "none", "grey")
-
-        worker = subprocess.Popen(
-            [sys.executable, "-m", "alliance", "worker"],
-            cwd=tmp_path,
-            env=env,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
-        deadline = time.monotonic() + FOLLOW_UP_DEADLINE
-        while time.monotonic() < deadline:
-            episode = proxy.call("GET", f"/api/v1/episodes/{episode['id']}")
-            if episode["zone"] not in ("", "none", "grey"):
-                break
-            time.sleep(0.5)
-        assert episode["zone"] == "green", episode
-        assert episode["last_outcome_total"] == 31.0
+        with running_nginx(site):
+            proxy = Proxy(https_port, token)
+            wait_until_healthy(proxy, server)
+            walk_a_rating_through(proxy, env, tmp_path, workers)
+            assert_static_files_come_from_nginx(proxy)
     finally:
-        if worker is not None:
+        for worker in workers:
             worker.terminate()
             worker.wait(timeout=30)
         server.terminate()
         _, err = server.communicate(timeout=30)
         print(err)  # shown by pytest when anything above failed
     assert "Traceback" not in err, err
+
+
+def walk_a_rating_through(
+    proxy: Proxy, env: dict[str, str], cwd: Path, started: list[subprocess.Popen]
+) -> None:
+    """A client, two sessions and two ORS ratings through the API; the zone appears only once
+    the worker has run the follow-up task (the worker is appended to ``started`` to be stopped)."""
+    client = proxy.call("POST", "/api/v1/clients", {"display_code": "W-1"})
+    for number, (day, total) in enumerate([("2026-11-02", 17.0), ("2026-11-09", 31.0)], 1):
+        session = proxy.call("POST", "/api/v1/sessions", {"client": client["id"], "date": day})
+        proxy.call(
+            "POST",
+            "/api/v1/administrations",
+            {
+                "session": session["id"],
+                "instrument": "ors",
+                "idempotency_key": f"walk-{number}",
+                "total": total,
+            },
+        )
+    episode = proxy.call("GET", "/api/v1/episodes")["items"][0]
+    assert episode["session_count"] == 2
+    # Nothing computed the zone yet: the follow-up task waits in the database queue.
+    assert episode["zone"] in ("", "none", "grey")
+
+    started.append(
+        subprocess.Popen(
+            [sys.executable, "-m", "alliance", "worker"],
+            cwd=cwd,
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+    )
+    deadline = time.monotonic() + FOLLOW_UP_DEADLINE
+    while time.monotonic() < deadline:
+        episode = proxy.call("GET", f"/api/v1/episodes/{episode['id']}")
+        if episode["zone"] not in ("", "none", "grey"):
+            break
+        time.sleep(0.5)
+    assert episode["zone"] == "green", episode
+    assert episode["last_outcome_total"] == 31.0
+
+
+def assert_static_files_come_from_nginx(proxy: Proxy) -> None:
+    """collectstatic's output is what nginx serves, with its cache header (gunicorn is not asked)."""
+    request = urllib.request.Request(
+        proxy.base + "/static/alliance/alliance.css", headers={"Host": HOST}
+    )
+    with proxy.open(request) as response:
+        assert response.status == 200
+        assert response.headers["Server"] == "nginx"  # gunicorn would name itself
+        assert "public" in response.headers.get_all("Cache-Control")
+        assert b"{" in response.read()

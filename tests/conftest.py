@@ -14,6 +14,16 @@ def personas(db):  # type: ignore[no-untyped-def]
 
 
 @pytest.fixture(autouse=True)
+def _english_afterwards():
+    """A Spanish request (or translation.activate) leaves Spanish active in the test's thread;
+    the next test, whatever its module, must not inherit it."""
+    from django.utils import translation
+
+    yield
+    translation.activate("en")
+
+
+@pytest.fixture(autouse=True)
 def _example_hosts_resolve_to_a_public_address(monkeypatch):
     """The test machine has no DNS: webhook hosts under example.org/.com resolve to a public
     (documentation-free) address, as they would on the internet; others resolve as usual."""

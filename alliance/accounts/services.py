@@ -7,6 +7,8 @@ from collections.abc import Iterable
 from django.db import transaction
 
 from .models import Agency, Membership, Role, Team, TeamMembership, User
+from .permissions import active_membership
+from .tenancy import membership_of
 
 
 @transaction.atomic
@@ -54,7 +56,7 @@ def set_handover_pin(user: User, pin: str, *, ip: str | None = None) -> None:
 
     user.handover_pin = make_password(pin) if pin else ""
     user.save(update_fields=["handover_pin"])
-    membership = Membership.objects.filter(user=user).first()
+    membership = membership_of(user)
     if membership is not None:
         action = "account.handover_pin_set" if pin else "account.handover_pin_removed"
         record(user, membership.agency_id, action, user, ip)
@@ -64,7 +66,7 @@ def handover_method(user: User) -> str:
     """What ends this user's hand-over: "pin" (agency setting and a PIN set) or "password"."""
     from .models import HandoverReauth
 
-    membership = Membership.objects.filter(user=user).select_related("agency").first()
+    membership = active_membership(user)
     wants_pin = membership is not None and (membership.agency.handover_reauth == HandoverReauth.PIN)
     return HandoverReauth.PIN if wants_pin and user.handover_pin else HandoverReauth.PASSWORD
 

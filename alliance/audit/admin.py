@@ -5,8 +5,21 @@ from alliance.accounts.admin import AgencyScopedAdmin
 from .models import AuditEvent
 
 
+class ReadOnlyAdmin(AgencyScopedAdmin):
+    """Rows shown, never added, changed or deleted from the admin."""
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+
 @admin.register(AuditEvent)
-class AuditEventAdmin(AgencyScopedAdmin):
+class AuditEventAdmin(ReadOnlyAdmin):
     """Read-only: the trail is append-only (see also /audit/ for the agency admin's view)."""
 
     list_display = [
@@ -21,32 +34,14 @@ class AuditEventAdmin(AgencyScopedAdmin):
     ]
     list_filter = ["action"]
 
-    def has_add_permission(self, request):
-        return False
 
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
-
-
-class ClinicalReadOnlyAdmin(AgencyScopedAdmin):
+class ClinicalReadOnlyAdmin(ReadOnlyAdmin):
     """Clinical records in the Django admin: read-only, and every look at them is audited.
 
     Clinical data is written through the services only (care, feedback), which check the rules
     (agency name policy, open episodes, ...) and write the audit trail; the admin shows rows to
     the agency admin and records each list and each record viewed (``admin.viewed``).
     """
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
 
     def changelist_view(self, request, extra_context=None):
         response = super().changelist_view(request, extra_context)

@@ -33,13 +33,6 @@ MESSAGE = get_instrument("phq9").safety.message
 MESSAGE_ES = get_instrument("phq9", "es").safety.message
 
 
-@pytest.fixture(autouse=True)
-def english_afterwards():
-    """A Spanish request leaves Spanish active in this thread; the next test must not inherit it."""
-    yield
-    translation.activate("en")
-
-
 def phq9_client(p, code: str = "R-PHQ-1", therapist=None):
     therapist = therapist or p.tara
     return create_client(

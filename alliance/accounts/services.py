@@ -308,7 +308,8 @@ def send_invitation_message(invitation_id: int, language: str = "") -> bool:
         return False
     try:
         with translation.override(language or None):
-            days = max(1, round((invitation.expires_at - invitation.created_at).days))
+            lifetime = invitation.expires_at - invitation.created_at
+            days = max(1, round(lifetime.total_seconds() / 86400))
             text = invitation_text(
                 invitation.agency.name,
                 str(invitation.get_role_display()),

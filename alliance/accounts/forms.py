@@ -1,3 +1,5 @@
+from typing import cast
+
 from django import forms
 from django.contrib.auth.forms import AuthenticationForm, UserCreationForm
 from django.core.exceptions import ValidationError
@@ -95,7 +97,9 @@ class InviteForm(forms.Form):
 
     def __init__(self, *args, agency, **kwargs) -> None:
         super().__init__(*args, **kwargs)
-        self.fields["team"].queryset = Team.objects.filter(agency=agency)
+        cast(forms.ModelChoiceField, self.fields["team"]).queryset = Team.objects.filter(
+            agency=agency
+        )
 
 
 class AcceptInvitationForm(UserCreationForm):
@@ -121,7 +125,9 @@ class TeamsForm(forms.Form):
 
     def __init__(self, *args, agency, **kwargs) -> None:
         super().__init__(*args, **kwargs)
-        self.fields["teams"].queryset = Team.objects.filter(agency=agency)
+        cast(forms.ModelMultipleChoiceField, self.fields["teams"]).queryset = Team.objects.filter(
+            agency=agency
+        )
 
 
 class DeactivateForm(forms.Form):
@@ -132,7 +138,9 @@ class DeactivateForm(forms.Form):
 
     def __init__(self, *args, people, **kwargs) -> None:
         super().__init__(*args, **kwargs)
-        self.fields["successor"].choices = [("", _("Choose a colleague"))] + [
+        cast(forms.ChoiceField, self.fields["successor"]).choices = [
+            ("", _("Choose a colleague"))
+        ] + [
             (person.public_id, f"{person.username} ({person.membership.get_role_display()})")
             for person in people
         ]
@@ -147,7 +155,7 @@ class TeamMemberForm(forms.Form):
 
     def __init__(self, *args, people, **kwargs) -> None:
         super().__init__(*args, **kwargs)
-        self.fields["person"].choices = [("", _("Choose a person"))] + [
+        cast(forms.ChoiceField, self.fields["person"]).choices = [("", _("Choose a person"))] + [
             (person.public_id, f"{person.username} ({person.membership.get_role_display()})")
             for person in people
         ]

@@ -161,21 +161,22 @@ def _person_page(
     device = device_of(person)
     forms = forms or {}
     clients = person.clients.filter(agency=agency).count() if can_edit else None
-    context = {
+    teams = [
+        link.team
+        for link in TeamMembership.objects.filter(agency=agency, user=person)
+        .select_related("team")
+        .order_by("team__name")
+    ]
+    locked = can_edit and any(row["user"] == person for row in services.locked_members(agency))
+    context: dict[str, object] = {
         "person": person,
         "membership": membership,
-        "teams": [
-            link.team
-            for link in TeamMembership.objects.filter(agency=agency, user=person)
-            .select_related("team")
-            .order_by("team__name")
-        ],
+        "teams": teams,
         "can_edit": can_edit,
         "is_self": person.pk == request.user.pk,
         "two_factor": device is not None and device.confirmed,
         "two_factor_needed": two_factor_required(membership),
-        "locked": can_edit
-        and any(row["user"].pk == person.pk for row in services.locked_members(agency)),
+        "locked": locked,
         "two_factor_locked": device is not None and two_factor_locked(device),
         "clients": clients,
         "error": error,
@@ -183,7 +184,7 @@ def _person_page(
     if can_edit:
         context["role_form"] = forms.get("role") or RoleForm(initial={"role": membership.role})
         context["teams_form"] = forms.get("teams") or TeamsForm(
-            agency=agency, initial={"teams": [team.public_id for team in context["teams"]]}
+            agency=agency, initial={"teams": [team.public_id for team in teams]}
         )
         context["deactivate_form"] = forms.get("deactivate") or DeactivateForm(
             people=services.successors(agency, person)

@@ -62,7 +62,9 @@ def test_an_inactive_superuser_cannot_use_the_admin(root):
 
 def test_the_admin_link_in_the_header_is_for_superusers_only(personas, root):
     admin_link = f'href="{reverse("admin:index")}"'
-    assert admin_link not in as_user(personas.alice).get(reverse("password_change")).content.decode()
+    assert (
+        admin_link not in as_user(personas.alice).get(reverse("password_change")).content.decode()
+    )
     assert admin_link in as_user(root).get(reverse("password_change")).content.decode()
 
 

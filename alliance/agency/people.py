@@ -77,8 +77,11 @@ def people(request: HttpRequest) -> HttpResponse:
     context = {
         "people": members.order_by("-is_active", "username"),
         "can_edit": _is_admin(request),
+        # Open and expired ones (an expired invitation can be sent again).
         "invitations": (
-            services.pending_invitations(agency).select_related("team")
+            Invitation.objects.filter(
+                agency=agency, accepted_at__isnull=True, revoked_at__isnull=True
+            ).select_related("team")
             if _is_admin(request)
             else []
         ),

@@ -164,6 +164,19 @@ def test_sending_again_makes_a_new_link_and_the_old_one_stops_working(personas, 
     )
 
 
+def test_an_expired_invitation_is_listed_as_expired_and_can_be_sent_again(personas, mailoutbox):
+    browser = as_user(personas.alice)
+    invite(browser)
+    Invitation.objects.update(expires_at=timezone.now() - datetime.timedelta(seconds=1))
+    page = browser.get(reverse("agency:people")).content.decode()
+    assert "nina@example.org" in page and "expired" in page
+    old = Invitation.objects.get()
+    assert (
+        browser.post(reverse("agency:resend_invitation", args=[old.public_id])).status_code == 302
+    )
+    assert Browser().get(link_in(mailoutbox[1])).status_code == 200
+
+
 def test_a_second_invitation_to_an_open_address_is_refused_so_a_double_submit_stores_one(
     personas, mailoutbox
 ):

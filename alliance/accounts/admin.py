@@ -1,13 +1,29 @@
-"""Django admin, limited for agency admins to their own agency's rows."""
+"""The Django admin: a tool for the platform's superusers only.
+
+Agency admins run their agency from the Agency pages (alliance/agency): people, teams,
+policies. ``/admin/`` refuses every other account, agency admins included (they reach its login
+page), and its index says where routine work is done. The agency scoping below stays as a second
+line of defence.
+"""
 
 from __future__ import annotations
 
 from django.contrib import admin
 from django.contrib.auth.admin import UserAdmin
+from django.utils.translation import gettext_lazy as _
 
 from .models import Agency, Membership, Role, Team, TeamMembership, TwoFactorDevice, User
 from .permissions import is_admin
 from .tenancy import agency_of
+
+
+def superusers_only(request) -> bool:
+    """The admin site's permission check: active superusers, nobody else."""
+    return bool(request.user.is_active and request.user.is_superuser)
+
+
+admin.site.has_permission = superusers_only  # type: ignore[method-assign]
+admin.site.site_header = _("Alliance platform administration (superusers only)")
 
 
 class AgencyScopedAdmin(admin.ModelAdmin):

@@ -1,9 +1,12 @@
+from typing import cast
+
 from django import forms
-from django.contrib.auth.forms import AuthenticationForm
+from django.contrib.auth.forms import AuthenticationForm, UserCreationForm
 from django.core.exceptions import ValidationError
 from django.utils.translation import gettext_lazy as _
 
 from .lockout import LOCKED_MESSAGE
+from .models import Role, Team, User
 
 
 class LoginForm(AuthenticationForm):
@@ -77,3 +80,82 @@ class TwoFactorVerifyForm(forms.Form):
             attrs={"autocomplete": "one-time-code", "autocapitalize": "none", "autofocus": True}
         ),
     )
+
+
+# --- people and teams (alliance/agency/people.py) --------------------------------------------
+
+
+class InviteForm(forms.Form):
+    email = forms.EmailField(label=_("E-mail address"), max_length=254)
+    role = forms.ChoiceField(label=_("Role"), choices=Role.choices, initial=Role.THERAPIST)
+    team = forms.ModelChoiceField(
+        label=_("Team (optional)"),
+        queryset=Team.objects.none(),
+        to_field_name="public_id",
+        required=False,
+    )
+
+    def __init__(self, *args, agency, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        cast(forms.ModelChoiceField, self.fields["team"]).queryset = Team.objects.filter(
+            agency=agency
+        )
+
+
+class AcceptInvitationForm(UserCreationForm):
+    """The invitee's own username and password (Django's password validators)."""
+
+    class Meta(UserCreationForm.Meta):
+        model = User
+        fields = ("username",)
+
+
+class RoleForm(forms.Form):
+    role = forms.ChoiceField(label=_("Role"), choices=Role.choices)
+
+
+class TeamsForm(forms.Form):
+    teams = forms.ModelMultipleChoiceField(
+        label=_("Teams"),
+        queryset=Team.objects.none(),
+        to_field_name="public_id",
+        required=False,
+        widget=forms.CheckboxSelectMultiple,
+    )
+
+    def __init__(self, *args, agency, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        cast(forms.ModelMultipleChoiceField, self.fields["teams"]).queryset = Team.objects.filter(
+            agency=agency
+        )
+
+
+class DeactivateForm(forms.Form):
+    successor = forms.ChoiceField(label=_("Their clients go to"), required=False)
+    confirm = forms.BooleanField(
+        label=_("Yes, deactivate this person: they can no longer sign in."), required=True
+    )
+
+    def __init__(self, *args, people, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        cast(forms.ChoiceField, self.fields["successor"]).choices = [
+            ("", _("Choose a colleague"))
+        ] + [
+            (person.public_id, f"{person.username} ({person.membership.get_role_display()})")
+            for person in people
+        ]
+
+
+class TeamNameForm(forms.Form):
+    name = forms.CharField(label=_("Team name"), max_length=200)
+
+
+class TeamMemberForm(forms.Form):
+    person = forms.ChoiceField(label=_("Person"))
+
+    def __init__(self, *args, people, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        cast(forms.ChoiceField, self.fields["person"]).choices = [("", _("Choose a person"))] + [
+            (person.public_id, f"{person.username} ({person.membership.get_role_display()})")
+            for person in people
+        ]

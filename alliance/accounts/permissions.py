@@ -40,6 +40,16 @@ def active_membership(user) -> Membership | None:
     return membership
 
 
+def two_factor_required(membership: Membership | None) -> bool:
+    """Whether the agency's policy asks this member for two-factor at sign-in (the one rule:
+    sign-in, the invitation and the people pages all ask it)."""
+    return bool(
+        membership is not None
+        and membership.agency.require_two_factor
+        and membership.role in TWO_FACTOR_ROLES
+    )
+
+
 def role_of(user) -> str:
     """The user's role ("admin", "supervisor", "therapist"), or "" when they have none."""
     membership = active_membership(user)

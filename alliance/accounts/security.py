@@ -15,8 +15,9 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
+from . import permissions
 from .models import RecoveryCode, TwoFactorDevice
-from .permissions import TWO_FACTOR_ROLES, active_membership
+from .permissions import active_membership
 from .tenancy import membership_of
 
 SESSION_VERIFIED = "two_factor_verified"
@@ -38,11 +39,8 @@ def device_of(user) -> TwoFactorDevice | None:
 
 
 def two_factor_required(user) -> bool:
-    """Admins and supervisors must use two-factor when their agency's policy says so."""
-    membership = active_membership(user)
-    return bool(
-        membership and membership.agency.require_two_factor and membership.role in TWO_FACTOR_ROLES
-    )
+    """Whether this user must use two-factor (permissions.two_factor_required decides)."""
+    return permissions.two_factor_required(active_membership(user))
 
 
 def two_factor_pending(user) -> str | None:

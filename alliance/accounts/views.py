@@ -22,7 +22,7 @@ from . import services
 from .forms import LoginForm, TwoFactorForm, TwoFactorVerifyForm
 from .lockout import LOCKED_MESSAGE, lock_minutes, locked_error
 from .models import Role
-from .permissions import active_membership, role_required
+from .permissions import active_membership, role_required, two_factor_required
 from .security import (
     SESSION_VERIFIED,
     TwoFactorLocked,
@@ -120,6 +120,7 @@ def two_factor_setup(request: HttpRequest) -> HttpResponse:
         "device": device,
         "qr": _qr_markup(device),
         "next": _next_url(request),
+        "required": two_factor_required(active_membership(request.user)),
     }
     return render(request, "accounts/two_factor_setup.html", context)
 

@@ -19,7 +19,8 @@ from contextvars import ContextVar
 # The id of the request being served in this thread or task (None outside a request).
 request_id: ContextVar[str | None] = ContextVar("alliance_request_id", default=None)
 
-# URL parameters that are credentials: a client's form link works for anyone holding it.
+# URL parameters that are credentials: a client's form link and a staff invitation link
+# (/agency/join/<token>/) work for anyone holding them.
 SECRET_URL_KWARGS = frozenset({"token"})
 REDACTED = "<token>"
 

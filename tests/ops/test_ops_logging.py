@@ -106,6 +106,26 @@ def test_a_client_links_token_never_reaches_the_log(personas, json_log):
     assert warning["message"].endswith(": /f/<token>/")
 
 
+def test_an_invitation_links_token_never_reaches_the_log(personas, json_log):
+    from alliance.accounts import services as accounts
+
+    tokens = []
+    accounts.invite(
+        personas.alice,
+        personas.riverside,
+        email="nina@example.org",
+        role="therapist",
+        url_for=lambda token: tokens.append(token) or f"http://testserver/agency/join/{token}/",
+    )
+    (token,) = tokens
+    assert Browser().get(f"/agency/join/{token}/").status_code == 200
+    assert Browser().get("/agency/join/not-a-real-invitation/").status_code == 404
+    raw = json_log.stream.getvalue()
+    assert token not in raw and "not-a-real-invitation" not in raw
+    paths = [entry["path"] for entry in json_log.requests()]
+    assert paths == ["/agency/join/<token>/", "/agency/join/<token>/"]
+
+
 def test_each_request_gets_a_new_id_echoed_in_the_response(db):
     first, second = Browser().get("/healthz"), Browser().get("/healthz")
     assert len(first["X-Request-ID"]) == 32

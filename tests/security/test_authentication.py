@@ -18,7 +18,7 @@ from django.test import Client as Browser
 from django.urls import reverse
 from django.utils import timezone
 
-from alliance.accounts.models import RecoveryCode, TwoFactorDevice
+from alliance.accounts.models import RecoveryCode, TwoFactorDevice, User
 from alliance.accounts.security import SESSION_LAST_SEEN, check_code, start_enrolment
 from alliance.audit.models import AuditEvent
 from tests.security.conftest import logged_in
@@ -274,17 +274,31 @@ def test_check_deploy_complains_when_https_is_left_out():
     assert result.returncode != 0 and "security.W008" in result.stderr + result.stdout
 
 
-def test_an_agency_admin_can_remove_a_lost_device_but_never_sees_its_key(personas):
+def test_an_agency_admin_resets_a_lost_device_on_the_people_page_but_never_sees_its_key(
+    personas,
+):
     device = start_enrolment(personas.tara)
     check_code(device, current_code(device))
     other = start_enrolment(personas.oscar)
     browser = logged_in(personas.alice)
-    listing = browser.get("/admin/accounts/twofactordevice/").content.decode()
-    assert "tara" in listing and "oscar" not in listing
+    page = browser.get(reverse("agency:person", args=[personas.tara.public_id])).content.decode()
+    assert device.secret not in page and "Reset two-factor" in page
+    reset = reverse("agency:reset_two_factor", args=[personas.oscar.public_id])
+    assert browser.post(reset).status_code == 404  # another agency's person
+    response = browser.post(reverse("agency:reset_two_factor", args=[personas.tara.public_id]))
+    assert response.status_code == 302
+    assert not TwoFactorDevice.objects.filter(pk=device.pk).exists()
+    assert TwoFactorDevice.objects.filter(pk=other.pk).exists()
+    assert AuditEvent.objects.filter(action="two_factor.reset", actor=personas.alice).exists()
+
+
+def test_a_superuser_removing_a_device_in_the_django_admin_is_audited(personas):
+    device = start_enrolment(personas.tara)
+    root = User.objects.create_superuser("root", password="x" * 16)
+    browser = logged_in(root)
     page = browser.get(f"/admin/accounts/twofactordevice/{device.pk}/change/").content.decode()
     assert device.secret not in page
-    assert browser.get(f"/admin/accounts/twofactordevice/{other.pk}/change/").status_code == 302
     response = browser.post(f"/admin/accounts/twofactordevice/{device.pk}/delete/", {"post": "yes"})
     assert response.status_code == 302
     assert not TwoFactorDevice.objects.filter(pk=device.pk).exists()
-    assert AuditEvent.objects.filter(action="two_factor.removed", actor=personas.alice).exists()
+    assert AuditEvent.objects.filter(action="two_factor.removed", actor=root).exists()

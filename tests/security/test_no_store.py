@@ -40,7 +40,8 @@ def _pages(personas, rated) -> list[tuple[str, str, dict]]:
         ("GET", reverse("reports:dashboard"), {}),
         ("POST", reverse("reports:export_csv", args=["administrations"]), {}),
         ("GET", reverse("audit:export"), {}),
-        ("GET", reverse("admin:care_client_changelist"), {}),
+        ("GET", reverse("agency:people"), {}),
+        ("GET", reverse("agency:person", args=[personas.tara.public_id]), {}),
     ]
 
 
@@ -50,6 +51,14 @@ def test_every_page_pdf_and_export_with_clinical_data_is_sent_with_no_store(pers
         response = browser.get(url) if method == "GET" else browser.post(url, data)
         assert response.status_code == 200, url
         assert "no-store" in response["Cache-Control"], url
+
+
+def test_the_django_admin_is_sent_with_no_store_to_a_superuser(personas, rated):
+    from alliance.accounts.models import User
+
+    root = User.objects.create_superuser("root", password="x" * 16)
+    response = _browser(root).get(reverse("admin:care_client_changelist"))
+    assert response.status_code == 200 and "no-store" in response["Cache-Control"]
 
 
 def test_api_responses_with_clinical_data_are_sent_with_no_store(personas, rated):

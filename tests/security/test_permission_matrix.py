@@ -14,6 +14,7 @@ next actor's answer.
 
 from __future__ import annotations
 
+import datetime
 import json
 import re
 from collections.abc import Iterator
@@ -22,8 +23,10 @@ import pytest
 from django.db import transaction
 from django.test import Client as Browser
 from django.urls import URLPattern, URLResolver, get_resolver
+from django.utils import timezone
 
-from alliance.accounts.models import Role
+from alliance.accounts.models import Invitation, Role, User
+from alliance.accounts.services import hash_invitation_token
 from alliance.api.models import WebhookEndpoint
 from alliance.api.services import create_token
 from alliance.care import services
@@ -145,6 +148,27 @@ SITE: dict[str, tuple[str, str]] = {
     # her log is hers to write (404 for anyone else, even a supervisor who may read it)
     # agency administration (alliance/agency): admins run it, supervisors read parts of it.
     "agency:home": ("GET", "L 403 403 200 200 200"),
+    # people and teams: admins change them; a supervisor reads their own teams' people (tara is
+    # in North, sue supervises South: 404); every POST is an admin's (403 before any lookup)
+    "agency:people": ("GET", "L 403 403 200 200 200"),
+    "agency:invite": ("GET", "L 403 403 403 200 200"),
+    "agency:resend_invitation": ("POST", "L 403 403 403 302 404"),
+    "agency:revoke_invitation": ("POST", "L 403 403 403 302 404"),
+    "agency:person": ("GET", "L 403 403 404 200 404"),
+    "agency:set_role": ("POST", "L 403 403 403 400 404"),  # empty form
+    "agency:set_teams": ("POST", "L 403 403 403 302 404"),  # no box ticked: no team
+    "agency:deactivate": ("POST", "L 403 403 403 400 404"),  # not confirmed
+    "agency:reactivate": ("POST", "L 403 403 403 302 404"),
+    "agency:reset_two_factor": ("POST", "L 403 403 403 302 404"),
+    "agency:teams": ("GET", "L 403 403 200 200 200"),
+    "agency:create_team": ("POST", "L 403 403 403 400 400"),  # empty form
+    "agency:team": ("GET", "L 403 403 404 200 404"),
+    "agency:rename_team": ("POST", "L 403 403 403 400 404"),
+    "agency:add_team_member": ("POST", "L 403 403 403 400 404"),
+    "agency:remove_team_member": ("POST", "L 403 403 403 302 404"),
+    # the invitation link is public by design: whoever holds it may join (signed-in staff are
+    # asked to log out first)
+    "agency:accept_invitation": ("GET", "200 200 200 200 200 200"),
     "practice:mine": ("GET", "L 200 200 200 200 200"),
     "practice:team": ("GET", "L 403 403 200 200 200"),
     "practice:of": ("GET", "L 302 404 404 200 404"),
@@ -195,8 +219,9 @@ API: dict[str, str] = {
     "POST /api/v1/webhooks": "L 403 403 403 201 201",
 }
 
-# Django admin: the index for each actor (staff = agency admins only).
-ADMIN_INDEX = "302 302 302 302 200 200"
+# Django admin: the index for each actor; superusers only, so every actor here is sent to its
+# login page (agency admins included).
+ADMIN_INDEX = "302 302 302 302 302 302"
 
 
 @pytest.fixture
@@ -245,6 +270,14 @@ def world(personas):
         "olga": personas.olga,
     }
     tokens = {name: create_token(user, scope="write").secret for name, user in users.items()}
+    invitation_token = "matrix-invitation-token"
+    invitation = Invitation.objects.create(
+        agency=personas.riverside,
+        email="new@example.org",
+        role=Role.THERAPIST,
+        token_hash=hash_invitation_token(invitation_token),
+        expires_at=timezone.now() + datetime.timedelta(days=7),
+    )
     values = {
         "public_id": client.public_id,
         "number": str(session.number),
@@ -268,6 +301,27 @@ def world(personas):
         "unlock_account": {"public_id": personas.tara.public_id},
         "practice:add_reflection": {"public_id": objective.public_id},
         "practice:share_objective": {"public_id": objective.public_id},
+        "agency:resend_invitation": {"public_id": invitation.public_id},
+        "agency:revoke_invitation": {"public_id": invitation.public_id},
+        "agency:team": {"public_id": personas.north.public_id},
+        "agency:rename_team": {"public_id": personas.north.public_id},
+        "agency:add_team_member": {"public_id": personas.north.public_id},
+        "agency:remove_team_member": {
+            "public_id": personas.north.public_id,
+            "person_id": personas.tara.public_id,
+        },
+        "agency:accept_invitation": {"token": invitation_token},
+        **{
+            f"agency:{name}": {"public_id": personas.tara.public_id}
+            for name in (
+                "person",
+                "set_role",
+                "set_teams",
+                "deactivate",
+                "reactivate",
+                "reset_two_factor",
+            )
+        },
     }
     data = {"share_client": {"colleague": personas.theo.public_id}}
     # Valid bodies, so that an API answer shows the permission check, not the validation.
@@ -379,7 +433,7 @@ def test_each_api_operation_answers_each_actor_as_the_table_says(world, operatio
     )
 
 
-def test_the_django_admin_is_for_agency_admins_only(world):
+def test_the_django_admin_is_for_superusers_only(world):
     observed = []
     for actor in ACTORS:
         browser = Browser()
@@ -387,3 +441,7 @@ def test_the_django_admin_is_for_agency_admins_only(world):
             browser.force_login(world["users"][actor])
         observed.append(str(browser.get("/admin/").status_code))
     assert observed == ADMIN_INDEX.split()
+    root = User.objects.create_superuser("root", password="x" * 16)
+    browser = Browser()
+    browser.force_login(root)
+    assert browser.get("/admin/").status_code == 200

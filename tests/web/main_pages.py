@@ -8,6 +8,7 @@ import datetime
 import uuid
 from dataclasses import dataclass
 
+from alliance.accounts.services import invite
 from alliance.care import services
 from alliance.care.feedback import instrument_for
 from alliance.feedback import services as feedback
@@ -65,6 +66,16 @@ def build_main_pages(personas) -> list[MainPage]:
     group = feedback.create_group(tara, riverside, name="Thursday", leader=tara, members=[client])
     group_path = f"/f/groups/{group.public_id}/"
 
+    invitation_tokens: list[str] = []
+    invite(
+        personas.alice,
+        riverside,
+        email="nina@example.org",
+        role="therapist",
+        url_for=lambda token: invitation_tokens.append(token) or f"/agency/join/{token}/",
+    )
+    invitation_token = invitation_tokens[0]
+
     def session_path(owner, number: int) -> str:
         return f"/clients/{owner.public_id}/sessions/{number}/"
 
@@ -98,4 +109,11 @@ def build_main_pages(personas) -> list[MainPage]:
         MainPage("etr", "alice", "/reports/etr/"),
         MainPage("exports", "alice", "/reports/exports/"),
         MainPage("audit", "alice", "/audit/"),
+        MainPage("people", "alice", "/agency/people/"),
+        MainPage("invite", "alice", "/agency/people/invite/"),
+        MainPage("person", "alice", f"/agency/people/{tara.public_id}/"),
+        MainPage("teams", "alice", "/agency/teams/"),
+        MainPage("team", "alice", f"/agency/teams/{personas.north.public_id}/"),
+        MainPage("people (supervisor)", "sam", "/agency/people/"),
+        MainPage("invitation", None, f"/agency/join/{invitation_token}/"),
     ]

@@ -359,8 +359,11 @@ def test_the_client_pdf_shows_the_current_episode(personas, monkeypatch):
     assert seen["episode"] == second and seen["administrations"] == []
 
 
-def test_the_agency_admin_sets_the_reopen_window_in_the_admin(personas):
-    page = logged_in(personas.alice).get(
+def test_a_superuser_sets_an_agencys_reopen_window_in_the_admin(personas):
+    from alliance.accounts.models import User
+
+    root = User.objects.create_superuser("root", password="x" * 16)
+    page = logged_in(root).get(
         reverse("admin:accounts_agency_change", args=[personas.riverside.pk])
     )
     assert page.status_code == 200 and 'name="reopen_days"' in page.content.decode()

@@ -27,8 +27,15 @@ class Agency(models.Model):
     name = models.CharField(_("name"), max_length=200, unique=True)
     created_at = models.DateTimeField(auto_now_add=True)
     # Security and privacy policy (docs/security.md).
-    require_two_factor = models.BooleanField(
-        _("require two-factor sign-in for admins and supervisors"), default=False
+    # Two-factor sign-in, required per role (permissions.two_factor_required reads these).
+    two_factor_admin = models.BooleanField(
+        _("require two-factor sign-in for agency admins"), default=False
+    )
+    two_factor_supervisor = models.BooleanField(
+        _("require two-factor sign-in for supervisors"), default=False
+    )
+    two_factor_therapist = models.BooleanField(
+        _("require two-factor sign-in for therapists"), default=False
     )
     allow_client_names = models.BooleanField(
         _("allow client names (otherwise pseudonymous codes only)"), default=False

@@ -28,8 +28,12 @@ from .tenancy import membership_of
 # Supervisors and agency admins read aggregates (dashboard, reports, exports); therapists have
 # their caseload instead.
 SUPERVISOR_OR_ADMIN = (Role.SUPERVISOR, Role.ADMIN)
-# Roles whose sign-in needs two-factor when their agency's policy asks for it.
-TWO_FACTOR_ROLES = SUPERVISOR_OR_ADMIN
+# The Agency field that says whether a role must sign in with two-factor (the agency's policy).
+TWO_FACTOR_POLICY_FIELDS = {
+    Role.ADMIN: "two_factor_admin",
+    Role.SUPERVISOR: "two_factor_supervisor",
+    Role.THERAPIST: "two_factor_therapist",
+}
 
 
 def active_membership(user) -> Membership | None:
@@ -38,6 +42,15 @@ def active_membership(user) -> Membership | None:
     if membership is None or not user.is_active:
         return None
     return membership
+
+
+def two_factor_required(membership: Membership | None) -> bool:
+    """True when this membership's role must sign in with two-factor under its agency's policy
+    (False for no membership; the caller decides whether an inactive user counts)."""
+    if membership is None:
+        return False
+    field = TWO_FACTOR_POLICY_FIELDS.get(membership.role)
+    return bool(field and getattr(membership.agency, field))
 
 
 def role_of(user) -> str:

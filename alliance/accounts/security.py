@@ -16,7 +16,8 @@ from django.db import transaction
 from django.utils import timezone
 
 from .models import RecoveryCode, TwoFactorDevice
-from .permissions import TWO_FACTOR_ROLES, active_membership
+from .permissions import active_membership
+from .permissions import two_factor_required as role_needs_two_factor
 from .tenancy import membership_of
 
 SESSION_VERIFIED = "two_factor_verified"
@@ -38,11 +39,8 @@ def device_of(user) -> TwoFactorDevice | None:
 
 
 def two_factor_required(user) -> bool:
-    """Admins and supervisors must use two-factor when their agency's policy says so."""
-    membership = active_membership(user)
-    return bool(
-        membership and membership.agency.require_two_factor and membership.role in TWO_FACTOR_ROLES
-    )
+    """True when this (active) user's role must use two-factor under their agency's policy."""
+    return role_needs_two_factor(active_membership(user))
 
 
 def two_factor_pending(user) -> str | None:

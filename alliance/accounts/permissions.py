@@ -29,7 +29,7 @@ from .tenancy import membership_of
 # their caseload instead.
 SUPERVISOR_OR_ADMIN = (Role.SUPERVISOR, Role.ADMIN)
 # The Agency field that says whether a role must sign in with two-factor (the agency's policy).
-TWO_FACTOR_POLICY_FIELDS = {
+TWO_FACTOR_POLICY_FIELDS: dict[str, str] = {
     Role.ADMIN: "two_factor_admin",
     Role.SUPERVISOR: "two_factor_supervisor",
     Role.THERAPIST: "two_factor_therapist",

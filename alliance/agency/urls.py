@@ -1,9 +1,10 @@
 from django.urls import path
 
-from . import views
+from . import policies, views
 
 app_name = "agency"
 # Each area appends its own patterns (module.urlpatterns) to this list.
 urlpatterns = [
     path("", views.home, name="home"),
+    *policies.urlpatterns,
 ]

@@ -80,6 +80,11 @@ PROBLEMS = {
         gettext_lazy("Too many attempts"),
         gettext_lazy("This code is locked after too many wrong PINs. Please ask at the desk."),
     ),
+    services.KIOSK_OFF_REASON: (
+        403,
+        services.KIOSK_OFF,
+        gettext_lazy("Please ask at the desk: your therapist can give you a link instead."),
+    ),
     services.ALREADY_RATED: (
         410,
         gettext_lazy("This form was already filled in"),
@@ -171,6 +176,8 @@ def kiosk(request: HttpRequest, agency_id: str) -> HttpResponse:
     """The waiting-room tablet: a code and a PIN open one form; nothing else is reachable."""
     agency = _kiosk_agency(agency_id)
     request.session.pop(KIOSK_SESSION_KEY, None)
+    if not agency.kiosk_enabled:
+        return _problem(request, services.KIOSK_OFF_REASON)
     entry = reverse("feedback:kiosk", kwargs={"agency_id": agency.public_id})
     error = ""
     status = 200
@@ -202,6 +209,9 @@ def kiosk(request: HttpRequest, agency_id: str) -> HttpResponse:
 @require_http_methods(["GET", "POST"])
 def kiosk_form(request: HttpRequest, agency_id: str) -> HttpResponse:
     agency = _kiosk_agency(agency_id)
+    if not agency.kiosk_enabled:
+        request.session.pop(KIOSK_SESSION_KEY, None)
+        return _problem(request, services.KIOSK_OFF_REASON)
     link_pk = request.session.get(KIOSK_SESSION_KEY)
     link = FeedbackLink.objects.filter(pk=link_pk, agency=agency).first() if link_pk else None
     if link is None:

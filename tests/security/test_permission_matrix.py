@@ -145,6 +145,9 @@ SITE: dict[str, tuple[str, str]] = {
     # her log is hers to write (404 for anyone else, even a supervisor who may read it)
     # agency administration (alliance/agency): admins run it, supervisors read parts of it.
     "agency:home": ("GET", "L 403 403 200 200 200"),
+    # policies: admins change them, supervisors read them (their POST is a 403, see
+    # tests/web/test_agency_policies.py), therapists get a 403
+    "agency:policies": ("GET", "L 403 403 200 200 200"),
     "practice:mine": ("GET", "L 200 200 200 200 200"),
     "practice:team": ("GET", "L 403 403 200 200 200"),
     "practice:of": ("GET", "L 302 404 404 200 404"),

@@ -98,4 +98,5 @@ def build_main_pages(personas) -> list[MainPage]:
         MainPage("etr", "alice", "/reports/etr/"),
         MainPage("exports", "alice", "/reports/exports/"),
         MainPage("audit", "alice", "/audit/"),
+        MainPage("policies", "alice", "/agency/policies/"),
     ]

@@ -5,25 +5,27 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('accounts', '0006_two_factor_policy_per_role'),
+        ("accounts", "0006_two_factor_policy_per_role"),
     ]
 
     operations = [
         migrations.AddField(
-            model_name='agency',
-            name='instruments',
-            field=models.JSONField(blank=True, default=dict, verbose_name='forms per age band'),
+            model_name="agency",
+            name="instruments",
+            field=models.JSONField(blank=True, default=dict, verbose_name="forms per age band"),
         ),
         migrations.AddField(
-            model_name='agency',
-            name='kiosk_enabled',
-            field=models.BooleanField(default=True, verbose_name='waiting-room kiosk in use'),
+            model_name="agency",
+            name="kiosk_enabled",
+            field=models.BooleanField(default=True, verbose_name="waiting-room kiosk in use"),
         ),
         migrations.AddField(
-            model_name='agency',
-            name='link_hours',
-            field=models.PositiveSmallIntegerField(default=alliance.accounts.models.default_link_hours, verbose_name='hours a form link stays open'),
+            model_name="agency",
+            name="link_hours",
+            field=models.PositiveSmallIntegerField(
+                default=alliance.accounts.models.default_link_hours,
+                verbose_name="hours a form link stays open",
+            ),
         ),
     ]

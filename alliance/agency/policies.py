@@ -158,10 +158,10 @@ def policies(request: HttpRequest) -> HttpResponse:
     if posted and form.is_valid() and not previewing:
         services.update_policies(request.user, agency, form.policies(), ip=client_ip(request))
         return redirect(f"{request.path}?saved=1")
-    if posted and form.is_valid():
-        preview_years = form.cleaned_data["retention_years"]
-    elif posted:
-        status = 400
+    if posted:
+        status = 200 if form.is_valid() else 400
+        if "retention_years" not in form.errors:  # the period typed, even when refused
+            preview_years = form.cleaned_data.get("retention_years")
     for field in form.fields.values():
         field.disabled = not can_change
     context = {

@@ -52,9 +52,7 @@ def a_client_closed_three_years_ago(personas) -> None:
     services.close_episode(personas.tara, client.episodes.get(), "planned", on=ended)
 
 
-def test_an_admin_previews_retention_switches_the_kiosk_off_and_the_kiosk_refuses(
-    device, personas
-):
+def test_an_admin_previews_retention_switches_the_kiosk_off_and_the_kiosk_refuses(device, personas):
     name, context = device
     a_client_closed_three_years_ago(personas)
     page: Page = context.new_page()
@@ -73,9 +71,7 @@ def test_an_admin_previews_retention_switches_the_kiosk_off_and_the_kiosk_refuse
     preview = page.get_by_test_id("retention-preview")
     expect(preview.get_by_text("What a retention period of 2 years would remove")).to_be_visible()
     expect(preview.get_by_test_id("preview-row").first).to_contain_text("Today")
-    expect(preview.get_by_test_id("preview-row").first.get_by_role("cell").nth(1)).to_have_text(
-        "1"
-    )
+    expect(preview.get_by_test_id("preview-row").first.get_by_role("cell").nth(1)).to_have_text("1")
     agency = Agency.objects.get(pk=personas.riverside.pk)
     assert agency.retention_years is None and agency.kiosk_enabled  # a preview saves nothing
 

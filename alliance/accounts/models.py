@@ -22,13 +22,31 @@ class HandoverReauth(models.TextChoices):
     PASSWORD = "password", _("The therapist's password")
 
 
+def default_link_hours() -> int:
+    """A new agency's link lifetime: the server's ALLIANCE_LINK_HOURS (24 unless set)."""
+    from django.conf import settings
+
+    return int(getattr(settings, "ALLIANCE_LINK_HOURS", 24))
+
+
+# The longest a form link may stay open (the Policies page refuses more): two weeks.
+MAX_LINK_HOURS = 14 * 24
+
+
 class Agency(models.Model):
     public_id = models.CharField(max_length=32, unique=True, default=new_public_id, editable=False)
     name = models.CharField(_("name"), max_length=200, unique=True)
     created_at = models.DateTimeField(auto_now_add=True)
     # Security and privacy policy (docs/security.md).
-    require_two_factor = models.BooleanField(
-        _("require two-factor sign-in for admins and supervisors"), default=False
+    # Two-factor sign-in, required per role (permissions.two_factor_required reads these).
+    two_factor_admin = models.BooleanField(
+        _("require two-factor sign-in for agency admins"), default=False
+    )
+    two_factor_supervisor = models.BooleanField(
+        _("require two-factor sign-in for supervisors"), default=False
+    )
+    two_factor_therapist = models.BooleanField(
+        _("require two-factor sign-in for therapists"), default=False
     )
     allow_client_names = models.BooleanField(
         _("allow client names (otherwise pseudonymous codes only)"), default=False
@@ -46,6 +64,14 @@ class Agency(models.Model):
     reopen_days = models.PositiveSmallIntegerField(
         _("days after its end during which a closed episode may be reopened"), default=90
     )
+    link_hours = models.PositiveSmallIntegerField(
+        _("hours a form link stays open"), default=default_link_hours
+    )
+    kiosk_enabled = models.BooleanField(_("waiting-room kiosk in use"), default=True)
+    # The forms each age band fills in unless the therapist chooses others, where the agency
+    # departs from the age bands' defaults: {band: {"outcome": code, "alliance": code}}.
+    # Read through alliance.care.services.agency_forms, set on the Policies page.
+    instruments = models.JSONField(_("forms per age band"), default=dict, blank=True)
 
     class Meta:
         verbose_name = _("agency")

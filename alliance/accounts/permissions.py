@@ -28,8 +28,12 @@ from .tenancy import membership_of
 # Supervisors and agency admins read aggregates (dashboard, reports, exports); therapists have
 # their caseload instead.
 SUPERVISOR_OR_ADMIN = (Role.SUPERVISOR, Role.ADMIN)
-# Roles whose sign-in needs two-factor when their agency's policy asks for it.
-TWO_FACTOR_ROLES = SUPERVISOR_OR_ADMIN
+# The Agency field that says whether a role must sign in with two-factor (the agency's policy).
+TWO_FACTOR_POLICY_FIELDS: dict[str, str] = {
+    Role.ADMIN: "two_factor_admin",
+    Role.SUPERVISOR: "two_factor_supervisor",
+    Role.THERAPIST: "two_factor_therapist",
+}
 
 
 def active_membership(user) -> Membership | None:
@@ -41,13 +45,12 @@ def active_membership(user) -> Membership | None:
 
 
 def two_factor_required(membership: Membership | None) -> bool:
-    """Whether the agency's policy asks this member for two-factor at sign-in (the one rule:
-    sign-in, the invitation and the people pages all ask it)."""
-    return bool(
-        membership is not None
-        and membership.agency.require_two_factor
-        and membership.role in TWO_FACTOR_ROLES
-    )
+    """True when this membership's role must sign in with two-factor under its agency's policy
+    (False for no membership; the caller decides whether an inactive user counts)."""
+    if membership is None:
+        return False
+    field = TWO_FACTOR_POLICY_FIELDS.get(membership.role)
+    return bool(field and getattr(membership.agency, field))
 
 
 def role_of(user) -> str:

@@ -13,7 +13,7 @@ from django.shortcuts import redirect, render
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.utils.safestring import mark_safe
 from django.utils.translation import gettext as _
-from django.views.decorators.http import require_GET, require_http_methods, require_POST
+from django.views.decorators.http import require_http_methods, require_POST, require_safe
 
 from alliance.accounts.network import client_ip
 from alliance.audit.services import record
@@ -212,7 +212,7 @@ def recovery_codes(request: HttpRequest) -> HttpResponse:
     )
 
 
-@require_GET
+@require_safe
 @role_required(Role.ADMIN)
 def locked_accounts(request: HttpRequest) -> HttpResponse:
     """The agency admin's list of its people whose sign-in is locked, each with an unlock button."""

@@ -9,12 +9,12 @@ from __future__ import annotations
 
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
-from django.views.decorators.http import require_GET
+from django.views.decorators.http import require_safe
 
 from alliance.accounts.permissions import SUPERVISOR_OR_ADMIN, role_required
 
 
-@require_GET
+@require_safe
 @role_required(*SUPERVISOR_OR_ADMIN)
 def home(request: HttpRequest) -> HttpResponse:
     return render(request, "agency/home.html")

@@ -7,7 +7,7 @@ import datetime
 from django.core.paginator import Paginator
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
-from django.views.decorators.http import require_GET, require_http_methods
+from django.views.decorators.http import require_http_methods, require_safe
 
 from alliance.accounts.models import Role
 from alliance.accounts.network import client_ip
@@ -48,7 +48,7 @@ def _filtered(request: HttpRequest, agency):
     return events, filters
 
 
-@require_GET
+@require_safe
 @role_required(Role.ADMIN)
 def event_list(request: HttpRequest) -> HttpResponse:
     agency = agency_of(request.user)
@@ -72,7 +72,7 @@ def event_list(request: HttpRequest) -> HttpResponse:
     return render(request, "audit/list.html", context)
 
 
-@require_GET
+@require_safe
 @role_required(Role.ADMIN)
 def export(request: HttpRequest) -> HttpResponse:
     agency = agency_of(request.user)

@@ -16,6 +16,8 @@ from django.http import HttpResponse
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
+from alliance.science.instruments.age_bands import DEFAULT_AGE_BAND
+
 from .dates import birth_year_problem
 from .models import AgeBand, Attendance, Ending, EntryMode, Rater
 
@@ -89,7 +91,9 @@ class NewClientForm(forms.Form):
         if "birth_year" in self.errors or "age_band" in self.errors:
             return cleaned
         if not cleaned.get("age_band") and cleaned.get("birth_year") is None:
-            self.add_error("age_band", _("Choose an age band or give the birth year."))
+            # The form as it opens (no band, no year) is valid: the default band, as the
+            # band's option says ("adult without one").
+            cleaned["age_band"] = DEFAULT_AGE_BAND
         problem = birth_year_problem(
             cleaned.get("birth_year"), cleaned.get("age_band"), timezone.localdate()
         )

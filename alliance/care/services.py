@@ -159,7 +159,7 @@ def create_client(
     if name and not agency.allow_client_names:
         raise ServiceError(str(NAMES_REFUSED))
     display_code = (display_code or "").strip() or new_client_code(agency)
-    default_outcome, default_alliance = default_forms(age_band)
+    default_outcome, default_alliance = agency_forms(agency, age_band)
     outcome_instrument = outcome_instrument or default_outcome
     alliance_instrument = alliance_instrument or default_alliance
     _check_instruments(outcome_instrument, alliance_instrument)
@@ -187,6 +187,14 @@ def create_client(
     )
     audit(agency, actor, "client.created", client, ip, episode=episode.public_id)
     return client
+
+
+def agency_forms(agency: Agency | None, age_band: str) -> tuple[str, str]:
+    """(outcome, alliance) forms a new episode of this age band fills in at this agency: the
+    agency's choice on its Policies page (``Agency.instruments``), else the band's default."""
+    outcome, alliance = default_forms(age_band)
+    chosen = (getattr(agency, "instruments", None) or {}).get(age_band) or {}
+    return chosen.get("outcome") or outcome, chosen.get("alliance") or alliance
 
 
 def _check_date(value: datetime.date | None) -> None:
@@ -782,7 +790,7 @@ def start_episode(
     start = on or today()
     if previous is not None and previous.end_date is not None:
         start = max(start, previous.end_date)
-    default_outcome, default_alliance = default_forms(client.age_band)
+    default_outcome, default_alliance = agency_forms(client.agency, client.age_band)
     episode = Episode.objects.create(
         agency_id=client.agency_id,
         client=client,
@@ -1012,15 +1020,19 @@ def purge_task_rows(task_name: str, first_args: Sequence[int]) -> int:
     return removed
 
 
-def retention_due(agency: Agency, on: datetime.date | None = None):
-    """Clients of the agency with no open episode whose last episode ended before the cutoff."""
-    if not agency.retention_years:
+def retention_due(agency: Agency, on: datetime.date | None = None, *, years: int | None = None):
+    """Clients of the agency with no open episode whose last episode ended before the cutoff.
+
+    The one selection: ``apply_retention`` erases these, and the Policies page's preview counts
+    them (``years`` there is the period being considered, else the agency's own)."""
+    years = agency.retention_years if years is None else years
+    if not years:
         return Client.objects.none()
     on = on or today()
     try:
-        cutoff = on.replace(year=on.year - agency.retention_years)
+        cutoff = on.replace(year=on.year - years)
     except ValueError:  # 29 February
-        cutoff = on.replace(year=on.year - agency.retention_years, day=28)
+        cutoff = on.replace(year=on.year - years, day=28)
     open_or_recent = Episode.objects.filter(agency=agency).filter(
         Q(end_date__isnull=True) | Q(end_date__gte=cutoff)
     )

@@ -13,7 +13,7 @@ from django.utils.functional import Promise
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
-from django.views.decorators.http import require_GET, require_http_methods, require_POST
+from django.views.decorators.http import require_http_methods, require_POST, require_safe
 
 from alliance.accounts.network import client_ip
 from alliance.accounts.tenancy import AuthenticatedHttpRequest
@@ -67,7 +67,7 @@ def wants_fragment(request: HttpRequest) -> bool:
     return request.headers.get("X-Requested-With") == "fetch"
 
 
-@require_GET
+@require_safe
 @login_required
 def caseload(request: HttpRequest) -> HttpResponse:
     query = CaseloadQuery.from_params(request.GET)
@@ -194,14 +194,14 @@ def start_session(request: HttpRequest, public_id: str) -> HttpResponse:
     return redirect("session", public_id=client.public_id, number=session.number)
 
 
-@require_GET
+@require_safe
 @login_required
 def client_detail(request: HttpRequest, public_id: str) -> HttpResponse:
     client = get_visible_client_or_404(request.user, public_id)
     return _render_client(request, client, _current_episode(client))
 
 
-@require_GET
+@require_safe
 @login_required
 def client_episode(request: HttpRequest, public_id: str, episode_id: str) -> HttpResponse:
     """One of the client's episodes, an earlier one read-only (the current one as on its page)."""
@@ -738,15 +738,27 @@ def set_attendance(request: HttpRequest, public_id: str, number: int) -> HttpRes
     return redirect("session", public_id=client.public_id, number=session.number)
 
 
-@require_POST
+@require_http_methods(["GET", "HEAD", "POST"])
 @login_required
 def undo_administration(
     request: HttpRequest, public_id: str, number: int, administration_id: str
 ) -> HttpResponse:
+    """The session page's Undo opens a confirmation page (GET); only its POST undoes."""
     client, session = _session_of(request, public_id, number)
     administration = get_object_or_404(
         Administration, agency_id=client.agency_id, session=session, public_id=administration_id
     )
+    if request.method != "POST":
+        context = {
+            "client": client,
+            "session": session,
+            "administration": administration,
+            "instrument": instrument_for(
+                administration.instrument, translation.get_language() or "en"
+            ),
+            "rater": rater_label(administration.rater),
+        }
+        return render(request, "care/undo_administration.html", context)
     services.undo_administration(request.user, administration, ip=client_ip(request))
     if wants_fragment(request):
         rater = _current_rater(request, session.episode)

@@ -22,6 +22,7 @@ from django.db import transaction
 from django.tasks import task
 from django.utils import timezone, translation
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 
 from alliance.accounts.models import Agency
 from alliance.care import services as care
@@ -60,8 +61,17 @@ class LinkError(Exception):
         self.reason = reason
 
 
-def link_hours() -> int:
+def link_hours(agency: Agency | None = None) -> int:
+    """How long a new form link stays open: the agency's policy (the server's
+    ALLIANCE_LINK_HOURS is only the default of a new agency)."""
+    if agency is not None and agency.link_hours:
+        return int(agency.link_hours)
     return int(getattr(settings, "ALLIANCE_LINK_HOURS", 24))
+
+
+# Said wherever a kiosk is refused because the agency switched it off (Policies page).
+KIOSK_OFF = gettext_lazy("This agency does not use the waiting-room kiosk.")
+KIOSK_OFF_REASON = "kiosk_off"
 
 
 def kiosk_minutes() -> int:
@@ -124,7 +134,7 @@ def create_link(
     """A single-use link for one form; the token is returned once and never stored."""
     _check_form(session, instrument, rater)
     token = secrets.token_urlsafe(TOKEN_BYTES)
-    hours = hours or link_hours()
+    hours = hours or link_hours(session.episode.agency)
     link = _create_link(
         actor,
         session,
@@ -251,7 +261,10 @@ def _deliver(
 def create_kiosk_pass(
     actor, session: Session, *, instrument: str, rater: str = "client", ip: str | None = None
 ) -> NewLink:
-    """A short code and PIN for the waiting-room tablet (valid for ALLIANCE_KIOSK_MINUTES)."""
+    """A short code and PIN for the waiting-room tablet (valid for ALLIANCE_KIOSK_MINUTES);
+    refused when the agency has switched the kiosk off."""
+    if not session.episode.agency.kiosk_enabled:
+        raise ServiceError(str(KIOSK_OFF))
     _check_form(session, instrument, rater)
     for _attempt in range(20):
         code = "".join(secrets.choice(KIOSK_ALPHABET) for _ in range(KIOSK_CODE_LENGTH))
@@ -338,7 +351,11 @@ def open_link(token: str) -> FeedbackLink:
 
 
 def open_kiosk(agency: Agency, code: str, pin: str, *, ip: str | None = None) -> FeedbackLink:
-    """Check a kiosk code and PIN; a wrong PIN counts against the pass (locked after the limit)."""
+    """Check a kiosk code and PIN; a wrong PIN counts against the pass (locked after the limit).
+
+    Nothing is checked while the agency has the kiosk switched off (LinkError "kiosk_off")."""
+    if not agency.kiosk_enabled:
+        raise LinkError(KIOSK_OFF_REASON)
     code = code.strip().upper().replace(" ", "")
     failure = ""
     with transaction.atomic():

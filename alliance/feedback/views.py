@@ -19,7 +19,7 @@ from django.utils import timezone, translation
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 from django.views.decorators.cache import never_cache
-from django.views.decorators.http import require_GET, require_http_methods, require_POST
+from django.views.decorators.http import require_http_methods, require_POST, require_safe
 
 from alliance.accounts.models import Agency
 from alliance.accounts.network import client_ip
@@ -79,6 +79,11 @@ PROBLEMS = {
         403,
         gettext_lazy("Too many attempts"),
         gettext_lazy("This code is locked after too many wrong PINs. Please ask at the desk."),
+    ),
+    services.KIOSK_OFF_REASON: (
+        403,
+        services.KIOSK_OFF,
+        gettext_lazy("Please ask at the desk: your therapist can give you a link instead."),
     ),
     services.ALREADY_RATED: (
         410,
@@ -171,6 +176,8 @@ def kiosk(request: HttpRequest, agency_id: str) -> HttpResponse:
     """The waiting-room tablet: a code and a PIN open one form; nothing else is reachable."""
     agency = _kiosk_agency(agency_id)
     request.session.pop(KIOSK_SESSION_KEY, None)
+    if not agency.kiosk_enabled:
+        return _problem(request, services.KIOSK_OFF_REASON)
     entry = reverse("feedback:kiosk", kwargs={"agency_id": agency.public_id})
     error = ""
     status = 200
@@ -202,6 +209,9 @@ def kiosk(request: HttpRequest, agency_id: str) -> HttpResponse:
 @require_http_methods(["GET", "POST"])
 def kiosk_form(request: HttpRequest, agency_id: str) -> HttpResponse:
     agency = _kiosk_agency(agency_id)
+    if not agency.kiosk_enabled:
+        request.session.pop(KIOSK_SESSION_KEY, None)
+        return _problem(request, services.KIOSK_OFF_REASON)
     link_pk = request.session.get(KIOSK_SESSION_KEY)
     link = FeedbackLink.objects.filter(pk=link_pk, agency=agency).first() if link_pk else None
     if link is None:
@@ -309,7 +319,7 @@ def wants_plain(request: HttpRequest) -> bool:
     return request.headers.get("X-Requested-With") == "fetch"
 
 
-@require_GET
+@require_safe
 @login_required
 def link_ready(request: HttpRequest, link_id: str) -> HttpResponse:
     """The link just made, shown to the therapist who made it (from their browser session)."""
@@ -373,7 +383,7 @@ def revoke_link(request: HttpRequest, link_id: str) -> HttpResponse:
     return redirect(_session_url(session))
 
 
-@require_GET
+@require_safe
 @login_required
 def live(request: HttpRequest, session_id: str) -> JsonResponse:
     """A small stamp the open session page polls; it changes when a rating arrives."""
@@ -409,7 +419,7 @@ def _members(user, group: Group) -> list[Client]:
     return list(visible_clients(user).filter(pk__in=member_ids).order_by("display_code"))
 
 
-@require_GET
+@require_safe
 @login_required
 def groups(request: HttpRequest) -> HttpResponse:
     context = {"groups": _visible_groups(request.user).order_by("name")}
@@ -445,7 +455,7 @@ def new_group(request: HttpRequest) -> HttpResponse:
     return render(request, "feedback/group_new.html", context, status=400 if error else 200)
 
 
-@require_GET
+@require_safe
 @login_required
 def group_detail(request: HttpRequest, group_id: str) -> HttpResponse:
     group = _group_or_404(request.user, group_id)

@@ -6,7 +6,7 @@ from django.contrib.auth.decorators import login_required
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
-from django.views.decorators.http import require_GET, require_POST
+from django.views.decorators.http import require_POST, require_safe
 
 from alliance.accounts.network import client_ip
 from alliance.accounts.permissions import SUPERVISOR_OR_ADMIN, active_membership, role_required
@@ -57,7 +57,7 @@ def _render(request: HttpRequest, therapist, *, objective_form=None, status: int
     return render(request, "practice/page.html", context, status=status)
 
 
-@require_GET
+@require_safe
 @login_required
 def my_practice(request: HttpRequest) -> HttpResponse:
     """The signed-in person's own practice page."""
@@ -66,7 +66,7 @@ def my_practice(request: HttpRequest) -> HttpResponse:
     return _render(request, request.user)
 
 
-@require_GET
+@require_safe
 @login_required
 def practice_of(request: AuthenticatedHttpRequest, public_id: str) -> HttpResponse:
     """One therapist's practice page (themself, their team's supervisor, an admin)."""
@@ -79,7 +79,7 @@ def practice_of(request: AuthenticatedHttpRequest, public_id: str) -> HttpRespon
     return _render(request, therapist)
 
 
-@require_GET
+@require_safe
 @role_required(*SUPERVISOR_OR_ADMIN)
 def team(request: AuthenticatedHttpRequest) -> HttpResponse:
     """A supervisor's (or admin's) people, by name: each opens one profile at a time."""

@@ -5,7 +5,7 @@ from __future__ import annotations
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
 from django.utils import timezone
-from django.views.decorators.http import require_GET
+from django.views.decorators.http import require_safe
 
 from alliance.accounts.permissions import SUPERVISOR_OR_ADMIN, role_required
 
@@ -32,13 +32,13 @@ def _context(request: HttpRequest) -> dict:
     }
 
 
-@require_GET
+@require_safe
 @role_required(*SUPERVISOR_OR_ADMIN)
 def alliance_outcome(request: HttpRequest) -> HttpResponse:
     return render(request, "reports/alliance.html", _context(request))
 
 
-@require_GET
+@require_safe
 @role_required(*SUPERVISOR_OR_ADMIN)
 def alliance_outcome_pdf(request: HttpRequest) -> HttpResponse:
     pdf = render_pdf("reports/alliance_print.html", _context(request))

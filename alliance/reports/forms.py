@@ -59,6 +59,13 @@ class ReportFilterForm(forms.Form):
     def grouping(self) -> str:
         return self._value("by", "quarter")
 
+    def range_problem(self) -> str:
+        """Why the dates select nothing whatever the data (the end before the start), or ""."""
+        start, end = self._value("start"), self._value("end")
+        if start is not None and end is not None and end < start:
+            return str(_("The end date is before the start date: swap them to see any episodes."))
+        return ""
+
 
 class RefitForm(forms.Form):
     """The scale of the ETR page, a refit or a return to the default model."""

@@ -9,7 +9,7 @@ from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils import timezone, translation
-from django.views.decorators.http import require_GET, require_POST
+from django.views.decorators.http import require_POST, require_safe
 
 from alliance.accounts.models import Role
 from alliance.accounts.network import client_ip
@@ -44,7 +44,7 @@ from .pdf import render_pdf
 from .presentation import calibration_chart, charts_for, group_rows, summary_rows
 
 
-@require_GET
+@require_safe
 @role_required(*SUPERVISOR_OR_ADMIN)
 def dashboard(request: HttpRequest) -> HttpResponse:
     at_risk, caseload = services.supervisor_dashboard(
@@ -65,6 +65,7 @@ def _report_context(request: HttpRequest) -> dict:
     return {
         "report": report,
         "filter": report_filter,
+        "range_error": filters.range_problem(),
         "model_description": services.model_description(report.model),
         "summary": summary_rows(result["overall"]) if result else [],
         "groups": group_rows(result, report.labels) if result else [],
@@ -84,13 +85,13 @@ def _report_context(request: HttpRequest) -> dict:
     }
 
 
-@require_GET
+@require_safe
 @role_required(*SUPERVISOR_OR_ADMIN)
 def effectiveness(request: HttpRequest) -> HttpResponse:
     return render(request, "reports/effectiveness.html", _report_context(request))
 
 
-@require_GET
+@require_safe
 @role_required(*SUPERVISOR_OR_ADMIN)
 def effectiveness_pdf(request: HttpRequest) -> HttpResponse:
     context = _report_context(request)
@@ -133,14 +134,14 @@ def etr(request: HttpRequest) -> HttpResponse:
     )
 
 
-@require_GET
+@require_safe
 @role_required(Role.ADMIN)
 def refit_job(request: HttpRequest, public_id: str) -> HttpResponse:
     job = get_object_or_404(RefitJob, agency=agency_of(request.user), public_id=public_id)
     return render(request, "reports/refit_job.html", {"job": job})
 
 
-@require_GET
+@require_safe
 @role_required(Role.ADMIN)
 def fitted_model(request: HttpRequest, public_id: str) -> HttpResponse:
     fitted = get_object_or_404(FittedModel, agency=agency_of(request.user), public_id=public_id)
@@ -182,7 +183,7 @@ def deactivate(request: HttpRequest) -> HttpResponse:
 # -- exports ----------------------------------------------------------------------------------
 
 
-@require_GET
+@require_safe
 @role_required(*SUPERVISOR_OR_ADMIN)
 def exports(request: HttpRequest) -> HttpResponse:
     return render(request, "reports/exports.html", {"is_admin": is_admin(request.user)})
@@ -229,7 +230,7 @@ def export_fhir(request: HttpRequest) -> StreamingHttpResponse:
     return response
 
 
-@require_GET
+@require_safe
 @login_required
 def client_pdf(request: HttpRequest, public_id: str) -> HttpResponse:
     """Printable progress report of one client (anyone who may see the client)."""

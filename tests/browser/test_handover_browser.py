@@ -66,7 +66,7 @@ def rate_every_line(page: Page) -> None:
 def assert_no_therapist_controls(page: Page) -> None:
     for name in ("Log out", "Save attendance", "Undo"):
         expect(page.get_by_role("button", name=name)).to_have_count(0)
-    for name in ("Caseload", "Client page", "My practice"):
+    for name in ("Caseload", "Client page", "My practice", "Undo"):
         expect(page.get_by_role("link", name=name)).to_have_count(0)
     expect(page.get_by_role("navigation")).to_have_count(0)
     expect(page.get_by_text("Enter from paper or phone")).to_have_count(0)

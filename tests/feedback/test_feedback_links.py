@@ -50,16 +50,25 @@ def test_a_link_token_has_at_least_128_bits_and_only_its_hash_is_stored(personas
     assert len(stored.token_hash) == 64
 
 
-def test_a_link_expires_after_24_hours_by_default_and_the_setting_changes_it(
+def test_a_link_expires_after_24_hours_by_default_and_the_agency_policy_changes_it(
     personas, tara_session, settings
 ):
     before = timezone.now()
     first = new_link(personas, tara_session).link
     assert datetime.timedelta(hours=23, minutes=59) < first.expires_at - before
     assert first.expires_at - before <= datetime.timedelta(hours=24, seconds=5)
-    settings.ALLIANCE_LINK_HOURS = 2
+    agency = tara_session.episode.agency
+    agency.link_hours = 2
+    agency.save()
     second = new_link(personas, tara_session).link
     assert second.expires_at - second.created_at < datetime.timedelta(hours=2, seconds=5)
+
+
+def test_the_link_hours_setting_is_the_lifetime_a_new_agency_starts_with(settings):
+    from alliance.accounts.models import Agency
+
+    settings.ALLIANCE_LINK_HOURS = 6
+    assert Agency(name="New").link_hours == 6
 
 
 def test_a_valid_link_stores_the_rating_in_its_session_once(personas, tara_session):

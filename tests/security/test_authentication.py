@@ -80,7 +80,8 @@ def current_code(device: TwoFactorDevice) -> str:
 
 
 def test_an_admin_must_enrol_when_the_agency_requires_two_factor(personas):
-    personas.riverside.require_two_factor = True
+    personas.riverside.two_factor_admin = True
+    personas.riverside.two_factor_supervisor = True
     personas.riverside.save()
     browser = Browser()
     assert sign_in(browser, "alice", PASSWORD).status_code == 302
@@ -104,7 +105,8 @@ def test_an_admin_must_enrol_when_the_agency_requires_two_factor(personas):
 
 
 def test_a_supervisor_is_held_too_but_a_therapist_is_not(personas):
-    personas.riverside.require_two_factor = True
+    personas.riverside.two_factor_admin = True
+    personas.riverside.two_factor_supervisor = True
     personas.riverside.save()
     sam, tara = Browser(), Browser()
     sign_in(sam, "sam", PASSWORD)

@@ -169,6 +169,9 @@ SITE: dict[str, tuple[str, str]] = {
     # the invitation link is public by design: whoever holds it may join (signed-in staff are
     # asked to log out first)
     "agency:accept_invitation": ("GET", "200 200 200 200 200 200"),
+    # policies: admins change them, supervisors read them (their POST is a 403, see
+    # tests/web/test_agency_policies.py), therapists get a 403
+    "agency:policies": ("GET", "L 403 403 200 200 200"),
     "practice:mine": ("GET", "L 200 200 200 200 200"),
     "practice:team": ("GET", "L 403 403 200 200 200"),
     "practice:of": ("GET", "L 302 404 404 200 404"),

@@ -62,11 +62,25 @@ def test_an_inactive_user_keeps_their_agency_but_has_no_role(personas):
 
 
 def test_an_inactive_supervisor_is_not_asked_for_two_factor(personas):
-    personas.riverside.require_two_factor = True
+    personas.riverside.two_factor_admin = True
+    personas.riverside.two_factor_supervisor = True
     personas.riverside.save()
     assert two_factor_required(personas.sam)
     assert not two_factor_required(deactivate(personas.sam))
     assert not two_factor_required(personas.tara)
+
+
+def test_the_two_factor_policy_is_decided_per_role(personas):
+    from alliance.accounts.permissions import two_factor_required as role_needs_two_factor
+
+    agency = personas.riverside
+    agency.two_factor_admin, agency.two_factor_supervisor = False, False
+    agency.two_factor_therapist = True
+    agency.save()
+    assert role_needs_two_factor(membership_of(personas.tara))
+    assert not role_needs_two_factor(membership_of(personas.sam))
+    assert not role_needs_two_factor(membership_of(personas.alice))
+    assert not role_needs_two_factor(None)
 
 
 def test_has_role_without_roles_named_means_any_role(personas):

@@ -116,4 +116,5 @@ def build_main_pages(personas) -> list[MainPage]:
         MainPage("team", "alice", f"/agency/teams/{personas.north.public_id}/"),
         MainPage("people (supervisor)", "sam", "/agency/people/"),
         MainPage("invitation", None, f"/agency/join/{invitation_token}/"),
+        MainPage("policies", "alice", "/agency/policies/"),
     ]

@@ -217,7 +217,7 @@ def test_a_signed_in_visitor_is_asked_to_log_out_before_accepting(personas, mail
 def test_an_invited_admin_sets_up_two_factor_before_getting_in_when_the_agency_requires_it(
     personas, mailoutbox
 ):
-    personas.riverside.require_two_factor = True
+    personas.riverside.two_factor_admin = True
     personas.riverside.save()
     services.invite(
         personas.alice,

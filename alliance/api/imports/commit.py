@@ -22,7 +22,6 @@ from django.utils import timezone
 from alliance.accounts.models import Agency, new_public_id
 from alliance.care.feedback import EpisodeFeedback, Score, episode_summary, scores_feedback
 from alliance.care.models import (
-    FORMS_BY_AGE_BAND,
     Administration,
     Alert,
     Attendance,
@@ -33,7 +32,7 @@ from alliance.care.models import (
     Session,
     SessionKind,
 )
-from alliance.care.services import refresh_episode_summary
+from alliance.care.services import agency_forms, refresh_episode_summary
 
 from ..models import ImportedEpisode
 from .plan import Plan, natural_key
@@ -218,7 +217,7 @@ def _write_episodes(
         episode = episodes[key]
         first = episode.first
         closed = first.ending in Ending.values
-        outcome, alliance = _instruments(episode.instruments, first.age_band)
+        outcome, alliance = _instruments(episode.instruments, first.age_band, agency)
 
         evaluate = partial(
             scores_feedback, agency.pk, outcome, alliance, age_bands[first.client_id]
@@ -279,11 +278,11 @@ def _alerts(
     return list((current | found).values())
 
 
-def _instruments(codes: set[str], age_band: str) -> tuple[str, str]:
+def _instruments(codes: set[str], age_band: str, agency: Agency) -> tuple[str, str]:
     outcome = next(c for c in sorted(codes) if kind(c) in ("outcome", "symptom"))
     alliance = next((c for c in sorted(codes) if kind(c) == "alliance"), None)
     if alliance is None:
-        alliance = FORMS_BY_AGE_BAND.get(age_band, ("ors", "srs"))[1]
+        alliance = agency_forms(agency, age_band)[1]  # the agency's choice for the band
     return outcome, alliance
 
 

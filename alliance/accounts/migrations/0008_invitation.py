@@ -8,7 +8,7 @@ from django.db import migrations, models
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("accounts", "0005_two_factor_failures_recovery_codes"),
+        ("accounts", "0007_agency_policies_link_kiosk_instruments"),
     ]
 
     operations = [

@@ -8,6 +8,7 @@ import datetime
 import uuid
 from dataclasses import dataclass
 
+from alliance.api.services import create_token
 from alliance.care import services
 from alliance.care.feedback import instrument_for
 from alliance.feedback import services as feedback
@@ -65,6 +66,14 @@ def build_main_pages(personas) -> list[MainPage]:
     group = feedback.create_group(tara, riverside, name="Thursday", leader=tara, members=[client])
     group_path = f"/f/groups/{group.public_id}/"
 
+    token = create_token(tara, name="Scripts").token
+    create_token(personas.alice, name="Records system", kind="integration")
+    merged = services.merge_clients(
+        personas.alice,
+        services.create_client(tara, riverside, display_code="DUP-P2", therapist=tara),
+        services.create_client(tara, riverside, display_code="DUP-P1", therapist=tara),
+    )
+
     def session_path(owner, number: int) -> str:
         return f"/clients/{owner.public_id}/sessions/{number}/"
 
@@ -98,4 +107,11 @@ def build_main_pages(personas) -> list[MainPage]:
         MainPage("etr", "alice", "/reports/etr/"),
         MainPage("exports", "alice", "/reports/exports/"),
         MainPage("audit", "alice", "/audit/"),
+        MainPage("api tokens", "alice", "/agency/tokens/"),
+        MainPage("new api token", "tara", "/agency/tokens/new/"),
+        MainPage("revoke api token", "tara", f"/agency/tokens/{token.prefix}/revoke/"),
+        MainPage("agency clients", "alice", "/agency/clients/"),
+        MainPage("reassign client", "alice", f"/agency/clients/{client.public_id}/reassign/"),
+        MainPage("merge client", "alice", f"/agency/clients/{gad.public_id}/merge/"),
+        MainPage("undo merge", "alice", f"/agency/clients/merges/{merged.public_id}/undo/"),
     ]

@@ -5,21 +5,24 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('accounts', '0005_two_factor_failures_recovery_codes'),
-        ('api', '0001_tokens_imports_webhooks'),
+        ("accounts", "0005_two_factor_failures_recovery_codes"),
+        ("api", "0001_tokens_imports_webhooks"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
     operations = [
         migrations.AddField(
-            model_name='apitoken',
-            name='form_key',
+            model_name="apitoken",
+            name="form_key",
             field=models.CharField(blank=True, max_length=64),
         ),
         migrations.AddConstraint(
-            model_name='apitoken',
-            constraint=models.UniqueConstraint(condition=models.Q(('form_key', ''), _negated=True), fields=('agency', 'user', 'form_key'), name='api_token_form_once'),
+            model_name="apitoken",
+            constraint=models.UniqueConstraint(
+                condition=models.Q(("form_key", ""), _negated=True),
+                fields=("agency", "user", "form_key"),
+                name="api_token_form_once",
+            ),
         ),
     ]

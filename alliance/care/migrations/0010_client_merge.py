@@ -7,32 +7,85 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('accounts', '0005_two_factor_failures_recovery_codes'),
-        ('care', '0009_total_only_items_empty'),
+        ("accounts", "0005_two_factor_failures_recovery_codes"),
+        ("care", "0009_total_only_items_empty"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
     operations = [
         migrations.CreateModel(
-            name='ClientMerge',
+            name="ClientMerge",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('public_id', models.CharField(default=alliance.accounts.models.new_public_id, editable=False, max_length=32, unique=True)),
-                ('duplicate_public_id', models.CharField(max_length=32)),
-                ('duplicate', models.JSONField(default=dict, help_text="the duplicate client's fields")),
-                ('moved', models.JSONField(default=dict, help_text='ids of the rows moved or dropped, by kind')),
-                ('merged_at', models.DateTimeField(auto_now_add=True)),
-                ('undone_at', models.DateTimeField(blank=True, null=True)),
-                ('agency', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='+', to='accounts.agency')),
-                ('kept', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='merges_received', to='care.client')),
-                ('merged_by', models.ForeignKey(null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to=settings.AUTH_USER_MODEL)),
-                ('undone_by', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to=settings.AUTH_USER_MODEL)),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                (
+                    "public_id",
+                    models.CharField(
+                        default=alliance.accounts.models.new_public_id,
+                        editable=False,
+                        max_length=32,
+                        unique=True,
+                    ),
+                ),
+                ("duplicate_public_id", models.CharField(max_length=32)),
+                (
+                    "duplicate",
+                    models.JSONField(default=dict, help_text="the duplicate client's fields"),
+                ),
+                (
+                    "moved",
+                    models.JSONField(
+                        default=dict, help_text="ids of the rows moved or dropped, by kind"
+                    ),
+                ),
+                ("merged_at", models.DateTimeField(auto_now_add=True)),
+                ("undone_at", models.DateTimeField(blank=True, null=True)),
+                (
+                    "agency",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="+",
+                        to="accounts.agency",
+                    ),
+                ),
+                (
+                    "kept",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="merges_received",
+                        to="care.client",
+                    ),
+                ),
+                (
+                    "merged_by",
+                    models.ForeignKey(
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="+",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
+                (
+                    "undone_by",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="+",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
             ],
             options={
-                'ordering': ['-merged_at'],
-                'indexes': [models.Index(fields=['agency', 'merged_at'], name='client_merge_recent_idx')],
+                "ordering": ["-merged_at"],
+                "indexes": [
+                    models.Index(fields=["agency", "merged_at"], name="client_merge_recent_idx")
+                ],
             },
         ),
     ]

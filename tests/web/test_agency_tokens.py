@@ -3,6 +3,7 @@ a confirmation; who may do what, and the API honouring each step."""
 
 from __future__ import annotations
 
+import datetime
 import re
 
 import pytest
@@ -10,7 +11,7 @@ from django.test import Client as Browser
 from django.urls import reverse
 
 from alliance.api.models import ApiToken, TokenKind
-from alliance.api.services import allowed_scopes, create_token
+from alliance.api.services import allowed_scopes, create_token, touch
 from alliance.audit.models import AuditEvent
 from alliance.care.services import ServiceError
 
@@ -169,3 +170,25 @@ def test_a_created_page_never_shows_another_users_secret(personas):
     create(tara)
     assert signed_in(personas.theo).get(CREATED).status_code == 302
     assert secret_on(tara.get(CREATED).content.decode()).startswith("alc_")
+
+
+def test_the_last_use_is_written_at_most_once_a_minute_per_token(
+    personas, django_assert_num_queries
+):
+    token = create_token(personas.tara).token
+    now = token.created_at
+    touch(token, now)
+    with django_assert_num_queries(0):
+        touch(token, now + datetime.timedelta(seconds=59))
+    assert ApiToken.objects.get().last_used_at == now
+    with django_assert_num_queries(1):
+        touch(token, now + datetime.timedelta(seconds=61))
+    assert ApiToken.objects.get().last_used_at == now + datetime.timedelta(seconds=61)
+
+
+def test_a_deactivated_user_gets_no_scope_and_their_token_is_refused(personas):
+    new = create_token(personas.tara)
+    personas.tara.is_active = False
+    personas.tara.save(update_fields=["is_active"])
+    assert allowed_scopes(personas.tara, TokenKind.PERSONAL) == []
+    assert api_status(new.secret) == 401

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from . import people, policies, views
+from . import clients, people, policies, tokens, views
 
 app_name = "agency"
 # Each area appends its own patterns (module.urlpatterns) to this list.
@@ -8,4 +8,6 @@ urlpatterns = [
     path("", views.home, name="home"),
     *people.urlpatterns,
     *policies.urlpatterns,
+    *tokens.urlpatterns,
+    *clients.urlpatterns,
 ]

@@ -41,12 +41,19 @@ class ApiToken(models.Model):
     expires_at = models.DateTimeField(null=True, blank=True)
     revoked_at = models.DateTimeField(null=True, blank=True)
     last_used_at = models.DateTimeField(null=True, blank=True)
+    # The key of the web form that created it: a resubmitted form creates no second token.
+    form_key = models.CharField(max_length=64, blank=True)
 
     class Meta:
         verbose_name = _("API token")
         ordering = ["-created_at"]
         indexes = [models.Index(fields=["agency", "user"], name="api_token_owner_idx")]
         constraints = [
+            models.UniqueConstraint(
+                fields=["agency", "user", "form_key"],
+                condition=~Q(form_key=""),
+                name="api_token_form_once",
+            ),
             models.CheckConstraint(condition=Q(scope__in=Scope.values), name="api_token_scope"),
             models.CheckConstraint(condition=Q(kind__in=TokenKind.values), name="api_token_kind"),
         ]

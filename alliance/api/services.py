@@ -11,7 +11,8 @@ from dataclasses import dataclass
 from django.db import transaction
 from django.utils import timezone
 
-from alliance.accounts.models import Agency
+from alliance.accounts import permissions
+from alliance.accounts.models import Agency, Role
 from alliance.accounts.permissions import active_membership, is_admin
 from alliance.audit.services import record
 from alliance.care.services import ServiceError
@@ -47,8 +48,13 @@ def create_token(
     kind: str = TokenKind.PERSONAL,
     name: str = "",
     actor=None,
+    form_key: str = "",
 ) -> NewToken:
-    """A new bearer token ``alc_<prefix>_<secret>``; only its sha256 is stored."""
+    """A new bearer token ``alc_<prefix>_<secret>``; only its sha256 is stored.
+
+    With ``form_key`` (the web form's one-time key) a resubmitted form creates nothing: the token
+    that form created is answered with an empty ``secret`` (the secret was shown once already).
+    """
     if scope not in Scope.values:
         raise ServiceError(f"unknown scope {scope!r} (expected read or write)")
     if kind not in TokenKind.values:
@@ -60,6 +66,16 @@ def create_token(
         raise ServiceError("only an agency admin can own an integration token")
     if expires_days is not None and expires_days < 1:
         raise ServiceError("expiry must be at least one day")
+    if scope not in allowed_scopes(user, kind):
+        raise ServiceError(f"scope {scope!r} is not allowed for this token")
+    if form_key:
+        # Serialise submissions of one user (the membership row), then look for the form's token.
+        type(membership).objects.select_for_update().filter(pk=membership.pk).first()
+        earlier = ApiToken.objects.filter(
+            agency=membership.agency, user=user, form_key=form_key
+        ).first()
+        if earlier is not None:
+            return NewToken(earlier, "")
     prefix = secrets.token_hex(PREFIX_BYTES)
     while ApiToken.objects.filter(prefix=prefix).exists():  # pragma: no cover - 1 in 4e9
         prefix = secrets.token_hex(PREFIX_BYTES)
@@ -72,6 +88,7 @@ def create_token(
         prefix=prefix,
         digest=digest(raw),
         scope=scope,
+        form_key=form_key,
         expires_at=(
             timezone.now() + datetime.timedelta(days=expires_days) if expires_days else None
         ),
@@ -87,6 +104,20 @@ def create_token(
         user=user.public_id,
     )
     return NewToken(token, raw)
+
+
+def allowed_scopes(user, kind: str) -> list[str]:
+    """The scopes a user may give a token of ``kind``: never more than their role may do.
+
+    A token acts as its user, whose role is checked again on every request (``token_acts_for``,
+    the routers' role checks and the client visibility rules), so a scope only narrows a role:
+    ``write`` lets a token do the writes its user's role allows, nothing beyond. An integration
+    token is an admin's; anyone else gets no scope for it.
+    """
+    role = permissions.role_of(user)
+    if not role or (kind == TokenKind.INTEGRATION and role != Role.ADMIN):
+        return []
+    return list(Scope.values)
 
 
 @transaction.atomic

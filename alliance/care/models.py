@@ -434,3 +434,34 @@ class FittedModel(models.Model):
                 name="one_active_model_per_instrument",
             )
         ]
+
+
+class ClientMerge(models.Model):
+    """A duplicate client code merged into the client kept: what moved, so it can be undone.
+
+    The duplicate's row is deleted (its code leaves the caseload); ``duplicate`` keeps what is
+    needed to recreate it (same public id and code) and ``moved`` the ids of the rows that went
+    to the kept client. Removed with the kept client (erasure, retention).
+    """
+
+    agency = models.ForeignKey(Agency, on_delete=models.CASCADE, related_name="+")
+    public_id = models.CharField(max_length=32, unique=True, default=new_public_id, editable=False)
+    kept = models.ForeignKey(Client, on_delete=models.CASCADE, related_name="merges_received")
+    duplicate_public_id = models.CharField(max_length=32)
+    duplicate = models.JSONField(default=dict, help_text="the duplicate client's fields")
+    moved = models.JSONField(default=dict, help_text="ids of the rows moved or dropped, by kind")
+    merged_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, related_name="+"
+    )
+    merged_at = models.DateTimeField(auto_now_add=True)
+    undone_at = models.DateTimeField(null=True, blank=True)
+    undone_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+
+    class Meta:
+        ordering = ["-merged_at"]
+        indexes = [models.Index(fields=["agency", "merged_at"], name="client_merge_recent_idx")]
+
+    def __str__(self) -> str:
+        return f"merge {self.public_id}"

@@ -1050,3 +1050,260 @@ def apply_retention(agency: Agency, on: datetime.date | None = None) -> int:
         erase_client(None, client, reason="retention")
         erased += 1
     return erased
+
+
+# ---- clients: reassign to another therapist, merge a duplicate code (and undo within a day) ----
+# Imports kept with the functions that use them (appended section, eases merges).
+
+MERGE_UNDO_WINDOW = datetime.timedelta(hours=24)
+
+
+def _require_agency_admin(actor, agency_id: int) -> None:
+    from alliance.accounts.permissions import active_membership
+
+    membership = active_membership(actor)
+    if membership is None or membership.role != Role.ADMIN or membership.agency_id != agency_id:
+        raise PermissionDenied
+
+
+@transaction.atomic
+def reassign_client(actor, client: Client, therapist, *, ip: str | None = None) -> Client:
+    """Give a client to another active member of the agency (an agency admin's action).
+
+    Choosing the therapist the client already has changes nothing (a repeated form stores once).
+    """
+    from alliance.accounts.permissions import active_membership
+
+    _require_agency_admin(actor, client.agency_id)
+    client = Client.objects.select_for_update().get(pk=client.pk)
+    membership = active_membership(therapist)
+    if membership is None or membership.agency_id != client.agency_id:
+        raise ServiceError(_("Choose an active member of this agency."))
+    if therapist.pk == client.therapist_id:
+        return client
+    before = client.therapist
+    client.therapist = therapist
+    client.save(update_fields=["therapist"])
+    # The new therapist sees the client as their own: an explicit share with them is redundant.
+    ClientShare.objects.filter(agency_id=client.agency_id, client=client, user=therapist).delete()
+    audit(
+        client.agency_id,
+        actor,
+        "client.reassigned",
+        client,
+        ip,
+        before=before.public_id,
+        after=therapist.public_id,
+    )
+    return client
+
+
+def _merge_refusal(duplicate: Client, kept: Client) -> str:
+    """Why two clients may not be merged ("" when they may)."""
+    if duplicate.pk == kept.pk:
+        return _("A client cannot be merged into itself.")
+    if duplicate.therapist_id != kept.therapist_id:
+        return _(
+            "The two clients have different therapists. Reassign one of them first, so that "
+            "one therapist holds both, then merge."
+        )
+    if duplicate.age_band != kept.age_band:
+        return _(
+            "The two clients are in different age bands, so their forms and norms differ. "
+            "Correct the age band of the wrong one first, then merge."
+        )
+    return ""
+
+
+def _episode_snapshot(episode: Episode, owner: str) -> dict[str, object]:
+    return {
+        "owner": owner,
+        "public_id": episode.public_id,
+        "start_date": episode.start_date.isoformat(),
+        "outcome_instrument": episode.outcome_instrument,
+        "alliance_instrument": episode.alliance_instrument,
+        "raters": list(episode.raters),
+    }
+
+
+@transaction.atomic
+def merge_clients(actor, duplicate: Client, kept: Client, *, ip: str | None = None):
+    """Move everything of ``duplicate`` (episodes with their sessions and ratings, links, group
+    places, shares) to ``kept`` and remove the duplicate's code; undoable for 24 hours.
+
+    Rules: same agency, same therapist, same age band. Two open episodes cannot both stay open:
+    when both clients have one, the one without any session is dropped (it holds nothing, and is
+    recreated by an undo); when both have sessions the merge is refused.
+    """
+    from .models import ClientMerge
+
+    _require_agency_admin(actor, duplicate.agency_id)
+    if kept.agency_id != duplicate.agency_id:
+        raise PermissionDenied
+    locked = {
+        row.pk: row
+        for row in Client.objects.select_for_update()
+        .filter(pk__in=[duplicate.pk, kept.pk])
+        .order_by("pk")
+    }
+    if duplicate.pk not in locked or kept.pk not in locked:
+        raise ServiceError(_("One of the clients no longer exists (already merged?)."))
+    duplicate, kept = locked[duplicate.pk], locked[kept.pk]
+    refusal = _merge_refusal(duplicate, kept)
+    if refusal:
+        raise ServiceError(refusal)
+    dropped: dict[str, object] | None = None
+    open_duplicate = duplicate.episodes.open().first()
+    open_kept = kept.episodes.open().first()
+    if open_duplicate is not None and open_kept is not None:
+        if not open_kept.sessions.exists():
+            dropped, empty = _episode_snapshot(open_kept, "kept"), open_kept
+        elif not open_duplicate.sessions.exists():
+            dropped, empty = _episode_snapshot(open_duplicate, "duplicate"), open_duplicate
+        else:
+            raise ServiceError(
+                _(
+                    "Both clients have an open episode with sessions, and a client has one open "
+                    "episode at a time. Close one of the two episodes first, then merge."
+                )
+            )
+        empty.delete()
+    episodes = list(duplicate.episodes.values_list("pk", flat=True))
+    Episode.objects.filter(pk__in=episodes).update(client=kept)
+    links = list(duplicate.feedback_links.values_list("pk", flat=True))
+    duplicate.feedback_links.update(client=kept)
+    groups_moved, groups_dropped = [], []
+    kept_groups = set(kept.group_memberships.values_list("group_id", flat=True))
+    for member in duplicate.group_memberships.all():
+        if member.group_id in kept_groups:
+            groups_dropped.append(member.group_id)
+        else:
+            groups_moved.append(member.pk)
+    duplicate.group_memberships.filter(pk__in=groups_moved).update(client=kept)
+    shares_moved, shares_dropped = [], []
+    kept_shares = set(kept.shares.values_list("user_id", flat=True)) | {kept.therapist_id}
+    for share in duplicate.shares.all():
+        if share.user_id in kept_shares:
+            shares_dropped.append(share.user_id)
+        else:
+            shares_moved.append(share.pk)
+    duplicate.shares.filter(pk__in=shares_moved).update(client=kept)
+    merge = ClientMerge.objects.create(
+        agency_id=duplicate.agency_id,
+        kept=kept,
+        duplicate_public_id=duplicate.public_id,
+        duplicate={
+            "display_code": duplicate.display_code,
+            "name": duplicate.name,
+            "birth_year": duplicate.birth_year,
+            "age_band": duplicate.age_band,
+            "therapist": duplicate.therapist_id,
+            "team": duplicate.team_id,
+            "created_at": duplicate.created_at.isoformat(),
+        },
+        moved={
+            "episodes": episodes,
+            "feedback_links": links,
+            "group_members": groups_moved,
+            "groups_dropped": groups_dropped,
+            "shares": shares_moved,
+            "shares_dropped": shares_dropped,
+            "dropped_episode": dropped,
+        },
+        merged_by=actor,
+    )
+    duplicate.delete()  # what is left: the dropped group places and shares (kept has them)
+    audit(
+        kept.agency_id,
+        actor,
+        "client.merged",
+        kept,
+        ip,
+        duplicate=merge.duplicate_public_id,
+        merge=merge.public_id,
+        episodes=len(episodes),
+        dropped_empty_episode=dropped["public_id"] if dropped else None,
+    )
+    return merge
+
+
+def merge_undo_deadline(merge) -> datetime.datetime:
+    return merge.merged_at + MERGE_UNDO_WINDOW
+
+
+@transaction.atomic
+def undo_merge(actor, merge, *, ip: str | None = None, now: datetime.datetime | None = None):
+    """Recreate the merged duplicate (same public id and code) and move its rows back."""
+    from .models import ClientMerge
+
+    _require_agency_admin(actor, merge.agency_id)
+    merge = ClientMerge.objects.select_for_update().get(pk=merge.pk)
+    if merge.undone_at is not None:
+        raise ServiceError(_("This merge was already undone."))
+    now = now or timezone.now()
+    if now > merge_undo_deadline(merge):
+        raise ServiceError(_("A merge can be undone within 24 hours only; this one is older."))
+    kept = Client.objects.select_for_update().get(pk=merge.kept_id)
+    fields, moved = merge.duplicate, merge.moved
+    if Client.objects.filter(
+        agency_id=merge.agency_id, display_code=fields["display_code"]
+    ).exists():
+        raise ServiceError(
+            _("The code %(code)s is in use again, so the merge cannot be undone.")
+            % {"code": fields["display_code"]}
+        )
+    team = fields["team"] if Team.objects.filter(pk=fields["team"]).exists() else None
+    restored = Client.objects.create(
+        agency_id=merge.agency_id,
+        public_id=merge.duplicate_public_id,
+        display_code=fields["display_code"],
+        name=fields["name"],
+        birth_year=fields["birth_year"],
+        age_band=fields["age_band"],
+        therapist_id=fields["therapist"],
+        team_id=team,
+    )
+    Client.objects.filter(pk=restored.pk).update(
+        created_at=datetime.datetime.fromisoformat(fields["created_at"])
+    )
+    Episode.objects.filter(pk__in=moved["episodes"], client=kept).update(client=restored)
+    kept.feedback_links.filter(pk__in=moved["feedback_links"]).update(client=restored)
+    kept.group_memberships.filter(pk__in=moved["group_members"]).update(client=restored)
+    for group_id in moved["groups_dropped"]:
+        restored.group_memberships.create(agency_id=merge.agency_id, group_id=group_id)
+    kept.shares.filter(pk__in=moved["shares"]).update(client=restored)
+    for user_id in moved["shares_dropped"]:
+        if user_id != restored.therapist_id:
+            ClientShare.objects.create(agency_id=merge.agency_id, client=restored, user_id=user_id)
+    dropped = moved.get("dropped_episode")
+    if dropped:
+        owner = kept if dropped["owner"] == "kept" else restored
+        if owner.episodes.open().exists():
+            raise ServiceError(
+                _(
+                    "A new episode was opened since the merge, so the merge cannot be undone: "
+                    "close that episode first."
+                )
+            )
+        Episode.objects.create(
+            agency_id=merge.agency_id,
+            client=owner,
+            public_id=dropped["public_id"],
+            start_date=datetime.date.fromisoformat(dropped["start_date"]),
+            outcome_instrument=dropped["outcome_instrument"],
+            alliance_instrument=dropped["alliance_instrument"],
+            raters=dropped["raters"],
+        )
+    merge.undone_at = now
+    merge.undone_by = actor
+    merge.save(update_fields=["undone_at", "undone_by"])
+    audit(
+        merge.agency_id,
+        actor,
+        "client.merge_undone",
+        restored,
+        ip,
+        kept=kept.public_id,
+        merge=merge.public_id,
+    )
+    return restored

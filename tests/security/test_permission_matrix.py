@@ -172,6 +172,16 @@ SITE: dict[str, tuple[str, str]] = {
     # policies: admins change them, supervisors read them (their POST is a 403, see
     # tests/web/test_agency_policies.py), therapists get a 403
     "agency:policies": ("GET", "L 403 403 200 200 200"),
+    # API tokens: everyone their own (an empty form is refused); admins also any of the agency's
+    "agency:tokens": ("GET", "L 200 200 200 200 200"),
+    "agency:token_new": ("POST", "L 400 400 400 400 400"),
+    "agency:token_created": ("GET", "L 302 302 302 302 302"),  # nothing to show: to the list
+    "agency:token_revoke": ("POST", "L 400 404 404 400 404"),  # tara's token, unconfirmed
+    # clients: reassign, merge, undo a merge (agency admins; tara's client, empty forms)
+    "agency:clients": ("GET", "L 403 403 403 200 200"),
+    "agency:client_reassign": ("POST", "L 403 403 403 400 404"),
+    "agency:client_merge": ("POST", "L 403 403 403 400 404"),
+    "agency:merge_undo": ("POST", "L 403 403 403 400 404"),
     "practice:mine": ("GET", "L 200 200 200 200 200"),
     "practice:team": ("GET", "L 403 403 200 200 200"),
     "practice:of": ("GET", "L 302 404 404 200 404"),
@@ -281,6 +291,15 @@ def world(personas):
         token_hash=hash_invitation_token(invitation_token),
         expires_at=timezone.now() + datetime.timedelta(days=7),
     )
+    merged = services.merge_clients(
+        personas.alice,
+        services.create_client(
+            personas.tara, personas.riverside, display_code="R-DUP-B", therapist=personas.tara
+        ),
+        services.create_client(
+            personas.tara, personas.riverside, display_code="R-DUP-A", therapist=personas.tara
+        ),
+    )
     values = {
         "public_id": client.public_id,
         "number": str(session.number),
@@ -325,6 +344,8 @@ def world(personas):
                 "reset_two_factor",
             )
         },
+        "agency:token_revoke": {"prefix": tokens["tara"].split("_")[1]},
+        "agency:merge_undo": {"public_id": merged.public_id},
     }
     data = {"share_client": {"colleague": personas.theo.public_id}}
     # Valid bodies, so that an API answer shows the permission check, not the validation.

@@ -9,6 +9,7 @@ import uuid
 from dataclasses import dataclass
 
 from alliance.accounts.services import invite
+from alliance.api.services import create_token
 from alliance.care import services
 from alliance.care.feedback import instrument_for
 from alliance.feedback import services as feedback
@@ -75,6 +76,13 @@ def build_main_pages(personas) -> list[MainPage]:
         url_for=lambda token: invitation_tokens.append(token) or f"/agency/join/{token}/",
     )
     invitation_token = invitation_tokens[0]
+    token = create_token(tara, name="Scripts").token
+    create_token(personas.alice, name="Records system", kind="integration")
+    merged = services.merge_clients(
+        personas.alice,
+        services.create_client(tara, riverside, display_code="DUP-P2", therapist=tara),
+        services.create_client(tara, riverside, display_code="DUP-P1", therapist=tara),
+    )
 
     def session_path(owner, number: int) -> str:
         return f"/clients/{owner.public_id}/sessions/{number}/"
@@ -117,4 +125,11 @@ def build_main_pages(personas) -> list[MainPage]:
         MainPage("people (supervisor)", "sam", "/agency/people/"),
         MainPage("invitation", None, f"/agency/join/{invitation_token}/"),
         MainPage("policies", "alice", "/agency/policies/"),
+        MainPage("api tokens", "alice", "/agency/tokens/"),
+        MainPage("new api token", "tara", "/agency/tokens/new/"),
+        MainPage("revoke api token", "tara", f"/agency/tokens/{token.prefix}/revoke/"),
+        MainPage("agency clients", "alice", "/agency/clients/"),
+        MainPage("reassign client", "alice", f"/agency/clients/{client.public_id}/reassign/"),
+        MainPage("merge client", "alice", f"/agency/clients/{gad.public_id}/merge/"),
+        MainPage("undo merge", "alice", f"/agency/clients/merges/{merged.public_id}/undo/"),
     ]

@@ -123,11 +123,9 @@ def _with_model(frame: pd.DataFrame) -> pd.DataFrame:
         except EtrError:  # instruments without a model are left out of the demo
             continue
         usable.add(code)
-    outcome_codes = frame.groupby("episode_id")["instrument"].agg(
-        # A set per episode is deliberate; pandas-stubs allow only scalars as aggregates.
-        lambda s: set(s) & {"ors", "cors"}  # type: ignore[type-var]
-    )
-    keep = [eid for eid, codes in outcome_codes.items() if codes and codes <= usable]
+    outcome = frame[frame["instrument"].isin(["ors", "cors"])]
+    outcome_codes = outcome.groupby("episode_id")["instrument"].unique()
+    keep = [eid for eid, codes in outcome_codes.items() if set(codes) <= usable]
     return frame[frame["episode_id"].isin(keep)]
 
 

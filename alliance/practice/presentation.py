@@ -225,6 +225,7 @@ def profile_chart(page: Practice) -> str:
             )
     return forest_svg(
         estimates,
+        # xgettext:no-python-format ("95% i" is not a placeholder)
         title=_("Your alliance profile against the agency's, with 95% intervals"),
         axis_label=_("Percent"),
         testid="practice-profile",

@@ -133,6 +133,7 @@ def charts_for(report) -> dict[str, str]:
     overall_es = (result["overall"].get("es") or {}).get("value")
     charts["groups"] = forest_svg(
         es_estimates(result, report.labels),
+        # xgettext:no-python-format ("95% i" is not a placeholder)
         title=_("Pre-post effect size by group, with 95% intervals"),
         axis_label=_("Effect size (mean change / SD of intake)"),
         reference=overall_es,
@@ -174,6 +175,7 @@ def therapist_chart(effects: dict[str, Any]) -> str:
             )
             for r in rows
         ],
+        # xgettext:no-python-format ("95% i" is not a placeholder)
         title=_("Therapist effects: shrunken estimates with 95% intervals, in name order"),
         axis_label=_("Points above (+) or below (-) the agency average final score, given intake"),
         reference=0.0,

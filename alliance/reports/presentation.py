@@ -7,6 +7,8 @@ from typing import Any
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
+from alliance.care import svg
+
 from .charts import Estimate, calibration_svg, forest_svg, histogram_svg, trend_svg
 
 PROPORTIONS = (
@@ -29,13 +31,14 @@ MEANS = (
 
 
 def _fmt(value: Any, digits: int = 2) -> str:
+    """A figure in the active language ("0,45" in Spanish); "–" for none."""
     if value is None:
         return "–"
-    return f"{value:.{digits}f}"
+    return svg.figure(value, digits)
 
 
 def _pct(value: Any) -> str:
-    return "–" if value is None else f"{100 * value:.1f}%"
+    return "–" if value is None else f"{svg.figure(100 * value, 1)}%"
 
 
 def summary_rows(summary: dict[str, Any]) -> list[dict[str, str]]:

@@ -59,6 +59,28 @@ def test_makemessages_leaves_no_new_fuzzy_or_empty_entry(tmp_path):
     assert new == [] and fuzzy == [] and empty == []
 
 
+def english_phrases() -> list[str]:
+    """Phrases of two or more words of the catalog's English (between placeholders and tags)
+    whose Spanish differs: finding one in a Spanish page or PDF means a string was not
+    translated there."""
+    phrases = set()
+    for entry in full_entries(CATALOG.read_text(encoding="utf-8")):
+        if entry["msgstr"] and entry["msgstr"][0] == entry["msgid"]:
+            continue
+        for piece in re.split(r"%\([a-z_]+\)[sdf]|%%|<[^>]*>|\{[^}]*\}|[\n:;()]", entry["msgid"]):
+            piece = " ".join(piece.split()).strip(" .,")
+            if len(piece.split()) >= 2 and len(piece) >= 8:
+                phrases.add(piece)
+    return sorted(phrases)
+
+
+def test_the_english_phrases_are_whole_pieces_of_the_catalog():
+    phrases = english_phrases()
+    assert "Log out" not in phrases  # two words, but shorter than a phrase worth checking
+    assert "Expected (target)" not in phrases and "Clinical / alliance cutoff" in phrases
+    assert len(phrases) > 300
+
+
 # -- words in templates outside {% translate %} ------------------------------------------------
 
 # Attributes a person reads or hears.

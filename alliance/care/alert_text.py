@@ -14,8 +14,9 @@ from typing import Any
 from django.utils import translation
 from django.utils.translation import gettext as _
 
+from alliance.science.instruments import get_instrument
+
 from . import svg
-from .feedback import instrument_for
 
 
 def _figure(facts: Mapping[str, Any], name: str, decimals: int | None = None) -> str:
@@ -170,7 +171,7 @@ def reason_in_language(
         if not alliance_instrument:
             return fallback
         try:
-            return instrument_for(alliance_instrument, language).item(key).label
+            return get_instrument(alliance_instrument, language).item(key).label
         except (KeyError, LookupError, ValueError):
             return fallback
 

@@ -137,3 +137,15 @@ def test_api_messages_follow_accept_language_and_codes_stay(personas):
         "code": "not_found",
         "message": "no encontrado (o no visible para este token)",
     }
+
+
+def test_dates_follow_the_language_spanish_day_first_english_iso(personas):
+    history = record_history(personas.tara, "ES6D", SCORES)
+    start = history.episode.start_date
+    url = reverse("client", args=[history.client.public_id])
+    es = " ".join(read(spanish(personas.tara).get(url).content.decode()).text)
+    english = Browser(HTTP_ACCEPT_LANGUAGE="en")
+    english.force_login(personas.tara)
+    en = " ".join(read(english.get(url).content.decode()).text)
+    assert start.strftime("%d/%m/%Y") in es and start.isoformat() not in es
+    assert start.isoformat() in en

@@ -149,3 +149,15 @@ def test_dates_follow_the_language_spanish_day_first_english_iso(personas):
     en = " ".join(read(english.get(url).content.decode()).text)
     assert start.strftime("%d/%m/%Y") in es and start.isoformat() not in es
     assert start.isoformat() in en
+
+
+def test_the_error_pages_speak_the_requests_language(personas):
+    from django.template.loader import render_to_string
+
+    with translation.override("es"):
+        assert "Algo ha fallado" in render_to_string("500.html")
+        assert "Solicitud incorrecta" in render_to_string("400.html")
+    refused = spanish(personas.tara).get(reverse("reports:dashboard"))
+    assert refused.status_code == 403 and "No permitido" in refused.content.decode()
+    missing = spanish(personas.tara).get("/clients/no-such-client/")
+    assert missing.status_code == 404 and "No encontrado" in missing.content.decode()

@@ -335,4 +335,4 @@ def test_a_single_score_is_described_in_the_singular_in_both_languages() -> None
     with translation.override("es"):
         spanish = parse(data).find(f"{SVG}desc").text or ""  # type: ignore[union-attr]
     assert english.startswith("Outcome Rating Scale: 1 score; latest 20.0 at session 2.")
-    assert spanish.startswith("Outcome Rating Scale: 1 puntuación; la última, 20.0 en la sesión 2.")
+    assert spanish.startswith("Outcome Rating Scale: 1 puntuación; la última, 20,0 en la sesión 2.")

@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import Browser, BrowserContext, Page, expect
 
+from alliance.care.services import start_session
 from tests.browser.fixtures import DESKTOP, TIMEOUT_MS
 from tests.browser.helpers import record_history
 from tests.pdftext import pdf_text
@@ -69,3 +70,21 @@ def test_a_spanish_therapist_reads_the_graph_and_the_pdf_in_spanish(spanish_page
     assert COMMA_DECIMAL.search(text) and DOT_DECIMAL.findall(text) == []
     assert english_in(text) == []
     assert history.episode.alerts.exists()  # the report's signals were said in Spanish too
+
+
+def test_the_live_values_of_a_spanish_form_use_a_comma_and_send_a_dot(spanish_page: Page, personas):
+    page = spanish_page
+    history = record_history(personas.tara, "ES5L", [(20.0, 38.0)])
+    session = start_session(personas.tara, history.client)
+    page.goto("/login/")
+    page.locator("#id_username").fill(personas.tara.username)
+    page.locator("#id_password").fill(PASSWORD)
+    page.get_by_role("button", name="Iniciar sesión").click()
+    page.goto(f"/clients/{history.client.public_id}/sessions/{session.number}/")
+    line = page.locator("form.instrument-form .vas input[type=range]").first
+    line.focus()
+    line.press("ArrowRight")
+    shown = page.locator(f'output[for="{line.get_attribute("id")}"]')
+    expect(shown).to_have_text("5,1")
+    assert (line.get_attribute("aria-valuetext") or "").startswith("5,1")
+    assert line.input_value() == "5.1"  # what the form sends

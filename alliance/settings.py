@@ -179,6 +179,8 @@ LOGOUT_REDIRECT_URL = "login"
 LANGUAGE_CODE = "en"
 LANGUAGES = [("en", "English"), ("es", "Español")]
 LOCALE_PATHS = [BASE_DIR / "locale"]
+# English short dates stay ISO (2026-12-07); Spanish pages use Django's own (07/12/2026).
+FORMAT_MODULE_PATH = ["alliance.formats"]
 TIME_ZONE = os.environ.get("TIME_ZONE", "UTC")
 USE_I18N = True
 USE_TZ = True

@@ -8,6 +8,7 @@ import time
 from django.conf import settings
 from django.core.cache import cache
 from django.core.exceptions import PermissionDenied
+from django.utils.translation import gettext as _
 from ninja.security import HttpBearer
 
 from alliance.accounts import permissions
@@ -94,14 +95,14 @@ def actor(request):
 
 def require_write(request) -> None:
     if not request.auth.can_write:
-        raise ApiError(403, "insufficient_scope", "this token is read-only (scope read)")
+        raise ApiError(403, "insufficient_scope", _("this token is read-only (scope read)"))
 
 
 def require_admin(request) -> None:
     try:
         api_require_role(request, Role.ADMIN)
     except PermissionDenied:
-        raise ApiError(403, "forbidden", "only an agency admin may do this") from None
+        raise ApiError(403, "forbidden", _("only an agency admin may do this")) from None
 
 
 def role_of(request) -> str:

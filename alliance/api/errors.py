@@ -13,6 +13,7 @@ from typing import Any
 from django.core.exceptions import RequestDataTooBig
 from django.db import IntegrityError
 from django.http import Http404, HttpRequest, HttpResponse
+from django.utils.translation import gettext as _
 from ninja import NinjaAPI, Schema
 from ninja.errors import AuthenticationError, HttpError, ValidationError
 
@@ -45,14 +46,14 @@ def register(api: NinjaAPI) -> None:
         return answer(request, exc.status, exc.code, exc.message, exc.errors)
 
     def not_found(request, exc):
-        return answer(request, 404, "not_found", "not found (or not visible to this token)")
+        return answer(request, 404, "not_found", _("not found (or not visible to this token)"))
 
     def unauthenticated(request, exc):
         return answer(
             request,
             401,
             "unauthenticated",
-            "a valid, unexpired bearer token is required",
+            _("a valid, unexpired bearer token is required"),
             headers={"WWW-Authenticate": 'Bearer realm="alliance"'},
         )
 
@@ -61,19 +62,19 @@ def register(api: NinjaAPI) -> None:
             request,
             429,
             "rate_limited",
-            f"too many requests; retry after {exc.retry_after} s",
+            _("too many requests; retry after %(seconds)s s") % {"seconds": exc.retry_after},
             headers={"Retry-After": str(exc.retry_after)},
         )
 
     def invalid(request, exc: ValidationError):
-        return answer(request, 422, "invalid", "the request is not valid", exc.errors)
+        return answer(request, 422, "invalid", _("the request is not valid"), exc.errors)
 
     def http_error(request, exc: HttpError):
         # ninja wraps a body refused by the parser (parsing.StrictParser) as "Cannot parse
         # request body": the parser's own reason is the clearer message.
         cause = exc.__cause__
         if isinstance(cause, RequestDataTooBig):
-            return answer(request, 413, "too_large", "the request body is too large")
+            return answer(request, 413, "too_large", _("the request body is too large"))
         if isinstance(cause, HttpError):
             code = "invalid" if cause.status_code == 422 else "bad_request"
             return answer(request, cause.status_code, code, str(cause))
@@ -91,7 +92,7 @@ def register(api: NinjaAPI) -> None:
         return answer(request, 409, "conflict", str(exc))
 
     def conflict(request, exc):
-        return answer(request, 409, "conflict", "this conflicts with an existing record")
+        return answer(request, 409, "conflict", _("this conflicts with an existing record"))
 
     handlers: tuple[tuple[type[Exception], Callable[[HttpRequest, Any], HttpResponse]], ...] = (
         (ApiError, api_error),

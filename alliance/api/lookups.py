@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from django.http import Http404
+from django.utils.translation import gettext as _
 
 from alliance.care.feedback import instrument_for
 from alliance.care.models import Administration, Client, Episode, Session
@@ -69,4 +70,6 @@ def instrument(code: str) -> Instrument:
     try:
         return instrument_for(code)
     except UnknownInstrumentError:
-        raise ApiError(422, "unknown_instrument", f"unknown instrument {code!r}") from None
+        raise ApiError(
+            422, "unknown_instrument", _("unknown instrument %(code)s") % {"code": repr(code)}
+        ) from None

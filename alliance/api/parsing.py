@@ -15,6 +15,8 @@ from typing import Annotated, Any
 
 from django.http import HttpRequest
 from django.utils.datastructures import MultiValueDict
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 from ninja.errors import HttpError
 from ninja.parser import Parser
 from pydantic import BeforeValidator
@@ -36,16 +38,16 @@ def has_nul(value: Any) -> bool:
     return False
 
 
-NUL_MESSAGE = "text may not contain NUL characters"
+NUL_MESSAGE = gettext_lazy("text may not contain NUL characters")
 
 
 class StrictParser(Parser):
     def parse_body(self, request: HttpRequest) -> dict[str, Any]:
         data = json.loads(request.body)
         if not isinstance(data, dict):
-            raise HttpError(400, "the body must be a JSON object")
+            raise HttpError(400, _("the body must be a JSON object"))
         if has_nul(data):
-            raise HttpError(422, NUL_MESSAGE)
+            raise HttpError(422, str(NUL_MESSAGE))
         return data
 
     def parse_querydict(
@@ -53,7 +55,7 @@ class StrictParser(Parser):
     ) -> dict[str, Any]:
         for key, values in data.lists():
             if has_nul(key) or has_nul(values):
-                raise HttpError(422, NUL_MESSAGE)
+                raise HttpError(422, str(NUL_MESSAGE))
         return super().parse_querydict(data, list_fields, request)
 
 

@@ -172,7 +172,7 @@ def _describe_outcome(data: GraphData) -> str:
     values = {
         "name": data.outcome_name,
         "count": len(client),
-        "score": _score(score),
+        "score": _score_text(score),
         "session": session,
         "zone": ZONE_WORDS.get(zone, zone) if zone else zone,
     }
@@ -201,9 +201,9 @@ def _describe_alliance(data: GraphData) -> str:
     session, score = max(data.alliance_points)
     values = {
         "name": data.alliance_name,
-        "score": _score(score),
+        "score": _score_text(score),
         "session": session,
-        "cutoff": svg.num(data.alliance_cutoff),
+        "cutoff": svg.figure(data.alliance_cutoff),
     }
     if _below(score, data.alliance_cutoff):
         return (
@@ -343,7 +343,7 @@ def _series_line(index: int, **position: Any) -> str:  # Any: see svg.line
 
 def _ors_point(session: int, score: float, colour: str | None, x: float, y: float) -> str:
     zone = colour if colour in ZONE_WORDS else None
-    text = _("Session %(n)s: %(score)s") % {"n": session, "score": _score(score)} + (
+    text = _("Session %(n)s: %(score)s") % {"n": session, "score": _score_text(score)} + (
         f", {ZONE_WORDS[zone]}" if zone else ""
     )
     return _point(
@@ -370,7 +370,7 @@ def _rater_marker(
     text = _("%(rater)s, session %(n)s: %(score)s") % {
         "rater": label,
         "n": session,
-        "score": _score(score),
+        "score": _score_text(score),
     }
     return _marker(
         SERIES_MARKERS[index % len(SERIES_MARKERS)],
@@ -437,8 +437,8 @@ def _alliance_panel(data: GraphData, scales: Scales) -> str:
 def _srs_point(session: int, score: float, cutoff: float | None, x: float, y: float) -> str:
     below = _below(score, cutoff)
     css = "srs-point below-cutoff" if below else "srs-point"
-    note = _(", below %(cutoff)s") % {"cutoff": svg.num(cutoff)} if below else ""
-    text = _("Session %(n)s: %(score)s") % {"n": session, "score": _score(score)} + note
+    note = _(", below %(cutoff)s") % {"cutoff": svg.figure(cutoff)} if below else ""
+    text = _("Session %(n)s: %(score)s") % {"n": session, "score": _score_text(score)} + note
     return _point(css, session, score, x, y, 4.5, text)
 
 
@@ -516,7 +516,7 @@ def _cutoff(cutoff: float | None, to_y: Callable[[float], float]) -> str:
     if cutoff is None:
         return ""
     y = to_y(cutoff)
-    text = _("Cutoff %(value)s") % {"value": svg.num(cutoff)}
+    text = _("Cutoff %(value)s") % {"value": svg.figure(cutoff)}
     return svg.line("pg-cutoff", PLOT_LEFT, PLOT_RIGHT, y, y) + svg.label(
         "pg-cutoff-label", PLOT_RIGHT - 4, y - 4, text, anchor="end"
     )
@@ -594,4 +594,10 @@ def _provenance(data: GraphData, y: float) -> str:
 
 def _score(score: float) -> str:
     # Scores are measured to the millimetre, so one decimal is the instrument's own precision.
+    # For data- attributes (read by scripts and tests): always a dot.
     return f"{score:.1f}"
+
+
+def _score_text(score: float) -> str:
+    """A score as a person reads it: one decimal, in the active language ("31,8" in Spanish)."""
+    return svg.figure(score, 1)

@@ -387,6 +387,9 @@ class Alert(models.Model):
     code = models.CharField(max_length=60)
     severity = models.CharField(max_length=10)
     reason = models.TextField()
+    # The reason's figures and choices (science.signals.Alert.facts): the page says the reason
+    # in its own language from them (care.alert_text); empty for alerts stored before them.
+    facts = models.JSONField(default=dict, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     acknowledged_at = models.DateTimeField(null=True, blank=True)
     acknowledged_by = models.ForeignKey(
@@ -396,6 +399,13 @@ class Alert(models.Model):
     @property
     def is_safety(self) -> bool:
         return self.code == SAFETY_CODE
+
+    @property
+    def shown_reason(self) -> str:
+        """The reason in the active language (the stored English one when it cannot be said)."""
+        from .alert_text import alert_reason
+
+        return alert_reason(self)
 
     class Meta:
         ordering = ["-session_number", "code"]

@@ -17,6 +17,7 @@ from django.utils.translation import gettext as _
 
 from alliance.science.instruments import Instrument, ResponseError
 
+from . import svg
 from .models import Administration, Session
 
 CONFIRM_FIELD = "confirmed"
@@ -57,7 +58,10 @@ class FormState:
     def total_text(self) -> str:
         """The saved total to the instrument's decimals ("12" for a PHQ-9, "31.8" for an ORS)."""
         total = self.shown_total()
-        return "\u2013" if total is None else format_score(total, self.instrument.decimals)
+        if total is None:
+            return "\u2013"
+        # Shown to a person: the active language's decimal separator ("31,8" in Spanish).
+        return svg.figure(total, self.instrument.decimals)
 
     def refuse(self, error: ResponseError) -> None:
         """Show why a response was refused, in words for the person who filled it in."""
@@ -110,8 +114,8 @@ def response_message(instrument: Instrument, error: ResponseError) -> str:
         }
     if error.reason in ("missing", "unknown"):
         return _("Please answer “%(item)s”.") % {"item": label}
-    low = f"{error.low or 0.0:g}"
-    high = f"{error.high or 0.0:g}"
+    low = svg.figure(error.low or 0.0)
+    high = svg.figure(error.high or 0.0)
     if error.item is not None and instrument.item(error.item).choices:
         return _("For “%(item)s”, choose one of the answers.") % {"item": label}
     if error.reason == "step":

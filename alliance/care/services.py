@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime
+import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, cast
@@ -869,6 +870,7 @@ def _sync_alerts(episode: Episode, feedback: EpisodeFeedback) -> None:
                 code=alert.code,
                 severity=alert.severity,
                 reason=alert.reason,
+                facts=plain_facts(alert.facts),
             )
             for key, alert in current.items()
             if key not in stored
@@ -876,6 +878,11 @@ def _sync_alerts(episode: Episode, feedback: EpisodeFeedback) -> None:
     )
     if raised:
         transaction.on_commit(lambda: alerts_raised.send(sender=Alert, alerts=raised))
+
+
+def plain_facts(facts) -> dict:
+    """An alert's facts as JSON values (the science core may hand numpy numbers)."""
+    return json.loads(json.dumps(dict(facts), default=lambda value: value.item()))
 
 
 def can_acknowledge(user, client: Client) -> bool:

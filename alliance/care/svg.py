@@ -3,7 +3,8 @@ report charts (``reports.charts``).
 
 Every picture is an ``<svg role="img">`` whose ``<title>`` and ``<desc>`` carry in words what it
 shows. Elements are made by ``tag``, which formats numbers one way (``num``) and escapes every
-text and attribute value, so no caller writes markup, coordinates or escaping by hand.
+text and attribute value, so no caller writes markup, coordinates or escaping by hand. Numbers a
+person reads go through ``figure`` (the active language's decimal separator).
 """
 
 from __future__ import annotations
@@ -12,6 +13,8 @@ import math
 from collections.abc import Callable, Sequence
 from html import escape
 from typing import Any
+
+from django.utils import formats
 
 SVG_NAMESPACE = "http://www.w3.org/2000/svg"
 
@@ -22,6 +25,21 @@ def num(value: float | None) -> str:
         return ""
     text = f"{value:.2f}".rstrip("0").rstrip(".")
     return "0" if text == "-0" else text
+
+
+def figure(value: float | None, digits: int | None = None) -> str:
+    """A number as a person reads it in the active language: "12,5" in Spanish, "12.5" in
+    English (no thousands separator). ``digits`` fixes the decimals; without it, as ``num``.
+
+    Only for text a person reads (labels, titles, descriptions, table cells): coordinates,
+    ``data-`` attributes and form values keep ``num``'s dot, which scripts and parsers read.
+    """
+    if value is None:
+        return ""
+    text = num(value) if digits is None else f"{value:.{digits}f}"
+    if text.startswith("-") and not text.strip("-0."):
+        text = text[1:]  # "-0.00" reads as 0
+    return text.replace(".", str(formats.get_format("DECIMAL_SEPARATOR")))
 
 
 def _attribute(name: str, value: object) -> str:
@@ -135,11 +153,11 @@ def value_grid(
         if vertical:
             parts.append(line(css, at, at, *across))
             parts.append(
-                label(label_css, at + label_offset, label_at, num(value), **label_attributes)
+                label(label_css, at + label_offset, label_at, figure(value), **label_attributes)
             )
         else:
             parts.append(line(css, *across, at, at))
             parts.append(
-                label(label_css, label_at, at + label_offset, num(value), **label_attributes)
+                label(label_css, label_at, at + label_offset, figure(value), **label_attributes)
             )
     return parts

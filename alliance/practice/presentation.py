@@ -7,6 +7,7 @@ from typing import Any
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
+from alliance.care import svg
 from alliance.reports.charts import Estimate, forest_svg, trend_svg
 
 from .services import Practice
@@ -37,11 +38,12 @@ HARD = (
 
 
 def _pct(value: float | None) -> str:
-    return "–" if value is None else f"{100 * value:.0f}%"
+    return "–" if value is None else f"{svg.figure(100 * value, 0)}%"
 
 
 def _num(value: float | None, digits: int = 2) -> str:
-    return "–" if value is None else f"{value:.{digits}f}"
+    """A figure in the active language ("0,45" in Spanish); "–" for none."""
+    return "–" if value is None else svg.figure(value, digits)
 
 
 def _effectiveness_cell(item: dict[str, Any] | None, kind: str) -> dict[str, str]:
@@ -225,6 +227,7 @@ def profile_chart(page: Practice) -> str:
             )
     return forest_svg(
         estimates,
+        # xgettext:no-python-format ("95% i" is not a placeholder)
         title=_("Your alliance profile against the agency's, with 95% intervals"),
         axis_label=_("Percent"),
         testid="practice-profile",

@@ -79,8 +79,8 @@ def _ticks(low: float, high: float, count: int = 6) -> list[float]:
 
 
 def _interval(e: Estimate) -> str:
-    """The estimate and its interval in figures (language-neutral)."""
-    return f"{e.value:.2f} [{e.low:.2f}, {e.high:.2f}]"
+    """The estimate and its interval in figures (the active language's decimal separator)."""
+    return f"{svg.figure(e.value, 2)} [{svg.figure(e.low, 2)} – {svg.figure(e.high, 2)}]"
 
 
 def forest_svg(
@@ -99,9 +99,9 @@ def forest_svg(
     for e in rows:
         values = {
             "label": e.label,
-            "value": f"{e.value:.2f}",
-            "low": f"{e.low:.2f}",
-            "high": f"{e.high:.2f}",
+            "value": svg.figure(e.value, 2),
+            "low": svg.figure(e.low, 2),
+            "high": svg.figure(e.high, 2),
             "n": e.n,
         }
         if e.n is None:
@@ -177,9 +177,9 @@ def trend_svg(
         _("%(label)s: %(value)s (%(low)s to %(high)s, n = %(n)s)")
         % {
             "label": p.label,
-            "value": f"{p.value:.2f}",
-            "low": f"{p.low:.2f}",
-            "high": f"{p.high:.2f}",
+            "value": svg.figure(p.value, 2),
+            "low": svg.figure(p.low, 2),
+            "high": svg.figure(p.high, 2),
             "n": p.n,
         }
         for p in rows
@@ -257,8 +257,8 @@ def histogram_svg(
     below = {name: sum(1 for v in values if v < at) for at, name in markers}
     desc = _("%(count)s values from %(low)s to %(high)s; ") % {
         "count": len(values),
-        "low": f"{min(values):.1f}",
-        "high": f"{max(values):.1f}",
+        "low": svg.figure(min(values), 1),
+        "high": svg.figure(max(values), 1),
     } + "; ".join(
         _("%(count)s below %(label)s") % {"count": count, "label": name}
         for name, count in below.items()
@@ -275,8 +275,8 @@ def histogram_svg(
     for i, count in enumerate(counts):
         lo = start + i * bin_width
         text = _("%(low)s to %(high)s: %(count)s") % {
-            "low": svg.num(lo),
-            "high": svg.num(lo + bin_width),
+            "low": svg.figure(lo),
+            "high": svg.figure(lo + bin_width),
             "count": count,
         }
         parts.append(
@@ -291,7 +291,7 @@ def histogram_svg(
             )
         )
     for tick in _ticks(start, stop, 8):
-        parts.append(svg.label("ch-text", x(tick), bottom + 14, svg.num(tick), anchor="middle"))
+        parts.append(svg.label("ch-text", x(tick), bottom + 14, svg.figure(tick), anchor="middle"))
     for at, name in markers:
         if start <= at <= stop:
             parts.append(
@@ -316,8 +316,8 @@ def calibration_svg(deciles: Sequence[dict], *, title: str, testid: str = "calib
     def figures(d: dict) -> dict:
         return {
             "group": d["group"],
-            "predicted": f"{d['mean_predicted']:.2f}",
-            "observed": f"{d['observed_rate']:.2f}",
+            "predicted": svg.figure(d["mean_predicted"], 2),
+            "observed": svg.figure(d["observed_rate"], 2),
             "n": d["n"],
         }
 

@@ -7,6 +7,8 @@ from typing import Any
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
+from alliance.care import svg
+
 from .charts import Estimate, calibration_svg, forest_svg, histogram_svg, trend_svg
 
 PROPORTIONS = (
@@ -29,13 +31,14 @@ MEANS = (
 
 
 def _fmt(value: Any, digits: int = 2) -> str:
+    """A figure in the active language ("0,45" in Spanish); "–" for none."""
     if value is None:
         return "–"
-    return f"{value:.{digits}f}"
+    return svg.figure(value, digits)
 
 
 def _pct(value: Any) -> str:
-    return "–" if value is None else f"{100 * value:.1f}%"
+    return "–" if value is None else f"{svg.figure(100 * value, 1)}%"
 
 
 def summary_rows(summary: dict[str, Any]) -> list[dict[str, str]]:
@@ -133,6 +136,7 @@ def charts_for(report) -> dict[str, str]:
     overall_es = (result["overall"].get("es") or {}).get("value")
     charts["groups"] = forest_svg(
         es_estimates(result, report.labels),
+        # xgettext:no-python-format ("95% i" is not a placeholder)
         title=_("Pre-post effect size by group, with 95% intervals"),
         axis_label=_("Effect size (mean change / SD of intake)"),
         reference=overall_es,
@@ -174,6 +178,7 @@ def therapist_chart(effects: dict[str, Any]) -> str:
             )
             for r in rows
         ],
+        # xgettext:no-python-format ("95% i" is not a placeholder)
         title=_("Therapist effects: shrunken estimates with 95% intervals, in name order"),
         axis_label=_("Points above (+) or below (-) the agency average final score, given intake"),
         reference=0.0,

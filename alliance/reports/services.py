@@ -23,6 +23,7 @@ from django.utils.translation import ngettext
 
 from alliance.accounts.models import Agency, Membership, Role, Team, TeamMembership, User
 from alliance.accounts.permissions import SUPERVISOR_OR_ADMIN, require_role
+from alliance.care.alert_text import reason_in_language
 from alliance.care.dates import EARLIEST_DATE, latest_date
 from alliance.care.feedback import (
     model_description,  # noqa: F401 (the report pages ask here)
@@ -170,7 +171,11 @@ def _risk_reasons(episode: Episode, alerts: list[Alert]) -> list[str]:
     if episode.zone == Zone.RED:
         reasons.append(_("Outcome in the red zone (below the expected range)"))
     codes = {a.code for a in alerts}
-    reasons += [a.reason for a in alerts if a.code in RISK_ALERTS]
+    reasons += [
+        reason_in_language(a.code, a.facts, a.reason, episode.alliance_instrument)
+        for a in alerts
+        if a.code in RISK_ALERTS
+    ]
     if episode.alliance_flag == Zone.RED and not any(c.startswith("alliance_") for c in codes):
         reasons.append(_("Alliance flag at the last session"))
     return reasons

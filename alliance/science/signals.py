@@ -75,10 +75,15 @@ SAFETY_CODE = "safety_item"
 
 @dataclass(frozen=True)
 class Alert:
+    """``reason`` is the English sentence; ``facts`` are its figures and choices as plain values
+    (numbers unrounded, with the ``decimals`` to show), so a web layer can say the same sentence
+    in another language."""
+
     code: str
     session_number: int
     severity: Severity
     reason: str
+    facts: Mapping[str, Any] = field(default_factory=dict, compare=False)
 
 
 @dataclass(frozen=True)
@@ -380,6 +385,16 @@ def _off_track_alert(
         session_number=session,
         severity="red" if colour == "red" else "orange",
         reason=f"{below} {when} {numbers}: {advice}",
+        facts={
+            "higher_is_better": config.higher_is_better,
+            "run": run,
+            "session": session,
+            "scale": config.outcome_name,
+            "score": score,
+            "target": target,
+            "decimals": config.decimals,
+            "last_chance": session >= config.last_chance_from_session,
+        },
     )
 
 
@@ -407,6 +422,13 @@ def _deterioration_alert(scores: list[tuple[int, float]], config: SignalConfig) 
         session_number=session,
         severity="red",
         reason=f"Reliable deterioration: {how} (reliable change is {rc:g})",
+        facts={
+            "higher_is_better": config.higher_is_better,
+            "change": worsening,
+            "rc": rc,
+            "scale": config.outcome_name,
+            "decimals": config.decimals,
+        },
     )
 
 
@@ -426,6 +448,7 @@ def _no_change_alert(scores: list[tuple[int, float]], config: SignalConfig) -> A
             f"No reliable change by session {session}: {change:+.{config.decimals}f} points since "
             f"intake (reliable change is {rc:g}): talk with the client about what could be different"
         ),
+        facts={"session": session, "change": change, "rc": rc, "decimals": config.decimals},
     )
 
 
@@ -450,6 +473,13 @@ def _intake_alert(intake_score: tuple[int, float], config: SignalConfig) -> Aler
             f"Intake {config.points(intake)} is {where}: consider whether ongoing treatment is "
             "indicated, or focus on maintaining what is going well"
         ),
+        facts={
+            "higher_is_better": config.higher_is_better,
+            "above": intake > cutoff,
+            "score": intake,
+            "cutoff": cutoff,
+            "decimals": config.decimals,
+        },
     )
 
 
@@ -506,6 +536,14 @@ def _alliance_alerts(scores: list[AllianceScore], config: SignalConfig) -> list[
     name, session = config.alliance_name, latest.session_number
     alerts: list[Alert] = []
     low_items = _low_items(latest, config)
+    facts: dict[str, Any] = {
+        "scale": name,
+        "score": latest.total,
+        "decimals": config.alliance_decimals,
+        "cutoff": config.alliance_cutoff,
+        "item_cutoff": config.item_cutoff,
+        "items": _low_item_values(latest, config),
+    }
     if _below_cutoff(latest.total, config):
         reason = (
             f"{name} {config.alliance_points(latest.total)} is below {config.alliance_cutoff:g}: "
@@ -515,16 +553,18 @@ def _alliance_alerts(scores: list[AllianceScore], config: SignalConfig) -> list[
             # The item rule says the same thing about the same session: one alert, not two.
             reason += f" ({low_items}, below {config.item_cutoff:g})"
             low_items = ""
-        alerts.append(Alert("alliance_below_cutoff", session, "red", reason))
+        alerts.append(Alert("alliance_below_cutoff", session, "red", reason, facts))
+        facts = {**facts, "items": []}
     if previous is not None and _dropped(latest.total, previous, config):
         reason = (
             f"{name} dropped {config.alliance_points(previous - latest.total)} points since last session "
             f"({config.alliance_points(previous)} to {config.alliance_points(latest.total)}): ask what was different"
         )
-        alerts.append(Alert("alliance_drop", session, "red", reason))
+        drop = {"previous": previous, "drop": previous - latest.total}
+        alerts.append(Alert("alliance_drop", session, "red", reason, {**facts, **drop}))
     if low_items:
         reason = f"{low_items} (below {config.item_cutoff:g}): worth asking about"
-        alerts.append(Alert("alliance_low_item", session, "orange", reason))
+        alerts.append(Alert("alliance_low_item", session, "orange", reason, facts))
     return alerts
 
 
@@ -538,6 +578,18 @@ def _low_items(score: AllianceScore, config: SignalConfig) -> str:
         for key, value in score.items.items()
         if value < cutoff - TOLERANCE
     )
+
+
+def _low_item_values(score: AllianceScore, config: SignalConfig) -> list[list[Any]]:
+    """[key, English label, value] of each item below the item cutoff (as ``_low_items``)."""
+    cutoff = config.item_cutoff
+    if cutoff is None or score.total_only:
+        return []
+    return [
+        [key, config.item_labels.get(key, key), value]
+        for key, value in score.items.items()
+        if value < cutoff - TOLERANCE
+    ]
 
 
 def _below_cutoff(total: float, config: SignalConfig) -> bool:

@@ -113,12 +113,12 @@ def test_the_report_charts_describe_themselves_in_spanish_under_a_spanish_locale
                 [{"group": 1, "n": 10, "mean_predicted": 0.2, "observed_rate": 0.3}], title="Cal"
             )
         )
-    assert forest.find(f"{SVG}desc").text == "A: 0.50 (intervalo del 95% de 0.00 a 1.00, n = 10)"
+    assert forest.find(f"{SVG}desc").text == "A: 0,50 (intervalo del 95% de 0,00 a 1,00, n = 10)"
     assert empty.find(f"{SVG}desc").text == "Sin estimaciones."
-    assert histogram.find(f"{SVG}desc").text == "2 valores de -6.0 a 1.0; 1 por debajo de RC"
+    assert histogram.find(f"{SVG}desc").text == "2 valores de -6,0 a 1,0; 1 por debajo de RC"
     assert histogram.find(f".//{SVG}rect/{SVG}title").text == "de -6 a -4: 1"
     desc = calibration.find(f"{SVG}desc").text
-    assert desc == "grupo 1: prevista 0.20, observada 0.30 (n = 10)"
+    assert desc == "grupo 1: prevista 0,20, observada 0,30 (n = 10)"
     labels = {t.text for t in calibration.iter(f"{SVG}text")}
     assert {
         "calibración perfecta",

@@ -302,13 +302,13 @@ def test_the_graph_describes_itself_in_spanish_under_a_spanish_locale() -> None:
         root = parse(make_data(outcome_series=[client, parent], title="Evolución de K7Q2"))
     desc = root.find(f"{SVG}desc").text  # type: ignore[union-attr]
     assert desc == (
-        "Outcome Rating Scale: 3 puntuaciones; la última, 24.5 en la sesión 3, zona naranja. "
-        "Session Rating Scale: la última, 34.0 en la sesión 2, por debajo del punto de corte de 36."
+        "Outcome Rating Scale: 3 puntuaciones; la última, 24,5 en la sesión 3, zona naranja. "
+        "Session Rating Scale: la última, 34,0 en la sesión 2, por debajo del punto de corte de 36."
     )
     third = next(c for c in ors_points(root) if c.get("data-session") == "3")
-    assert third.find(f"{SVG}title").text == "Sesión 3: 24.5, naranja"  # type: ignore[union-attr]
+    assert third.find(f"{SVG}title").text == "Sesión 3: 24,5, naranja"  # type: ignore[union-attr]
     marker = by_class(root, "rater-point")[0]
-    assert marker.find(f"{SVG}title").text == "Padre/madre, sesión 1: 14.0"  # type: ignore[union-attr]
+    assert marker.find(f"{SVG}title").text == "Padre/madre, sesión 1: 14,0"  # type: ignore[union-attr]
     axis_labels = {t.text for t in by_class(root, "pg-axis-label")}
     assert "Sesión" in axis_labels and "Session" not in axis_labels
     assert [t.text for t in by_class(root, "pg-cutoff-label")] == [
@@ -335,4 +335,4 @@ def test_a_single_score_is_described_in_the_singular_in_both_languages() -> None
     with translation.override("es"):
         spanish = parse(data).find(f"{SVG}desc").text or ""  # type: ignore[union-attr]
     assert english.startswith("Outcome Rating Scale: 1 score; latest 20.0 at session 2.")
-    assert spanish.startswith("Outcome Rating Scale: 1 puntuación; la última, 20.0 en la sesión 2.")
+    assert spanish.startswith("Outcome Rating Scale: 1 puntuación; la última, 20,0 en la sesión 2.")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from django.utils.translation import gettext as _
 from ninja import Router, Status
 from ninja.pagination import paginate
 
@@ -31,20 +32,20 @@ def create_client(request, payload: schemas.ClientIn):
     therapist = user
     if payload.therapist and payload.therapist != user.username:
         if role_of(request) == Role.THERAPIST:
-            raise ApiError(403, "forbidden", "a therapist can only create their own clients")
+            raise ApiError(403, "forbidden", _("a therapist can only create their own clients"))
         membership = (
             Membership.objects.filter(agency=agency, user__username=payload.therapist)
             .select_related("user")
             .first()
         )
         if membership is None:
-            raise ApiError(422, "unknown_therapist", "no such therapist in this agency")
+            raise ApiError(422, "unknown_therapist", _("no such therapist in this agency"))
         therapist = membership.user
     team = None
     if payload.team:
         team = Team.objects.filter(agency=agency, name=payload.team).first()
         if team is None:
-            raise ApiError(422, "unknown_team", "no such team in this agency")
+            raise ApiError(422, "unknown_team", _("no such team in this agency"))
     # A display code in use is the service's DuplicateError (409), in a race as well.
     client = services.create_client(
         user,
@@ -74,7 +75,7 @@ def update_client(request, client_id: str, payload: schemas.ClientPatch):
     client = lookups.client(request, client_id)
     changes = payload.dict(exclude_unset=True)
     if changes.get("age_band", "") is None:
-        raise ApiError(422, "invalid", "age_band cannot be null")
+        raise ApiError(422, "invalid", _("age_band cannot be null"))
     if changes:
         services.update_client(actor(request), client, ip=client_ip(request), **changes)
     return client_out(lookups.client(request, client_id))

@@ -6,6 +6,8 @@ import json
 from typing import Any
 
 from django.conf import settings
+from django.utils.translation import gettext as _
+from django.utils.translation import ngettext
 from ninja import File, Router, Schema, Status
 from ninja.files import UploadedFile
 
@@ -39,7 +41,12 @@ def _answer(report: imports.ImportReport):
         raise ApiError(
             422,
             "import_invalid",
-            f"{report.error_count} problem(s) found: nothing was imported",
+            ngettext(
+                "%(count)s problem found: nothing was imported",
+                "%(count)s problems found: nothing was imported",
+                report.error_count,
+            )
+            % {"count": report.error_count},
             body["errors"],
         )
     return Status(201, body)
@@ -50,7 +57,7 @@ def import_csv(request, file: File[UploadedFile], dry_run: bool = True):
     """Import an administrations CSV (docs/api.md). ``dry_run=true`` (default) only validates."""
     _may_import(request, dry_run)
     if (file.size or 0) > MAX_UPLOAD_BYTES:
-        raise ApiError(413, "too_large", "the file is larger than 200 MB")
+        raise ApiError(413, "too_large", _("the file is larger than 200 MB"))
     try:
         frame = imports.read_csv(file.read())
     except imports.ImportFormatError as error:
@@ -82,11 +89,13 @@ FHIR_BODY = {
 def read_bundle(request) -> dict[str, Any]:
     """The request's JSON object, refused as JSON 413 beyond the FHIR limit and 400 if not one."""
     limit = settings.FHIR_IMPORT_MAX_BYTES
-    too_large = ApiError(413, "too_large", f"the bundle is larger than {limit // 2**20} MB")
+    too_large = ApiError(
+        413, "too_large", _("the bundle is larger than %(size)s MB") % {"size": limit // 2**20}
+    )
     try:
         length = int(request.META.get("CONTENT_LENGTH") or 0)
     except ValueError:
-        raise ApiError(400, "bad_request", "the Content-Length header is not a number") from None
+        raise ApiError(400, "bad_request", _("the Content-Length header is not a number")) from None
     if length > limit:
         raise too_large
     if not hasattr(request, "_body"):
@@ -97,11 +106,11 @@ def read_bundle(request) -> dict[str, Any]:
     try:
         bundle = json.loads(raw)
     except (ValueError, RecursionError):
-        raise ApiError(400, "bad_request", "the body is not JSON") from None
+        raise ApiError(400, "bad_request", _("the body is not JSON")) from None
     if not isinstance(bundle, dict):
-        raise ApiError(400, "bad_request", "the body must be a JSON object")
+        raise ApiError(400, "bad_request", _("the body must be a JSON object"))
     if has_nul(bundle):
-        raise ApiError(422, "invalid", NUL_MESSAGE)
+        raise ApiError(422, "invalid", str(NUL_MESSAGE))
     return bundle
 
 

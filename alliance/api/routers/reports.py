@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Literal
 
 from django.core.exceptions import PermissionDenied
+from django.utils.translation import gettext as _
 from ninja import Router
 
 from .. import lookups, schemas
@@ -30,13 +31,15 @@ def effectiveness_report(
     from alliance.reports.services import effectiveness_report as build
 
     if lookups.instrument(instrument).kind not in ("outcome", "symptom"):
-        raise ApiError(422, "not_an_outcome", "choose an outcome instrument")
+        raise ApiError(422, "not_an_outcome", _("choose an outcome instrument"))
     try:
         report = build(
             actor(request), ReportFilter(instrument=instrument, closed_only=closed_only), by=by
         )
     except PermissionDenied:
-        raise ApiError(403, "forbidden", "reports are for supervisors and agency admins") from None
+        raise ApiError(
+            403, "forbidden", _("reports are for supervisors and agency admins")
+        ) from None
     return report_out(instrument, report)
 
 
@@ -55,7 +58,9 @@ def alliance_outcome_report(request, instrument: Literal["ors", "cors", "ycors"]
     try:
         report = build(actor(request), ReportFilter(instrument=instrument))
     except PermissionDenied:
-        raise ApiError(403, "forbidden", "reports are for supervisors and agency admins") from None
+        raise ApiError(
+            403, "forbidden", _("reports are for supervisors and agency admins")
+        ) from None
     return {
         "instrument": instrument,
         "alliance_instrument": ALLIANCE_FOR_OUTCOME.get(instrument),

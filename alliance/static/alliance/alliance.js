@@ -4,10 +4,17 @@
 (function () {
   "use strict";
 
+  // Scores a person reads use the page language's decimal separator ("31,8" in Spanish, as the
+  // server writes them); the values the form sends keep the dot.
+  var SEPARATOR = ".";
+  try {
+    SEPARATOR = (1.5).toLocaleString(document.documentElement.lang || undefined).charAt(1) || ".";
+  } catch (ignored) { /* an unknown language tag: keep the dot */ }
+
   function formatScore(value, decimals) {
     var places = decimals === undefined ? 1 : decimals;
     var factor = Math.pow(10, places);
-    return (Math.round(value * factor) / factor).toFixed(places);
+    return (Math.round(value * factor) / factor).toFixed(places).replace(".", SEPARATOR);
   }
 
   function decimalsOf(form) {

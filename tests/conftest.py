@@ -31,3 +31,16 @@ def _example_hosts_resolve_to_a_public_address(monkeypatch):
         return real(host, port, **kwargs)
 
     monkeypatch.setattr(webhooks, "_resolve", resolve)
+
+
+@pytest.fixture(autouse=True)
+def _each_test_starts_in_the_default_language():
+    """A view that activated a client's language (a Spanish link form) leaves it active in the
+    thread; a service called outside a request afterwards would take it for the staff member's
+    language (a new link's language). Each test starts from the site's default, as a request
+    does from its own."""
+    from django.utils import translation
+
+    translation.deactivate()
+    yield
+    translation.deactivate()

@@ -14,16 +14,6 @@ def personas(db):  # type: ignore[no-untyped-def]
 
 
 @pytest.fixture(autouse=True)
-def _english_afterwards():
-    """A Spanish request (or translation.activate) leaves Spanish active in the test's thread;
-    the next test, whatever its module, must not inherit it."""
-    from django.utils import translation
-
-    yield
-    translation.activate("en")
-
-
-@pytest.fixture(autouse=True)
 def _example_hosts_resolve_to_a_public_address(monkeypatch):
     """The test machine has no DNS: webhook hosts under example.org/.com resolve to a public
     (documentation-free) address, as they would on the internet; others resolve as usual."""
@@ -41,3 +31,16 @@ def _example_hosts_resolve_to_a_public_address(monkeypatch):
         return real(host, port, **kwargs)
 
     monkeypatch.setattr(webhooks, "_resolve", resolve)
+
+
+@pytest.fixture(autouse=True)
+def _each_test_starts_in_the_default_language():
+    """A view that activated a client's language (a Spanish link form) leaves it active in the
+    thread; a service called outside a request afterwards would take it for the staff member's
+    language (a new link's language). Each test starts from the site's default, as a request
+    does from its own."""
+    from django.utils import translation
+
+    translation.deactivate()
+    yield
+    translation.deactivate()

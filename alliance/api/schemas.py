@@ -16,6 +16,12 @@ class Error(Schema):
     errors: list[dict[str, Any]] | None = None
 
 
+LANGUAGE_HELP = (
+    'language of the client\'s own forms (links, kiosk): "en" or "es"; "" for the language of '
+    "the staff member who makes each link"
+)
+
+
 class ClientOut(Schema):
     id: str
     display_code: str
@@ -24,6 +30,7 @@ class ClientOut(Schema):
     age_band: str
     therapist: str = Field(description="username of the client's therapist")
     team: str | None
+    language: str = Field(description=LANGUAGE_HELP)
     created_at: datetime.datetime
 
 
@@ -40,12 +47,14 @@ class ClientIn(Schema):
     start_date: ISODate | None = None
     outcome_instrument: str | None = Field(None, max_length=20)
     alliance_instrument: str | None = Field(None, max_length=20)
+    language: str = Field("", max_length=10, description=LANGUAGE_HELP)
 
 
 class ClientPatch(Schema):
     name: str | None = Field(None, max_length=200)
     birth_year: int | None = Field(None, ge=1900, le=2100)
     age_band: AgeBandIn | None = None
+    language: str | None = Field(None, max_length=10, description=LANGUAGE_HELP)
 
 
 class EpisodeOut(Schema):

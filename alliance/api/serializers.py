@@ -27,6 +27,7 @@ def client_out(client: Client) -> dict:
         "age_band": client.age_band,
         "therapist": client.therapist.username,
         "team": client.team.name if client.team is not None else None,
+        "language": client.language,
         "created_at": client.created_at,
     }
 

@@ -19,7 +19,7 @@ from django.utils.translation import gettext_lazy as _
 from alliance.science.instruments.age_bands import DEFAULT_AGE_BAND
 
 from .dates import birth_year_problem
-from .models import AgeBand, Attendance, Ending, EntryMode, Rater
+from .models import SAME_AS_STAFF, AgeBand, Attendance, Ending, EntryMode, Rater, form_languages
 
 
 def error_text(form: forms.Form) -> str:
@@ -68,6 +68,11 @@ class NewClientForm(forms.Form):
         required=False,
         error_messages=_choose(_("Choose the raters from the list.")),
     )
+    language = forms.ChoiceField(
+        choices=lambda: [(SAME_AS_STAFF, ""), *form_languages()],
+        required=False,
+        error_messages=_choose(_("Choose a language from the list.")),
+    )
 
     def __init__(self, *args, outcome_forms=(), alliance_forms=(), **kwargs):
         super().__init__(*args, **kwargs)
@@ -100,6 +105,16 @@ class NewClientForm(forms.Form):
         if problem:
             self.add_error("birth_year", problem)
         return cleaned
+
+
+class ClientLanguageForm(forms.Form):
+    """The language of the client's own forms (links, kiosk); "" for the staff member's."""
+
+    language = forms.ChoiceField(
+        choices=lambda: [(SAME_AS_STAFF, ""), *form_languages()],
+        required=False,
+        error_messages=_choose(_("Choose a language from the list.")),
+    )
 
 
 class RatersForm(forms.Form):

@@ -105,6 +105,29 @@ class Zone(models.TextChoices):
     RED = "red", _("Red")
 
 
+# Client.language when no language was chosen for the client: their forms come in the language
+# of the staff member who makes the link or kiosk pass (the page language at that moment).
+SAME_AS_STAFF = ""
+
+
+def form_languages() -> list[tuple[str, str]]:
+    """The languages a client's forms can be in (settings.LANGUAGES: code, name in itself)."""
+    return [(code, str(name)) for code, name in settings.LANGUAGES]
+
+
+def client_language(client: Client, staff_language: str | None) -> str:
+    """The language for a new form of the client: theirs when chosen, else the staff member's
+    (``staff_language``, the active language), else the site's default."""
+    known = {code for code, _name in settings.LANGUAGES}
+    for candidate in (client.language, staff_language or "", settings.LANGUAGE_CODE):
+        if candidate in known:
+            return candidate
+        base = candidate.split("-")[0]
+        if base in known:
+            return base
+    return settings.LANGUAGE_CODE
+
+
 class Client(models.Model):
     agency = models.ForeignKey(Agency, on_delete=models.CASCADE, related_name="clients")
     public_id = models.CharField(max_length=32, unique=True, default=new_public_id, editable=False)
@@ -119,6 +142,15 @@ class Client(models.Model):
     )
     team = models.ForeignKey(
         Team, on_delete=models.SET_NULL, null=True, blank=True, related_name="clients"
+    )
+    # The language of the client's own forms (links, kiosk passes); "" (the default): the
+    # language of the staff member who makes the link or kiosk pass (see client_language).
+    language = models.CharField(
+        _("language of the client's forms"),
+        max_length=10,
+        choices=settings.LANGUAGES,
+        blank=True,
+        default=SAME_AS_STAFF,
     )
     created_at = models.DateTimeField(auto_now_add=True)
 

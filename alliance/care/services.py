@@ -42,6 +42,7 @@ from .models import (
     Rater,
     Session,
     SessionKind,
+    form_languages,
 )
 
 __all__ = [
@@ -142,9 +143,13 @@ def create_client(
     outcome_instrument: str | None = None,
     alliance_instrument: str | None = None,
     raters: Sequence[str] = (),
+    language: str = "",
     ip: str | None = None,
 ) -> Client:
     """Create a client with an open episode.
+
+    ``language``: the language of the client's own forms (links, kiosk); "" for the language of
+    the staff member who makes each link or kiosk pass.
 
     The forms default to those of the age band (CORS/CSRS for children, YCORS/YCSRS for young
     children, ORS/SRS otherwise). An outcome instrument without an ETR model is allowed: its
@@ -165,6 +170,7 @@ def create_client(
     alliance_instrument = alliance_instrument or default_alliance
     _check_instruments(outcome_instrument, alliance_instrument)
     raters = _clean_raters(raters)
+    _check_language(language)
     try:
         with transaction.atomic():  # the unique constraint decides, so a race answers the same
             client = Client.objects.create(
@@ -175,6 +181,7 @@ def create_client(
                 age_band=age_band,
                 therapist=therapist,
                 team=team,
+                language=language,
             )
     except IntegrityError:
         raise DuplicateError(_("There is already a client with this display code.")) from None
@@ -196,6 +203,11 @@ def agency_forms(agency: Agency | None, age_band: str) -> tuple[str, str]:
     outcome, alliance = default_forms(age_band)
     chosen = (getattr(agency, "instruments", None) or {}).get(age_band) or {}
     return chosen.get("outcome") or outcome, chosen.get("alliance") or alliance
+
+
+def _check_language(language: str) -> None:
+    if language and language not in {code for code, _name in form_languages()}:
+        raise ServiceError(_("Choose a language from the list."))
 
 
 def _check_date(value: datetime.date | None) -> None:
@@ -260,13 +272,18 @@ def share_client(actor, client: Client, colleague, *, ip: str | None = None) -> 
 
 @transaction.atomic
 def update_client(actor, client: Client, *, ip: str | None = None, **changes: object) -> Client:
-    """Change a client's name, birth year or age band (the REST API's PATCH)."""
-    allowed = {"name", "birth_year", "age_band"}
+    """Change a client's name, birth year, age band or the language of their forms (the REST
+    API's PATCH; the client page changes the language)."""
+    allowed = {"name", "birth_year", "age_band", "language"}
     unknown = set(changes) - allowed
     if unknown:
         raise ServiceError(f"cannot change {', '.join(sorted(unknown))}")
     if "age_band" in changes and changes["age_band"] not in AgeBand.values:
         raise ServiceError(f"unknown age band {changes['age_band']!r}")
+    if "language" in changes:
+        language = str(changes["language"] or "")
+        _check_language(language)
+        changes["language"] = language
     if "name" in changes:
         changes["name"] = str(changes["name"] or "").strip()
         if changes["name"] and not client.agency.allow_client_names:

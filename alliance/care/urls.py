@@ -8,6 +8,11 @@ urlpatterns = [
     path("clients/<str:public_id>/", views.client_detail, name="client"),
     path("clients/<str:public_id>/raters/", views.set_raters, name="set_raters"),
     path("clients/<str:public_id>/share/", views.share_client, name="share_client"),
+    path(
+        "clients/<str:public_id>/language/",
+        views.set_client_language,
+        name="set_client_language",
+    ),
     path("clients/<str:public_id>/close/", views.close_episode, name="close_episode"),
     path("clients/<str:public_id>/reopen/", views.reopen_episode, name="reopen_episode"),
     path("clients/<str:public_id>/episodes/new/", views.start_episode, name="start_episode"),

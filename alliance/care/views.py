@@ -27,6 +27,7 @@ from .feedback import EpisodeFeedback, instrument_for, safety_message
 from .forms import (
     MANUAL_ENTRY_MODES,
     AttendanceForm,
+    ClientLanguageForm,
     CloseEpisodeForm,
     NewClientForm,
     RatersForm,
@@ -48,6 +49,7 @@ from .models import (
     Session,
     SessionKind,
     Zone,
+    form_languages,
     rater_label,
 )
 from .progress import model_label, progress_svg
@@ -230,6 +232,7 @@ def _render_client(request: HttpRequest, client: Client, episode: Episode) -> Ht
         "session_rows": _session_rows(episode, sessions, administrations, feedback),
         "alerts": list(episode.alerts.order_by("-session_number", "code")),
         "rater_choices": COLLATERAL_RATERS,
+        "languages": form_languages(),
         "colleagues": _colleagues(request.user, client),
         "shared_with": [share.user for share in client.shares.select_related("user")],
         "outcome_name": instrument_for(episode.outcome_instrument).short_name,
@@ -325,6 +328,23 @@ def set_raters(request: HttpRequest, public_id: str) -> HttpResponse:
 
 @require_POST
 @login_required
+def set_client_language(request: HttpRequest, public_id: str) -> HttpResponse:
+    """The language of the client's own forms (links and kiosk passes made from now on)."""
+    client = get_visible_client_or_404(request.user, public_id)
+    form = ClientLanguageForm(request.POST)
+    if not form.is_valid():
+        return refused(form)
+    try:
+        services.update_client(
+            request.user, client, language=form.cleaned_data["language"], ip=client_ip(request)
+        )
+    except services.ServiceError as error:
+        return refused(error)
+    return redirect("client", public_id=client.public_id)
+
+
+@require_POST
+@login_required
 def share_client(request: HttpRequest, public_id: str) -> HttpResponse:
     client = get_visible_client_or_404(request.user, public_id)
     form = ShareForm(request.POST, colleagues=_colleagues(request.user, client))
@@ -393,6 +413,7 @@ def new_client(request: AuthenticatedHttpRequest) -> HttpResponse:
                 outcome_instrument=fields["outcome_instrument"] or None,
                 alliance_instrument=fields["alliance_instrument"] or None,
                 raters=fields["raters"],
+                language=fields["language"],
                 ip=client_ip(request),
             )
         except services.ServiceError as failure:
@@ -400,7 +421,7 @@ def new_client(request: AuthenticatedHttpRequest) -> HttpResponse:
         else:
             return redirect("client", public_id=client.public_id)
     # The template shows what was sent again (as typed), so a refused form need not be retyped.
-    values = {"age_band": "", "raters": []}
+    values = {"age_band": "", "raters": [], "language": ""}
     if form.is_bound:
         values = {name: form[name].value() for name in form.fields}
     context = {
@@ -410,6 +431,7 @@ def new_client(request: AuthenticatedHttpRequest) -> HttpResponse:
         "outcome_forms": outcome_forms,
         "alliance_forms": alliance_forms,
         "rater_choices": COLLATERAL_RATERS,
+        "languages": form_languages(),
         "allow_names": membership.agency.allow_client_names,
         "existing": existing,
         "existing_open": existing is not None and existing.episodes.open().exists(),

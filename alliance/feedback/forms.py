@@ -11,6 +11,8 @@ from django.core.exceptions import ValidationError
 from django.core.validators import validate_email
 from django.utils.translation import gettext_lazy
 
+from alliance.care.models import form_languages
+
 # A phone number as people type it: an optional +, then 7 to 15 digits with spaces, dots,
 # dashes or brackets between them.
 PHONE_PATTERN = re.compile(r"\+?[0-9 ().-]+")
@@ -48,6 +50,12 @@ class KioskPassForm(forms.Form):
         max_length=20, error_messages={"required": gettext_lazy("Choose a form.")}
     )
     rater = forms.CharField(max_length=20, required=False)
+    # The language the form opens in; "" (not sent): the client's, else the staff member's.
+    language = forms.ChoiceField(
+        choices=lambda: [("", ""), *form_languages()],
+        required=False,
+        error_messages={"invalid_choice": gettext_lazy("Choose a language from the list.")},
+    )
 
     def clean_rater(self) -> str:
         return self.cleaned_data["rater"] or "client"
@@ -59,7 +67,6 @@ class LinkForm(KioskPassForm):
         required=False,
         error_messages={"invalid_choice": gettext_lazy("Choose how to send the link.")},
     )
-    language = forms.CharField(max_length=10, required=False)
     address = forms.CharField(max_length=254, required=False)
 
     def clean_channel(self) -> str:
@@ -92,6 +99,19 @@ class LinkForm(KioskPassForm):
             except ValidationError as error:
                 self.add_error("address", error)
         return cleaned
+
+
+class SwitchLanguageForm(forms.Form):
+    """A client switching their form's language on the form itself: the switch button
+    (``switch_language``) sends the rating form with the language chosen (``language``)."""
+
+    language = forms.ChoiceField(
+        choices=form_languages,
+        error_messages={
+            "required": gettext_lazy("Choose a language from the list."),
+            "invalid_choice": gettext_lazy("Choose a language from the list."),
+        },
+    )
 
 
 class KioskForm(forms.Form):

@@ -6,8 +6,10 @@ in ``FeedbackConfig.ready``), so care does not import the feedback app.
 
 from __future__ import annotations
 
+from django.utils import translation
+
 from alliance.care.feedback import instrument_for
-from alliance.care.models import Session, rater_label
+from alliance.care.models import Session, client_language, form_languages, rater_label
 
 from .models import FeedbackLink, LinkState
 
@@ -53,5 +55,8 @@ def link_panel(request, session: Session) -> dict:
         "rows": rows,
         "forms": forms,
         "raters": raters,
+        # The language the forms open in: the client's, else the staff member's (changeable).
+        "languages": form_languages(),
+        "language": client_language(episode.client, translation.get_language()),
         "waiting": any(row["state"] == LinkState.OPEN for row in rows),
     }

@@ -27,7 +27,7 @@ from django.utils.translation import gettext_lazy
 from alliance.accounts.models import Agency
 from alliance.care import services as care
 from alliance.care.feedback import instrument_for
-from alliance.care.models import Administration, Client, EntryMode, Session
+from alliance.care.models import Administration, Client, EntryMode, Session, client_language
 from alliance.care.services import AlreadyRatedError, ServiceError, audit
 
 from . import sms
@@ -131,8 +131,13 @@ def create_link(
     language: str = "",
     ip: str | None = None,
 ) -> NewLink:
-    """A single-use link for one form; the token is returned once and never stored."""
+    """A single-use link for one form; the token is returned once and never stored.
+
+    ``language``: the form's language; "" for the client's (``Client.language``), else the
+    language of the staff member making the link (the active language).
+    """
     _check_form(session, instrument, rater)
+    language = form_language(session, language)
     token = secrets.token_urlsafe(TOKEN_BYTES)
     hours = hours or link_hours(session.episode.agency)
     link = _create_link(
@@ -155,8 +160,45 @@ def create_link(
         instrument=instrument,
         rater=rater,
         hours=hours,
+        language=language,
     )
     return NewLink(link, token)
+
+
+def form_language(session: Session, language: str = "") -> str:
+    """The language a new link or kiosk pass opens in: the one chosen, else the client's, else
+    the staff member's (the active language)."""
+    # Read now, not from a session object loaded earlier: the client page may just have changed it.
+    client = Client.objects.only("language").get(pk=session.episode.client_id)
+    if language:
+        if language not in {code for code, _name in settings.LANGUAGES}:
+            raise ServiceError(_("Choose a language from the list."))
+        return language
+    return client_language(client, translation.get_language())
+
+
+@transaction.atomic
+def switch_language(link: FeedbackLink, language: str, *, ip: str | None = None) -> FeedbackLink:
+    """The client switched their form's language on the form itself: the link keeps it (a
+    reload shows it in that language). Nothing else changes; no rating is stored or spent."""
+    link = FeedbackLink.objects.select_for_update().get(pk=link.pk)
+    _usable(link)
+    if language not in {code for code, _name in settings.LANGUAGES}:
+        raise ServiceError(_("Choose a language from the list."))
+    if link.language != language:
+        before = link.language
+        link.language = language
+        link.save(update_fields=["language"])
+        audit(
+            link.session.episode.agency,
+            None,
+            "feedback.language_switched",
+            link,
+            ip,
+            before=before,
+            after=language,
+        )
+    return link
 
 
 def send_link(
@@ -259,13 +301,21 @@ def _deliver(
 
 @transaction.atomic
 def create_kiosk_pass(
-    actor, session: Session, *, instrument: str, rater: str = "client", ip: str | None = None
+    actor,
+    session: Session,
+    *,
+    instrument: str,
+    rater: str = "client",
+    language: str = "",
+    ip: str | None = None,
 ) -> NewLink:
-    """A short code and PIN for the waiting-room tablet (valid for ALLIANCE_KIOSK_MINUTES);
-    refused when the agency has switched the kiosk off."""
+    """A short code and PIN for the waiting-room tablet (valid for ALLIANCE_KIOSK_MINUTES); the
+    form opens in ``language``, else the client's, else the staff member's (``form_language``).
+    Refused when the agency has switched the kiosk off."""
     if not session.episode.agency.kiosk_enabled:
         raise ServiceError(str(KIOSK_OFF))
     _check_form(session, instrument, rater)
+    language = form_language(session, language)
     for _attempt in range(20):
         code = "".join(secrets.choice(KIOSK_ALPHABET) for _ in range(KIOSK_CODE_LENGTH))
         if not FeedbackLink.objects.filter(agency_id=session.agency_id, kiosk_code=code).exists():
@@ -283,6 +333,7 @@ def create_kiosk_pass(
         channel=Channel.KIOSK,
         kiosk_code=code,
         pin_hash=_pin_hash(code, pin),
+        language=language,
         expires_at=timezone.now() + datetime.timedelta(minutes=kiosk_minutes()),
     )
     audit(
@@ -294,6 +345,7 @@ def create_kiosk_pass(
         session=session.public_id,
         instrument=instrument,
         rater=rater,
+        language=language,
     )
     return NewLink(link, token, code, pin)
 

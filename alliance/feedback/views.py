@@ -121,12 +121,42 @@ def _render_client_form(
         "first_name": services.shown_first_name(link.client),
         "confirm_required": True,
         "action": request.path,
+        # The language switch belongs to the rating form, so switching keeps the lines set.
+        "switch_form": "client-form",
     }
     return _no_store(render(request, "feedback/form.html", context, status=status))
 
 
+def _switch_language(request: HttpRequest, link: FeedbackLink, again: str = "") -> HttpResponse:
+    """The client changed the language on the form itself: the same form again in the new
+    language, with the lines they had already set (nothing is stored, the link stays open)."""
+    switch = forms.SwitchLanguageForm(request.POST)
+    try:
+        if not switch.is_valid():
+            raise ServiceError(error_text(switch))
+        link = services.switch_language(
+            link, switch.cleaned_data["language"], ip=client_ip(request)
+        )
+    except services.LinkError as error:
+        return _problem(request, error.reason, again=again)
+    except ServiceError as error:
+        form = _client_form(link, _activate_link_language(link))
+        form.error = str(error)
+        keep_posted(form, request.POST)
+        return _render_client_form(request, link, form, status=400)
+    form = _client_form(link, _activate_link_language(link))
+    keep_posted(form, request.POST)
+    # One rating however often the language changes: the key issued first goes on with the form.
+    key = request.POST.get("idempotency_key", "")
+    if 0 < len(key) <= 64:
+        form.key = key
+    return _render_client_form(request, link, form)
+
+
 def _handle_submission(request: HttpRequest, link: FeedbackLink, form: FormState, again: str = ""):
     """None on success, else the response to show (nothing stored)."""
+    if "switch_language" in request.POST:
+        return _switch_language(request, link, again)
     try:
         items = read_items(form, request.POST)
         services.submit_link(
@@ -222,7 +252,7 @@ def kiosk_form(request: HttpRequest, agency_id: str) -> HttpResponse:
     except services.LinkError as failure:
         request.session.pop(KIOSK_SESSION_KEY, None)
         return _problem(request, failure.reason, again=entry)
-    form = _client_form(link, translation.get_language() or "en")
+    form = _client_form(link, _activate_link_language(link))
     if request.method == "POST":
         response = _handle_submission(request, link, form, again=entry)
         if response is not None:
@@ -357,6 +387,7 @@ def create_kiosk(request: HttpRequest, session_id: str) -> HttpResponse:
             session,
             instrument=form.cleaned_data["instrument"],
             rater=form.cleaned_data["rater"],
+            language=form.cleaned_data["language"],
             ip=client_ip(request),
         )
     except ServiceError as error:

@@ -206,7 +206,8 @@ def test_an_agency_translation_dropped_in_is_used_for_the_spanish_form(
     source = instrument_for("ors").source_file
     text = Path(source).read_text(encoding="utf-8")
     text = text.replace('language = "en"', 'language = "es"')
-    text = text.replace('label = "Individually"', 'label = "Individualmente"')
+    # Not the shipped Spanish label: the agency's file must win over the shipped ors.es.toml.
+    text = text.replace('label = "Individually"', 'label = "Individualmente (licencia)"')
     (tmp_path / "ors.es.toml").write_text(text, encoding="utf-8")
     monkeypatch.setenv("ALLIANCE_INSTRUMENT_DIRS", str(tmp_path))
     reload_instruments()
@@ -214,7 +215,7 @@ def test_an_agency_translation_dropped_in_is_used_for_the_spanish_form(
     try:
         new = feedback.create_link(personas.tara, tara_session, instrument="ors", language="es")
         page = Browser().get(reverse("feedback:link_form", args=[new.token])).content.decode()
-        assert "Individualmente" in page and 'lang="es"' in page
+        assert "Individualmente (licencia)" in page and 'lang="es"' in page
     finally:
         monkeypatch.delenv("ALLIANCE_INSTRUMENT_DIRS")
         reload_instruments()

@@ -54,8 +54,8 @@ def fresh_registry(monkeypatch: pytest.MonkeyPatch):
 # The shipped definitions carry the published values
 
 
-# Public-domain instruments whose published translation ships too (PHQ-9 in Spanish, Pfizer's).
-TRANSLATED = ("phq9.es.toml",)
+# Every instrument ships in Spanish too (tests/science/test_instrument_translations.py).
+TRANSLATED = tuple(f"{code}.es.toml" for code in SHIPPED)
 
 
 def test_it_ships_every_instrument_of_the_brief_in_english() -> None:

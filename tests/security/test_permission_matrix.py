@@ -100,6 +100,8 @@ SITE: dict[str, tuple[str, str]] = {
     "client": ("GET", "L 200 404 404 200 404"),
     "set_raters": ("POST", "L 302 404 404 302 404"),
     "share_client": ("POST", "L 302 404 404 302 404"),
+    # an empty form is a valid choice: the staff member's language
+    "set_client_language": ("POST", "L 302 404 404 302 404"),
     "close_episode": ("POST", "L 400 404 404 400 404"),
     "reopen_episode": ("POST", "L 400 404 404 400 404"),  # the episode is open: nothing to reopen
     "start_episode": ("POST", "L 400 404 404 400 404"),  # one is open: no new episode yet

@@ -59,6 +59,7 @@ def create_client(request, payload: schemas.ClientIn):
         start_date=payload.start_date,
         outcome_instrument=payload.outcome_instrument,
         alliance_instrument=payload.alliance_instrument,
+        language=payload.language,
         ip=client_ip(request),
     )
     return Status(201, client_out(lookups.client(request, client.public_id)))
@@ -76,6 +77,8 @@ def update_client(request, client_id: str, payload: schemas.ClientPatch):
     changes = payload.dict(exclude_unset=True)
     if changes.get("age_band", "") is None:
         raise ApiError(422, "invalid", _("age_band cannot be null"))
+    if "language" in changes and changes["language"] is None:
+        changes["language"] = ""
     if changes:
         services.update_client(actor(request), client, ip=client_ip(request), **changes)
     return client_out(lookups.client(request, client_id))

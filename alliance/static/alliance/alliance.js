@@ -134,6 +134,8 @@
       form.querySelectorAll('.vas input[type="range"]').forEach(function (range) { bindLine(range, form); });
       // The script checks the (hidden) confirmation box itself once every line was chosen.
       form.querySelectorAll('input[name="confirmed"]').forEach(function (box) { box.required = false; });
+      // A client's form shown again (after a language switch) with every line set is ready.
+      if (form.classList.contains("client-form")) { updateTotals(form); }
       var chosen = function (event) {
         if (event.target.type === "range") { markRated(event.target); }
         updateTotals(form);
@@ -144,6 +146,12 @@
       form.addEventListener("click", function (event) { if (event.target.type === "range") { chosen(event); } });
       // Capture phase: runs before the fetch handler below and can stop it.
       form.addEventListener("submit", function (event) {
+        // The client's language switch sends the form without rating anything: lines not yet
+        // moved are left out, so they come back "not yet rated" in the other language.
+        if (event.submitter && event.submitter.hasAttribute("data-switch-language")) {
+          form.querySelectorAll(".vas.unset input[type=range]").forEach(function (range) { range.disabled = true; });
+          return;
+        }
         if (!readyToSend(form)) { event.preventDefault(); event.stopImmediatePropagation(); }
       }, true);
     });

@@ -63,7 +63,8 @@ def read_administrations(
 ) -> pd.DataFrame:
     """Read and validate an administrations CSV file; errors name the file, row and column."""
     # Categoricals: identifiers repeat across many rows, and group-bys on codes are much faster.
-    dtypes = dict.fromkeys(_TEXT_COLUMNS, "category")
+    # The date too: each distinct date is then parsed once (see _date_column).
+    dtypes = dict.fromkeys((*_TEXT_COLUMNS, "session_date"), "category")
     name = _source_name(source)
     try:
         frame = pd.read_csv(source, dtype=dtypes, keep_default_na=True, low_memory=False)
@@ -99,7 +100,8 @@ def validate_administrations(frame: pd.DataFrame, *, drop_duplicates: bool = Fal
             + ", ".join(missing)
             + f" (required: {', '.join(REQUIRED_COLUMNS)})"
         )
-    frame = frame.copy()
+    # A shallow copy: pandas copies on write, so replacing columns below leaves the caller's intact.
+    frame = frame.copy(deep=False)
     for column in _TEXT_COLUMNS:
         if column in frame.columns:
             frame[column] = _text_category(frame[column])
@@ -184,7 +186,7 @@ DUPLICATE_KEY: tuple[str, ...] = ("episode_id", "session_number", "instrument", 
 
 def _checked_duplicates(frame: pd.DataFrame, drop_duplicates: bool) -> pd.DataFrame:
     """Refuse two rows for one (episode, session, instrument, rater); drop identical ones if asked."""
-    repeated = frame.duplicated(subset=list(DUPLICATE_KEY), keep="first").to_numpy()
+    repeated = _repeated_keys(frame)
     if not repeated.any():
         return frame
     identical = frame.duplicated(keep="first").to_numpy()
@@ -200,6 +202,31 @@ def _checked_duplicates(frame: pd.DataFrame, drop_duplicates: bool) -> pd.DataFr
             " use --drop-duplicates to keep one",
         )
     return frame.loc[~repeated].reset_index(drop=True)
+
+
+def _repeated_keys(frame: pd.DataFrame) -> npt.NDArray[np.bool_]:
+    """``frame.duplicated(subset=DUPLICATE_KEY)``, on one int64 key made of the columns' codes.
+
+    Hashing one integer per row is several times cheaper than comparing four columns; missing
+    values share a code, as they compare equal in ``duplicated``. Falls back to ``duplicated``
+    when the key would not fit in 63 bits.
+    """
+    key = np.zeros(len(frame), dtype=np.int64)
+    span = 1
+    for column in DUPLICATE_KEY:
+        values = frame[column]
+        if isinstance(values.dtype, pd.CategoricalDtype):
+            codes = values.cat.codes.to_numpy().astype(np.int64) + 1
+            size = len(values.cat.categories) + 1
+        else:
+            factorized, uniques = pd.factorize(values, use_na_sentinel=True)
+            codes = factorized.astype(np.int64) + 1
+            size = len(uniques) + 1
+        span *= size
+        if span >= 2**62:
+            return np.asarray(frame.duplicated(subset=list(DUPLICATE_KEY), keep="first"))
+        key = key * size + codes
+    return np.asarray(pd.Series(key).duplicated(keep="first"))
 
 
 def item_columns(columns: Iterable[str]) -> list[str]:
@@ -235,7 +262,16 @@ def _numeric_column(frame: pd.DataFrame, column: str, allow_missing: bool = Fals
 
 
 def _date_column(frame: pd.DataFrame) -> pd.Series:
-    dates = pd.to_datetime(frame["session_date"], format="ISO8601", errors="coerce")
+    column = frame["session_date"]
+    if isinstance(column.dtype, pd.CategoricalDtype):
+        # Read as a categorical: each distinct date is parsed once (a few thousand, not a million).
+        parsed = pd.to_datetime(
+            pd.Index(column.cat.categories.astype(object)), format="ISO8601", errors="coerce"
+        )
+        codes = column.cat.codes.to_numpy()
+        dates = pd.Series(parsed.take(codes, allow_fill=True, fill_value=pd.NaT), index=frame.index)
+    else:
+        dates = pd.to_datetime(column, format="ISO8601", errors="coerce")
     _reject_rows(
         dates.isna(), "session_date must be an ISO date (YYYY-MM-DD)", frame["session_date"]
     )
@@ -296,6 +332,11 @@ class CodedRows:
 
     def column(self, name: str) -> npt.NDArray[Any]:
         return self.frame[name].to_numpy()
+
+    def take(self, name: str, positions: npt.NDArray[np.int64]) -> npt.NDArray[Any]:
+        """``column(name)[positions]`` without turning the whole column into an array first
+        (a categorical of a million rows would become a million Python objects)."""
+        return self.frame[name].take(positions).to_numpy()
 
 
 @dataclass(frozen=True)
@@ -412,8 +453,8 @@ def episode_outcomes_of(
     dates = rows.column("session_date")
     result = pd.DataFrame(
         {
-            "client_id": rows.column("client_id")[first],
-            "therapist_id": rows.column("therapist_id")[first],
+            "client_id": rows.take("client_id", first),
+            "therapist_id": rows.take("therapist_id", first),
             "intake": total[first],
             "final": total[last],
             "n_scores": (ends - starts + 1).astype(np.int64),

@@ -33,6 +33,7 @@ from typing import IO, Any
 import numpy as np
 import numpy.typing as npt
 import pandas as pd
+from pandas.api.types import union_categoricals
 
 from alliance.science.instruments import Instrument, UnknownInstrumentError, get_instrument
 from alliance.science.instruments.age_bands import AGE_BAND_NAMES
@@ -58,24 +59,90 @@ class TableError(ValueError):
     """The administrations table is malformed; the message names the column or row."""
 
 
+PARQUET_SUFFIXES: tuple[str, ...] = (".parquet", ".pq")
+# Rows parsed at a time: the CSV parser's working memory is proportional to the rows it holds
+# (about 200 bytes a row), so reading in chunks keeps the peak near the size of the table itself.
+CHUNK_ROWS = 250_000
+
+
 def read_administrations(
     source: str | os.PathLike[str] | IO[str], *, drop_duplicates: bool = False
 ) -> pd.DataFrame:
-    """Read and validate an administrations CSV file; errors name the file, row and column."""
-    # Categoricals: identifiers repeat across many rows, and group-bys on codes are much faster.
-    # The date too: each distinct date is then parsed once (see _date_column).
-    dtypes = dict.fromkeys((*_TEXT_COLUMNS, "session_date"), "category")
+    """Read and validate an administrations table (CSV, or Parquet by its extension ``.parquet``
+    or ``.pq``); errors name the file, row and column. Both are validated the same way."""
     name = _source_name(source)
     try:
-        frame = pd.read_csv(source, dtype=dtypes, keep_default_na=True, low_memory=False)
+        if name.lower().endswith(PARQUET_SUFFIXES):
+            frame = _read_parquet(source, name)
+        else:
+            frame = _read_csv(source)
     except FileNotFoundError as error:
-        raise TableError(f"file not found: {error.filename}") from error
+        raise TableError(f"file not found: {error.filename or name}") from error
     except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as error:
         raise TableError(f"{name}: cannot read the administrations table: {error}") from error
     try:
         return validate_administrations(frame, drop_duplicates=drop_duplicates)
     except TableError as error:
         raise TableError(f"{name}: {error}") from error
+
+
+def _read_csv(source: str | os.PathLike[str] | IO[str]) -> pd.DataFrame:
+    """The CSV as read by pandas' C parser, CHUNK_ROWS rows at a time.
+
+    Text columns (and the date) are categoricals: identifiers repeat across many rows, group-bys
+    on codes are much faster, a categorical holds each distinct text once, and each distinct
+    date is then parsed once (see _date_column). Chunks are joined column by column.
+    """
+    dtypes = dict.fromkeys((*_TEXT_COLUMNS, "session_date"), "category")
+    parts: dict[str, list[Any]] = {}
+    with pd.read_csv(source, dtype=dtypes, keep_default_na=True, chunksize=CHUNK_ROWS) as reader:
+        for chunk in reader:
+            for column in chunk.columns:
+                values = chunk[column]
+                # A categorical keeps its codes; other columns are copied out of the chunk's
+                # blocks, so that each chunk is freed as soon as the next one is read.
+                part = (
+                    values.array
+                    if isinstance(values.dtype, pd.CategoricalDtype)
+                    else values.to_numpy(copy=True)
+                )
+                parts.setdefault(column, []).append(part)
+    columns: dict[str, Any] = {}
+    for column in list(parts):  # a header without rows still gives one (empty) chunk
+        pieces = parts.pop(column)
+        if len(pieces) == 1:
+            columns[column] = pieces[0]
+        elif isinstance(pieces[0], pd.Categorical):
+            texts = [_text_categories(piece) for piece in pieces]
+            columns[column] = union_categoricals(texts, sort_categories=True)
+        else:
+            columns[column] = np.concatenate(pieces)
+    return pd.DataFrame(columns, copy=False)
+
+
+def _text_categories(piece: pd.Categorical) -> pd.Categorical:
+    """A chunk's categorical with text categories, so that chunks join: the parser makes numbers
+    of a chunk whose values all look numeric (as _text_category does for a whole column) and an
+    untyped empty index of a chunk with no value."""
+    categories = piece.categories
+    if len(categories) == 0:
+        return pd.Categorical.from_codes(piece.codes, pd.Index([], dtype="str"))
+    if categories.dtype == "str":
+        return piece
+    return piece.rename_categories([str(c) for c in categories])
+
+
+def _read_parquet(source: str | os.PathLike[str] | IO[str], name: str) -> pd.DataFrame:
+    try:
+        return pd.read_parquet(source)
+    except ImportError as error:
+        raise TableError(
+            f"{name}: reading Parquet needs pyarrow (pip install pyarrow), or export CSV"
+        ) from error
+    except (OSError, ValueError) as error:
+        if isinstance(error, FileNotFoundError):
+            raise
+        raise TableError(f"{name}: cannot read the administrations table: {error}") from error
 
 
 def _source_name(source: object) -> str:

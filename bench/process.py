@@ -7,12 +7,13 @@ import subprocess
 import tempfile
 import time
 from dataclasses import dataclass
+from pathlib import Path
 
 
 @dataclass(frozen=True)
 class Run:
     seconds: float
-    peak_rss_mb: float  # the child's maximum resident set size (getrusage ru_maxrss)
+    peak_rss_mb: float  # the child's peak resident set size (VmHWM)
     stdout: str
     load: float  # 1-minute load average when the run ended
 
@@ -22,11 +23,25 @@ def load_average() -> float:
 
 
 def run(command: list[str], env: dict[str, str] | None = None) -> Run:
-    """Run ``command`` to completion; raise CalledProcessError (with stderr) if it fails."""
+    """Run ``command`` to completion; raise CalledProcessError (with stderr) if it fails.
+
+    Peak memory is the child's VmHWM (/proc/PID/status), sampled every few milliseconds until
+    it exits: the kernel's ru_maxrss of a child also counts the parent's resident memory at
+    fork time (it is carried over at exec), which would charge the benchmark's own tables to the
+    command. Elsewhere than Linux, ru_maxrss is used.
+    """
     with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
         start = time.perf_counter()
         process = subprocess.Popen(command, stdout=out, stderr=err, env=env)
-        # wait4 reports this child's own resource usage (ru_maxrss in KiB on Linux).
+        status_file = Path(f"/proc/{process.pid}/status")
+        peak_kib = 0
+        while True:
+            finished = os.waitid(os.P_PID, process.pid, os.WEXITED | os.WNOHANG | os.WNOWAIT)
+            if finished is not None:
+                break
+            peak_kib = max(peak_kib, _high_water_kib(status_file))
+            time.sleep(0.005)
+        # wait4 reaps the child and gives its resource usage (ru_maxrss in KiB on Linux).
         _, status, usage = os.wait4(process.pid, 0)
         seconds = time.perf_counter() - start
         process.returncode = os.waitstatus_to_exitcode(status)
@@ -37,7 +52,18 @@ def run(command: list[str], env: dict[str, str] | None = None) -> Run:
             raise subprocess.CalledProcessError(
                 process.returncode, command, stdout, err.read().decode()
             )
-    return Run(seconds, usage.ru_maxrss / 1024.0, stdout, load_average())
+    peak = peak_kib if peak_kib else usage.ru_maxrss
+    return Run(seconds, peak / 1024.0, stdout, load_average())
+
+
+def _high_water_kib(status_file: Path) -> int:
+    try:
+        for line in status_file.read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1])
+    except (OSError, ValueError, IndexError):
+        pass
+    return 0
 
 
 def best(runs: list[Run]) -> Run:

@@ -1,4 +1,4 @@
-"""Reading administrations tables: CSV in chunks, Parquet by extension, the same validation."""
+"""Reading administrations tables: CSV, or Parquet by its extension, with the same validation."""
 
 from __future__ import annotations
 
@@ -9,7 +9,6 @@ import pandas as pd
 import pytest
 
 from alliance.cli import main
-from alliance.science import table as table_module
 from alliance.science.simulate import simulate
 from alliance.science.table import TableError, read_administrations
 
@@ -19,41 +18,21 @@ def write_csv(frame: pd.DataFrame, path: Path) -> Path:
     return path
 
 
-def test_a_table_read_in_chunks_equals_the_table_read_at_once(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    path = write_csv(simulate(60, 3, seed=2), tmp_path / "a.csv")
-    whole = read_administrations(path)
-    monkeypatch.setattr(table_module, "CHUNK_ROWS", 7)
-    pd.testing.assert_frame_equal(read_administrations(path), whole)
-
-
-def test_chunks_with_numeric_looking_ids_or_no_value_join_the_text_ones(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    # Rows 1-2: ids that look numeric and no ending; rows 3-4: text ids and an ending.
-    frame = simulate(2, 1, seed=1).query("instrument == 'ors'").head(4).copy()
-    frame["episode_id"] = ["11", "11", "E2", "E2"]
-    frame["client_id"] = ["7", "7", "C2", "C2"]
-    frame["session_number"] = [1, 2, 1, 2]
-    frame["ending"] = [None, None, "planned", "planned"]
-    path = write_csv(frame, tmp_path / "mixed.csv")
-    monkeypatch.setattr(table_module, "CHUNK_ROWS", 2)
-    read = read_administrations(path)
-    assert list(read["episode_id"].astype(str)) == ["11", "11", "E2", "E2"]
-    assert list(read["client_id"].astype(str)) == ["7", "7", "C2", "C2"]
-    assert read["ending"].isna().tolist() == [True, True, False, False]
-
-
-def test_a_bad_row_in_a_later_chunk_is_named_by_its_line_in_the_file(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_a_bad_row_is_named_by_its_line_in_the_file(tmp_path: Path) -> None:
     frame = simulate(20, 2, seed=3)
     frame.loc[frame.index[-1], "total"] = 99.0
     path = write_csv(frame, tmp_path / "bad.csv")
-    monkeypatch.setattr(table_module, "CHUNK_ROWS", 10)
     with pytest.raises(TableError, match=f"row {len(frame) + 1}: column total must be between"):
         read_administrations(path)
+
+
+def test_repeated_administrations_are_found_in_any_row_order(tmp_path: Path) -> None:
+    frame = simulate(30, 2, seed=8).sample(frac=1.0, random_state=1)
+    repeated = pd.concat([frame, frame.iloc[[4]]]).sample(frac=1.0, random_state=2)
+    path = write_csv(repeated, tmp_path / "twice.csv")
+    with pytest.raises(TableError, match="the same administration twice"):
+        read_administrations(path)
+    assert len(read_administrations(path, drop_duplicates=True)) == len(frame)
 
 
 def test_a_parquet_table_is_read_like_the_same_csv(tmp_path: Path) -> None:

@@ -125,11 +125,18 @@ def main(argv: list[str] | None = None) -> int:
     for key in ("simulate_s", "write_csv_s", "read_s", "effectiveness_by_therapist_s"):
         if key in report:
             print(f"  in process  {key:34s} {report[key]:7.3f} s")
-    print(f"  end to end (best of {args.repeats}, subprocess)          time     peak RSS   load")
+    print(f"  end to end (best of {args.repeats}, subprocess)      wall      CPU   peak RSS   load")
     for label, r in (("alliance effectiveness --by therapist_id", ours), ("DuckDB", theirs)):
-        print(f"  {label:42s} {r.seconds:6.2f} s {r.peak_rss_mb:7.0f} MB {r.load:6.2f}")
+        print(
+            f"  {label:42s} {r.seconds:6.2f} s {r.cpu_seconds:6.2f} s {r.peak_rss_mb:6.0f} MB"
+            f" {r.load:6.2f}"
+        )
     print(f"  all runs, CLI:    {', '.join(f'{r.seconds:.2f}' for r in cli_runs)} s")
     print(f"  all runs, DuckDB: {', '.join(f'{r.seconds:.2f}' for r in duck_runs)} s")
+    print(
+        "  CPU ratio CLI / DuckDB (DuckDB's CPU counts both its threads): "
+        f"{ours.cpu_seconds / theirs.cpu_seconds:.2f}x"
+    )
     print(
         f"  DuckDB inside: load {duck_json['load_s']:.2f} s, queries {duck_json['query_s']:.2f} s"
     )

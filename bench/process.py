@@ -16,6 +16,7 @@ class Run:
     peak_rss_mb: float  # the child's peak resident set size (VmHWM)
     stdout: str
     load: float  # 1-minute load average when the run ended
+    cpu_seconds: float = 0.0  # user + system CPU time of the child (all its threads)
 
 
 def load_average() -> float:
@@ -53,7 +54,8 @@ def run(command: list[str], env: dict[str, str] | None = None) -> Run:
                 process.returncode, command, stdout, err.read().decode()
             )
     peak = peak_kib if peak_kib else usage.ru_maxrss
-    return Run(seconds, peak / 1024.0, stdout, load_average())
+    cpu = usage.ru_utime + usage.ru_stime
+    return Run(seconds, peak / 1024.0, stdout, load_average(), cpu)
 
 
 def _high_water_kib(status_file: Path) -> int:

@@ -75,10 +75,10 @@ def main(argv: list[str] | None = None) -> int:
             table.unlink()
     print()
     print(
-        "| command | rows | CSV MB | time (s) | s per M rows | peak RSS MB | above start-up MB"
-        " | MB per M rows | x CSV | load |"
+        "| command | rows | CSV MB | time (s) | CPU (s) | s per M rows | peak RSS MB"
+        " | above start-up MB | MB per M rows | x CSV | load |"
     )
-    print("|---|---|---|---|---|---|---|---|---|---|")
+    print("|---|---|---|---|---|---|---|---|---|---|---|")
     for row in rows:
         print(markdown_row(*row))
     print(
@@ -98,7 +98,8 @@ def _numbers(n_rows: int, csv_mb: float, r: Run, base: float) -> tuple[float, fl
 def print_row(label: str, n_rows: int, csv_mb: float, r: Run, base: float, flush: bool) -> None:
     per_m, above, above_m, x_csv = _numbers(n_rows, csv_mb, r, base)
     print(
-        f"{label:40s} {n_rows:>9,} rows {csv_mb:6.0f} MB  {r.seconds:6.2f} s ({per_m:5.2f} s/M)"
+        f"{label:40s} {n_rows:>9,} rows {csv_mb:6.0f} MB  {r.seconds:6.2f} s ({per_m:5.2f} s/M,"
+        f" CPU {r.cpu_seconds:.2f} s)"
         f"  peak {r.peak_rss_mb:5.0f} MB, +{above:4.0f} MB ({above_m:4.0f} MB/M, {x_csv:.2f}x CSV)"
         f"  load {r.load:.2f}",
         flush=flush,
@@ -108,8 +109,9 @@ def print_row(label: str, n_rows: int, csv_mb: float, r: Run, base: float, flush
 def markdown_row(label: str, n_rows: int, csv_mb: float, r: Run, base: float) -> str:
     per_m, above, above_m, x_csv = _numbers(n_rows, csv_mb, r, base)
     return (
-        f"| `alliance {label}` | {n_rows:,} | {csv_mb:.0f} | {r.seconds:.2f} | {per_m:.2f} "
-        f"| {r.peak_rss_mb:.0f} | {above:.0f} | {above_m:.0f} | {x_csv:.2f} | {r.load:.1f} |"
+        f"| `alliance {label}` | {n_rows:,} | {csv_mb:.0f} | {r.seconds:.2f} | {r.cpu_seconds:.2f}"
+        f" | {per_m:.2f} | {r.peak_rss_mb:.0f} | {above:.0f} | {above_m:.0f} | {x_csv:.2f}"
+        f" | {r.load:.1f} |"
     )
 
 

@@ -68,7 +68,7 @@ def read_administrations(
     or ``.pq``); errors name the file, row and column. Both are validated the same way."""
     name = _source_name(source)
     try:
-        if name.lower().endswith(PARQUET_SUFFIXES):
+        if isinstance(source, str | os.PathLike) and name.lower().endswith(PARQUET_SUFFIXES):
             frame = _read_parquet(source, name)
         else:
             frame = _read_csv(source)
@@ -95,7 +95,7 @@ def _read_csv(source: str | os.PathLike[str] | IO[str]) -> pd.DataFrame:
     return pd.read_csv(source, dtype=dtypes, keep_default_na=True, low_memory=False)
 
 
-def _read_parquet(source: str | os.PathLike[str] | IO[str], name: str) -> pd.DataFrame:
+def _read_parquet(source: str | os.PathLike[str], name: str) -> pd.DataFrame:
     try:
         return pd.read_parquet(source)
     except ImportError as error:

@@ -237,9 +237,10 @@ def _checked_duplicates(frame: pd.DataFrame, drop_duplicates: bool) -> pd.DataFr
 def _repeated_keys(frame: pd.DataFrame) -> npt.NDArray[np.bool_]:
     """``frame.duplicated(subset=DUPLICATE_KEY)``, on one int64 key made of the columns' codes.
 
-    Hashing one integer per row is several times cheaper than comparing four columns; missing
-    values share a code, as they compare equal in ``duplicated``. Falls back to ``duplicated``
-    when the key would not fit in 63 bits.
+    Comparing one integer per row with its neighbour (after a stable sort when the table is not
+    in key order) is several times cheaper than hashing four columns; missing values share a
+    code, as they compare equal in ``duplicated``. Falls back to ``duplicated`` when the key
+    would not fit in 63 bits.
     """
     key = np.zeros(len(frame), dtype=np.int64)
     span = 1
@@ -293,7 +294,7 @@ def _lower_category(values: pd.Series) -> pd.Series:
 
 def _numeric_column(frame: pd.DataFrame, column: str, allow_missing: bool = False) -> pd.Series:
     given = frame[column]
-    if given.dtype.kind in "if":
+    if given.dtype.kind in "iuf":
         # Parsed as numbers already (a text cell would have made it text): only missing is bad.
         if not allow_missing:
             _reject_rows(given.isna(), f"column {column} must be a number", given)

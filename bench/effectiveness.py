@@ -1,16 +1,19 @@
-"""Benchmark of `alliance effectiveness` on ~1,000,000 simulated administrations.
+"""Benchmark: `alliance effectiveness FILE --by therapist_id --json` against DuckDB, end to end.
 
-Simulates 100,000 episodes / 500 therapists to a CSV in a temporary directory, then times:
+Simulates 100,000 episodes / 500 therapists (about 1,000,000 administrations) to a CSV in a
+temporary directory, then, alternating the two so that both see the same machine load:
 
-* ``alliance effectiveness FILE.csv --json`` end to end in a subprocess (target < 5 s);
-* in process: reading the table, ``effectiveness()`` (everything) and ``pre_post()`` (the
-  pre-post numbers only);
-* the baselines over the same data in the same run: one hand-written DuckDB SQL query and one
-  Polars group-by computing the same pre-post numbers (per-episode intake/final, mean change,
-  SD of intake, ES, % reliable improvement), each on data already loaded and including the load.
+* ``alliance effectiveness FILE.csv --by therapist_id --json`` in a subprocess: Python start-up,
+  imports, reading and validating the CSV, every aggregate, JSON (targets: < 2 s, <= 1.5x DuckDB);
+* ``python -m bench.effectiveness_duckdb FILE.csv`` in a subprocess: Python start-up, ``import
+  duckdb``, DuckDB loading the CSV, SQL computing every per-therapist field of the CLI's JSON that
+  SQL can compute (see that module), JSON.
 
-It prints the ratios core/baseline (target: within 3x) and checks that all give the same numbers.
-Run: ``python -m bench effectiveness`` (``--episodes``/``--therapists`` to change the size).
+Every number the SQL computes is compared with the CLI's (relative tolerance 1e-9); the run fails
+when one differs. Also printed: peak RSS of both, the in-process steps (reading, the
+aggregates), DuckDB's own load/query split, and the load average at each measurement.
+Run: ``python -m bench effectiveness`` (``--episodes``, ``--therapists``, ``--repeats``,
+``--file`` for an existing CSV or Parquet file).
 """
 
 from __future__ import annotations
@@ -19,7 +22,6 @@ import argparse
 import json
 import math
 import os
-import subprocess
 import sys
 import tempfile
 import time
@@ -27,26 +29,9 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-RELIABLE_CHANGE = 5.0  # ORS points, as in the shipped instrument definition
+from bench.process import Run, best, load_average, run
 
-DUCKDB_QUERY = """
-WITH episodes AS (
-    SELECT episode_id,
-           arg_min(total, session_number) AS intake,
-           arg_max(total, session_number) AS final,
-           count(*) AS n_scores
-    FROM administrations
-    WHERE instrument = 'ors' AND rater = 'client' AND total IS NOT NULL
-    GROUP BY episode_id
-)
-SELECT count(*) AS n_used,
-       avg(final - intake) AS change_mean,
-       stddev_samp(intake) AS intake_sd,
-       avg(final - intake) / stddev_samp(intake) AS es,
-       avg(CASE WHEN final - intake > {rc} THEN 1.0 ELSE 0.0 END) AS improved
-FROM episodes
-WHERE n_scores >= 2
-"""
+TOLERANCE = 1e-9
 
 
 def timed(function: Callable[[], Any]) -> tuple[float, Any]:
@@ -56,59 +41,30 @@ def timed(function: Callable[[], Any]) -> tuple[float, Any]:
 
 
 def best_of(repeats: int, function: Callable[[], Any]) -> tuple[float, Any]:
-    """The fastest of ``repeats`` runs: the least disturbed by other work on the machine."""
     runs = [timed(function) for _ in range(repeats)]
-    return min(runs, key=lambda run: run[0])
+    return min(runs, key=lambda r: r[0])
 
 
-def duckdb_baseline(connection: Any) -> dict[str, float]:
-    row = connection.execute(DUCKDB_QUERY.format(rc=RELIABLE_CHANGE)).fetchone()
-    return dict(zip(("n_used", "change_mean", "intake_sd", "es", "improved"), row, strict=True))
-
-
-def polars_baseline(table: Any) -> dict[str, float]:
-    import polars as pl
-
-    episodes = (
-        table.lazy()
-        .filter(
-            (pl.col("instrument") == "ors")
-            & (pl.col("rater") == "client")
-            & pl.col("total").is_not_null()
-        )
-        .group_by("episode_id")
-        .agg(
-            pl.col("total").sort_by("session_number").first().alias("intake"),
-            pl.col("total").sort_by("session_number").last().alias("final"),
-            pl.len().alias("n_scores"),
-        )
-        .filter(pl.col("n_scores") >= 2)
-        .with_columns((pl.col("final") - pl.col("intake")).alias("change"))
-        .select(
-            pl.len().alias("n_used"),
-            pl.col("change").mean().alias("change_mean"),
-            pl.col("intake").std().alias("intake_sd"),
-            (pl.col("change").mean() / pl.col("intake").std()).alias("es"),
-            (pl.col("change") > RELIABLE_CHANGE).mean().alias("improved"),
-        )
-        .collect()
-    )
-    return {k: float(v) for k, v in episodes.row(0, named=True).items()}
-
-
-def same_numbers(ours: dict[str, Any], theirs: dict[str, float]) -> bool:
-    pairs = [
-        (ours["n_used"], theirs["n_used"]),
-        (ours["change_mean"], theirs["change_mean"]),
-        (ours["intake_sd"], theirs["intake_sd"]),
-        (ours["es"]["value"] if isinstance(ours["es"], dict) else ours["es"], theirs["es"]),
-        (ours["reliable_improvement"]["proportion"], theirs["improved"]),
-    ]
-    return all(math.isclose(a, b, rel_tol=1e-9, abs_tol=1e-12) for a, b in pairs)
-
-
-def alliance_command() -> list[str]:
-    return [sys.executable, "-m", "alliance"]
+def differences(sql: Any, ours: Any, path: str = "") -> tuple[list[str], int]:
+    """Where the CLI's JSON differs from the SQL result (every leaf of the SQL result compared),
+    and how many values were compared."""
+    if isinstance(sql, dict):
+        if not isinstance(ours, dict):
+            return [f"{path}: {ours!r} is not an object"], 1
+        found: list[str] = []
+        compared = 0
+        for key, value in sql.items():
+            more, n = differences(value, ours.get(key, "<absent>"), f"{path}.{key}")
+            found += more
+            compared += n
+        return found, compared
+    if sql is None or ours is None or isinstance(sql, bool) or isinstance(ours, bool):
+        same = sql is ours if sql is None or ours is None else sql == ours
+    elif isinstance(sql, int | float) and isinstance(ours, int | float):
+        same = math.isclose(sql, ours, rel_tol=TOLERANCE, abs_tol=1e-12)
+    else:
+        same = sql == ours
+    return ([] if same else [f"{path}: SQL {sql!r}, CLI {ours!r}"]), 1
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -116,78 +72,87 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--episodes", type=int, default=100_000)
     parser.add_argument("--therapists", type=int, default=500)
     parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--file", help="an existing administrations CSV/Parquet (no simulation)")
     args = parser.parse_args(argv if argv is not None else [])
 
-    import duckdb
-    import polars as pl
-
-    from alliance.science.effectiveness import effectiveness, pre_post
+    from alliance.science.effectiveness import SMALL_SAMPLE, effectiveness
     from alliance.science.simulate import simulate
     from alliance.science.table import read_administrations
+    from bench import effectiveness_duckdb
 
-    report: dict[str, Any] = {"episodes": args.episodes, "therapists": args.therapists}
+    if effectiveness_duckdb.SMALL != SMALL_SAMPLE:
+        raise SystemExit("bench.effectiveness_duckdb.SMALL differs from SMALL_SAMPLE")
+    report: dict[str, Any] = {}
     with tempfile.TemporaryDirectory() as folder:
-        path = Path(folder) / "administrations.csv"
-        report["simulate_s"], frame = timed(
-            lambda: simulate(args.episodes, args.therapists, seed=1)
-        )
-        report["rows"] = len(frame)
-        report["write_csv_s"], _ = timed(
-            lambda: frame.to_csv(path, index=False, date_format="%Y-%m-%d")
-        )
-
-        command = [*alliance_command(), "effectiveness", str(path), "--json"]
+        if args.file:
+            path = Path(args.file)
+        else:
+            path = Path(folder) / "administrations.csv"
+            report["simulate_s"], frame = timed(
+                lambda: simulate(args.episodes, args.therapists, seed=1)
+            )
+            report["write_csv_s"], _ = timed(
+                lambda: frame.to_csv(path, index=False, date_format="%Y-%m-%d")
+            )
+            del frame
+        report["file_mb"] = path.stat().st_size / 2**20
         env = {**os.environ, "PYTHONHASHSEED": "0"}
-        report["cli_s"], completed = best_of(
-            args.repeats,
-            lambda: subprocess.run(command, capture_output=True, text=True, check=True, env=env),
-        )
-        cli_result = json.loads(completed.stdout)
+        constants = json.dumps(effectiveness_duckdb.constants())
+        cli = [sys.executable, "-m", "alliance", "effectiveness", str(path)]
+        cli += ["--by", "therapist_id", "--json"]
+        duck = [sys.executable, "-m", "bench.effectiveness_duckdb", str(path)]
+        duck += ["--constants", constants]
+        cli_runs: list[Run] = []
+        duck_runs: list[Run] = []
+        for _ in range(args.repeats):  # alternate, so both see the same load
+            cli_runs.append(run(cli, env))
+            duck_runs.append(run(duck, env))
+        ours, theirs = best(cli_runs), best(duck_runs)
+        cli_json = json.loads(ours.stdout)
+        duck_json = json.loads(theirs.stdout)
 
         report["read_s"], table = best_of(args.repeats, lambda: read_administrations(path))
-        report["effectiveness_s"], result = best_of(args.repeats, lambda: effectiveness(table))
+        report["rows"] = len(table)
         report["effectiveness_by_therapist_s"], _ = best_of(
             args.repeats, lambda: effectiveness(table, by="therapist_id")
         )
-        report["pre_post_s"], core = best_of(args.repeats, lambda: pre_post(table))
+        table = None  # free it before the report
 
-        connection = duckdb.connect()
-        report["duckdb_load_s"], _ = best_of(
-            1,
-            lambda: connection.execute(
-                "CREATE TABLE administrations AS SELECT * FROM read_csv_auto(?)", [str(path)]
-            ),
+    found, compared = differences(duck_json["groups"], cli_json["groups"])
+    same_groups = set(duck_json["groups"]) == set(cli_json["groups"])
+    ratio = ours.seconds / theirs.seconds
+    print(f"file {path.name}: {report['rows']:,} administrations, {report['file_mb']:.0f} MB")
+    for key in ("simulate_s", "write_csv_s", "read_s", "effectiveness_by_therapist_s"):
+        if key in report:
+            print(f"  in process  {key:34s} {report[key]:7.3f} s")
+    print(f"  end to end (best of {args.repeats}, subprocess)      wall      CPU   peak RSS   load")
+    for label, r in (("alliance effectiveness --by therapist_id", ours), ("DuckDB", theirs)):
+        print(
+            f"  {label:42s} {r.seconds:6.2f} s {r.cpu_seconds:6.2f} s {r.peak_rss_mb:6.0f} MB"
+            f" {r.load:6.2f}"
         )
-        report["duckdb_query_s"], duck = best_of(args.repeats, lambda: duckdb_baseline(connection))
-        report["polars_load_s"], polars_table = best_of(args.repeats, lambda: pl.read_csv(path))
-        report["polars_query_s"], polar = best_of(
-            args.repeats, lambda: polars_baseline(polars_table)
-        )
+    print(f"  all runs, CLI:    {', '.join(f'{r.seconds:.2f}' for r in cli_runs)} s")
+    print(f"  all runs, DuckDB: {', '.join(f'{r.seconds:.2f}' for r in duck_runs)} s")
+    print(
+        "  CPU ratio CLI / DuckDB (DuckDB's CPU counts both its threads): "
+        f"{ours.cpu_seconds / theirs.cpu_seconds:.2f}x"
+    )
+    print(
+        f"  DuckDB inside: load {duck_json['load_s']:.2f} s, queries {duck_json['query_s']:.2f} s"
+    )
+    print(
+        f"ratio CLI / DuckDB end to end: {ratio:.2f}x (target <= 1.5x); CLI < 2 s: "
+        f"{'yes' if ours.seconds < 2 else 'no'}"
+    )
+    print(f"check: {compared} values compared, {len(found)} differ; same therapists: {same_groups}")
+    for line in found[:20]:
+        print(f"  DIFFERENT {line}")
+    print(
+        f"cpu count {os.cpu_count()}, load average now {load_average():.2f}, "
+        f"python {sys.version.split()[0]}"
+    )
+    return 0 if not found and same_groups else 1
 
-    checks = {
-        "pre_post == duckdb": same_numbers(core, duck),
-        "pre_post == polars": same_numbers(core, polar),
-        "effectiveness == duckdb": same_numbers(result["overall"], duck),
-        "cli == duckdb": same_numbers(cli_result["overall"], duck),
-    }
-    ratios = {
-        "pre_post / duckdb query": report["pre_post_s"] / report["duckdb_query_s"],
-        "pre_post / polars query": report["pre_post_s"] / report["polars_query_s"],
-        "effectiveness (all fields) / duckdb query": report["effectiveness_s"]
-        / report["duckdb_query_s"],
-        "read + pre_post / duckdb load + query": (report["read_s"] + report["pre_post_s"])
-        / (report["duckdb_load_s"] + report["duckdb_query_s"]),
-        "read + pre_post / polars load + query": (report["read_s"] + report["pre_post_s"])
-        / (report["polars_load_s"] + report["polars_query_s"]),
-    }
-    load = os.getloadavg()[0] if hasattr(os, "getloadavg") else math.nan
-    for key, value in report.items():
-        print(f"{key:32s} {value:.3f}" if isinstance(value, float) else f"{key:32s} {value}")
-    for key, value in ratios.items():
-        print(f"ratio {key:48s} {value:.2f}x")
-    for key, ok in checks.items():
-        print(f"check {key:30s} {'same numbers' if ok else 'DIFFERENT'}")
-    print(f"pre-post: {json.dumps(core)}")
-    print(f"duckdb:   {json.dumps(duck)}")
-    print(f"cpu count {os.cpu_count()}, load average {load:.2f}, python {sys.version.split()[0]}")
-    return 0 if all(checks.values()) else 1
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

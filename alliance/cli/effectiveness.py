@@ -12,7 +12,8 @@ from alliance.cli import CliError
 from alliance.cli.tables import add_table_argument, read_table
 
 TABLE_HELP = """\
-The input is an administrations table (CSV, one row per administered scale):
+The input is an administrations table (CSV, or Parquet by its extension .parquet or .pq; one
+row per administered scale):
   client_id       pseudonymous client identifier
   episode_id      episode identifier, unique across clients
   therapist_id    therapist identifier
@@ -39,7 +40,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         epilog=TABLE_HELP,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    add_table_argument(parser, help="administrations table (see below)")
+    add_table_argument(parser, help="administrations table, see below")
     parser.add_argument(
         "--by",
         metavar="COL",
@@ -54,7 +55,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument(
         "--reference",
         metavar="FILE",
-        help="severity-adjustment reference: a CSV administrations table or a JSON object with "
+        help="severity-adjustment reference: an administrations table (CSV or Parquet) or a JSON object with "
         "intercept, slope, mean_change, sd_intake, n (default: the analysed file itself)",
     )
     parser.add_argument("--json", action="store_true", help="print one JSON object")

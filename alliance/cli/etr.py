@@ -37,7 +37,7 @@ def _register_fit(actions: argparse._SubParsersAction) -> None:
     parser = actions.add_parser(
         "fit",
         help="fit a model on closed episodes of an administrations table",
-        description="Fit an ETR model on the closed episodes (with >= 2 scores) of FILE.csv.",
+        description="Fit an ETR model on the closed episodes (with >= 2 scores) of FILE (CSV or Parquet).",
     )
     add_table_argument(parser)
     parser.add_argument("-o", "--output", required=True, metavar="MODEL.json", help="model file")

@@ -1,5 +1,5 @@
-"""The administrations-table argument every statistics command shares (FILE.csv and
---drop-duplicates), and its reading: one line naming the file, row and column on bad input."""
+"""The administrations-table argument every statistics command shares (FILE, a CSV or Parquet
+file, and --drop-duplicates), and its reading: one line naming the file, row and column on bad input."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from alliance.cli import CliError
 def add_table_argument(
     parser: argparse.ArgumentParser, help: str = "administrations table"
 ) -> None:
-    parser.add_argument("file", metavar="FILE.csv", help=help)
+    parser.add_argument("file", metavar="FILE", help=f"{help} (CSV, or Parquet: .parquet/.pq)")
     parser.add_argument(
         "--drop-duplicates",
         action="store_true",

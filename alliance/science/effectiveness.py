@@ -337,10 +337,12 @@ def _cutoffs(episodes: pd.DataFrame, definition: Any) -> pd.Series:
     default = definition.clinical_cutoff(None)
     if "age_band" not in episodes:
         return pd.Series(np.nan if default is None else default, index=episodes.index, dtype=float)
-    bands = episodes["age_band"].astype("string")
-    mapping = {str(band): definition.clinical_cutoff(str(band)) for band in bands.dropna().unique()}
-    cutoffs = bands.map(mapping).astype("Float64").astype(float)
-    return cutoffs.where(bands.notna(), np.nan if default is None else default)
+    # Each distinct band looked up once, then spread over the episodes by its code; code -1 (no
+    # band) picks the appended instrument default.
+    codes, bands = pd.factorize(episodes["age_band"].astype("string"))
+    by_band = [definition.clinical_cutoff(str(band)) for band in bands]
+    lookup = np.array([np.nan if c is None else c for c in [*by_band, default]], dtype=float)
+    return pd.Series(lookup[codes], index=episodes.index, dtype=float)
 
 
 def _categories(
@@ -575,11 +577,14 @@ def _age_band_aggregates(
 ) -> dict[int, dict[str, Any]]:
     if "age_band" not in flags:
         return {}
-    bands = flags["age_band"].astype("string").fillna("(missing)").to_numpy(dtype=object)
+    # Bands as codes in sorted order, so the groups come out in the same (sorted) order.
+    band_codes, bands = pd.factorize(
+        flags["age_band"].astype("string").fillna("(missing)"), sort=True
+    )
     data = pd.DataFrame(
         {
             "group": codes,
-            "band": bands,
+            "band": band_codes,
             "client": clients,
             "intake": flags["intake"].to_numpy(float),
         }
@@ -590,7 +595,7 @@ def _age_band_aggregates(
     result: dict[int, dict[str, Any]] = {}
     rows: dict[Any, Any] = agg.to_dict("index")
     for (group, band), row in rows.items():
-        result.setdefault(int(group), {})[str(band)] = {
+        result.setdefault(int(group), {})[str(bands[band])] = {
             "n_clients": int(row["clients"]),
             "n_episodes": int(row["episodes"]),
             "intake_mean": float(row["intake_mean"]),
@@ -757,6 +762,14 @@ def _mean_interval(
 
 def _json_safe(value: Any) -> Any:
     """Plain Python types with NaN/NA -> None, so that json.dumps(strict) accepts the result."""
+    # The exact built-in types first: a by-therapist result has tens of thousands of values.
+    kind = type(value)
+    if kind is float:
+        return value if math.isfinite(value) else None
+    if kind is dict:
+        return {str(k): _json_safe(v) for k, v in value.items()}
+    if kind is int or kind is bool or kind is str or value is None:
+        return value
     if isinstance(value, dict):
         return {str(k): _json_safe(v) for k, v in value.items()}
     if isinstance(value, list | tuple):

@@ -12,7 +12,7 @@ import math
 
 import numpy as np
 import numpy.typing as npt
-from scipy import stats
+from scipy import special
 
 CONFIDENCE = 0.95
 Z_95 = 1.959963984540054  # the standard normal's 97.5th percentile
@@ -62,7 +62,8 @@ def mean_interval(
     """t-based interval for a mean of ``n`` values with sample SD ``sd``; (nan, nan) when n < 2."""
     if n < 2:
         return (math.nan, math.nan)
-    half = float(stats.t.ppf(0.5 + confidence / 2.0, n - 1)) * sd / math.sqrt(n)
+    # The t quantile itself (what scipy.stats.t.ppf computes): scipy.stats takes ~0.3 s to import.
+    half = float(special.stdtrit(n - 1, 0.5 + confidence / 2.0)) * sd / math.sqrt(n)
     return (mean - half, mean + half)
 
 

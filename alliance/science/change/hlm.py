@@ -20,7 +20,6 @@ from dataclasses import dataclass
 
 import numpy as np
 import numpy.typing as npt
-from scipy import optimize
 
 from alliance.science.change.base import ChangeError, FloatArray
 
@@ -85,6 +84,10 @@ def fit_random_slopes(
     ids: npt.ArrayLike, times: npt.ArrayLike, scores: npt.ArrayLike
 ) -> RandomSlopeFit:
     """REML fit of the random-intercept, random-slope model on a long table (one row per score)."""
+    # Imported here: scipy.optimize takes ~0.4 s to import, and every user of the change package
+    # (e.g. `alliance effectiveness`, for its categories) would pay for it otherwise.
+    from scipy import optimize
+
     blocks = _blocks(ids, times, scores)
 
     def criterion(theta: FloatArray) -> float:

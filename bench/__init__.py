@@ -11,4 +11,5 @@ BENCHMARKS: tuple[str, ...] = (
     "import_bulk",
     "client_form",
     "report_pg",
+    "submit",
 )

@@ -29,6 +29,7 @@ import time
 import uuid
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlencode
 
 ROOT = Path(__file__).resolve().parents[1]
 PG = "postgres://postgres@127.0.0.1:5432"
@@ -140,7 +141,12 @@ def main(argv: list[str] | None = None) -> int:
             "confirmed": "1",
             **{f"{instrument}-{key}": value for key in keys},
         }
-        response = browser.post(url, data, headers={"referer": "http://testserver" + url})
+        response = browser.post(  # form-encoded, as browsers and the load scenario post
+            url,
+            urlencode(data),
+            content_type="application/x-www-form-urlencoded",
+            headers={"referer": "http://testserver" + url},
+        )
         if response.status_code != 302:
             raise SystemExit(f"submit answered {response.status_code}: {response.content[:300]!r}")
 
@@ -193,7 +199,9 @@ def main(argv: list[str] | None = None) -> int:
     if profiler:
         import pstats
 
-        pstats.Stats(profiler).sort_stats("cumulative").print_stats(45)
+        stats = pstats.Stats(profiler)
+        stats.sort_stats("cumulative").print_stats(60)
+        stats.print_callees("_store_new_rating|session_page|record_many")
 
     def med(runs: list[tuple[float, float]], index: int) -> float:
         return statistics.median(r[index] for r in runs) / 2 * 1000  # two posts per run
@@ -208,7 +216,9 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{key:28s} {value:8.2f}")
     counts = ", ".join(str(len(captured[name])) for name in ("ors", "srs", "floor"))
     print(f"{'statements: ors, srs, floor':28s} {counts}")
-    print(f"{'floor / submit, wall':28s} {results['floor wall ms'] / results['submit wall ms']:8.2f}")
+    print(
+        f"{'floor / submit, wall':28s} {results['floor wall ms'] / results['submit wall ms']:8.2f}"
+    )
     print(f"{'floor / submit, cpu':28s} {results['floor cpu ms'] / results['submit cpu ms']:8.2f}")
     print(f"ratings stored {stored} (expected {2 * (len(warm) + len(timed) + 1)})")
     if os.environ.get("BENCH_SHOW_SQL"):

@@ -3,7 +3,8 @@
 ``/bench/bare/``     a bare Django view inserting one row (the baseline of issue 7).
 ``/bench/audited/<client>/``  the floor of issue 16: what every clinical write must do and
                      nothing else. A signed-in user, the visibility check (the client, found
-                     through ``visible_clients``, must be one the user may see: 404 otherwise),
+                     through the visibility rule of ``alliance.care.visibility``, in the same one short statement
+                     as the rating's lookup uses: 404 otherwise),
                      one row inserted and its audit event appended to the hash chain, in one
                      transaction. No form, no scoring, no episode lock, no task.
 """
@@ -16,14 +17,15 @@ from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_POST
 
 from alliance.audit.services import client_ip, record
-from alliance.care.visibility import visible_clients
+from alliance.care.visibility import visible_client_id
 from alliance.urls import urlpatterns as app_patterns
 
 
 def _insert(request) -> int:
     with connection.cursor() as cursor:
         cursor.execute(
-            "INSERT INTO bench_bare (at, v) VALUES (CURRENT_TIMESTAMP, %s) RETURNING id", [len(request.body)]
+            "INSERT INTO bench_bare (at, v) VALUES (CURRENT_TIMESTAMP, %s) RETURNING id",
+            [len(request.body)],
         )
         return cursor.fetchone()[0]
 
@@ -41,8 +43,7 @@ def bare_insert(request):
 @login_required
 def audited_insert(request, public_id: str):
     with transaction.atomic():
-        client = visible_clients(request.user).filter(public_id=public_id).values("pk").first()
-        if client is None:
+        if visible_client_id(request.user, public_id) is None:
             raise Http404("No such client")
         row = _insert(request)
         agency_id = request.user.membership.agency_id

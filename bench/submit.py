@@ -196,6 +196,26 @@ def main(argv: list[str] | None = None) -> int:
             profiler.disable()
         floor_runs.append(measure(lambda: (floor(), floor())))
     stored = Administration.objects.count()
+    # The follow-up tasks the submits queued, run as ``alliance worker --batch`` runs them: what
+    # the worker spends per rating beside the server (the floor queues none).
+    from django.core.management import call_command
+    from django_tasks_db.models import DBTaskResult
+
+    queued = DBTaskResult.objects.filter(status="READY").count()
+    with CaptureQueriesContext(connection) as worker_queries:
+        wall0, cpu0 = time.perf_counter(), time.process_time()
+        if profiler:
+            profiler = cProfile.Profile(time.process_time)
+            profiler.enable()
+        call_command("db_worker", batch=True, interval=0, verbosity=0)
+        if profiler:
+            profiler.disable()
+            import pstats
+
+            pstats.Stats(profiler).sort_stats("cumulative").print_stats(70)
+        worker_run = (time.perf_counter() - wall0, time.process_time() - cpu0)
+    worker_statements = len(worker_queries.captured_queries)
+    failed = DBTaskResult.objects.exclude(status="SUCCESSFUL").count()
     if profiler:
         import pstats
 
@@ -212,6 +232,8 @@ def main(argv: list[str] | None = None) -> int:
         "floor wall ms": med(floor_runs, 0),
         "floor cpu ms": med(floor_runs, 1),
     }
+    results["follow-up wall ms"] = worker_run[0] / max(queued, 1) * 1000
+    results["follow-up cpu ms"] = worker_run[1] / max(queued, 1) * 1000
     for key, value in results.items():
         print(f"{key:28s} {value:8.2f}")
     counts = ", ".join(str(len(captured[name])) for name in ("ors", "srs", "floor"))
@@ -220,6 +242,10 @@ def main(argv: list[str] | None = None) -> int:
         f"{'floor / submit, wall':28s} {results['floor wall ms'] / results['submit wall ms']:8.2f}"
     )
     print(f"{'floor / submit, cpu':28s} {results['floor cpu ms'] / results['submit cpu ms']:8.2f}")
+    print(
+        f"{'follow-up statements':28s} {worker_statements / max(queued, 1):8.1f} per task "
+        f"({queued} tasks, {failed} not successful)"
+    )
     print(f"ratings stored {stored} (expected {2 * (len(warm) + len(timed) + 1)})")
     if os.environ.get("BENCH_SHOW_SQL"):
         for name, statements in captured.items():

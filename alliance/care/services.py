@@ -693,9 +693,55 @@ WITH administration AS (
     SELECT %s, %s, id, %s::jsonb, %s FROM administration
 ), attended AS (
     UPDATE care_session SET attendance = %s WHERE id = %s AND attendance = %s RETURNING id
-)
+){queued}
 SELECT (SELECT id FROM administration), EXISTS (SELECT 1 FROM attended)
 """
+
+
+def _queue_row(episode_id: int) -> tuple[str, list[object]]:
+    """The follow-up task's row as one more clause of the rating's statement, when the queue is
+    the database (``ALLIANCE_TASKS=database``); ("", []) otherwise (then it is enqueued).
+
+    The row is the one ``follow_up_rating.enqueue(episode_id, administration_id)`` writes
+    (django_tasks_db's model, its defaults and its pre_save handler), without the ORM's cost
+    per rating; the administration's id comes from the statement itself.
+    """
+    from django.db.models.signals import pre_save
+    from django_tasks_db.backend import DatabaseBackend
+    from django_tasks_db.models import DBTaskResult
+
+    backend = follow_up_rating.get_backend()
+    if type(backend) is not DatabaseBackend:
+        return "", []
+    task = follow_up_rating
+    row = DBTaskResult(
+        id=backend._get_id(),
+        args_kwargs={"args": [], "kwargs": {}},
+        priority=task.priority,
+        task_path=task.module_path,
+        queue_name=task.queue_name,
+        run_after=task.run_after,
+        backend_name=backend.alias,
+    )
+    pre_save.send(DBTaskResult, instance=row, raw=False, using=connection.alias, update_fields=None)
+    columns, values, params = [], [], []
+    for field in DBTaskResult._meta.concrete_fields:
+        columns.append(connection.ops.quote_name(field.column))
+        if field.name == "args_kwargs":
+            values.append(
+                "jsonb_build_object('args', jsonb_build_array(%s::bigint, administration.id), "
+                "'kwargs', '{}'::jsonb)"
+            )
+            params.append(episode_id)
+            continue
+        value = field.get_db_prep_save(field.pre_save(row, add=True), connection)
+        values.append("%s")
+        params.append(value)
+    clause = (
+        f", queued AS (INSERT INTO {DBTaskResult._meta.db_table} ({', '.join(columns)}) "
+        f"SELECT {', '.join(values)} FROM administration)"
+    )
+    return clause, params
 
 
 def _store_new_rating(
@@ -744,8 +790,9 @@ def _store_new_rating(
             created_at=now,
             updated_at=now,
         )
+        queued, queue_params = _queue_row(session.episode_id)
         cursor.execute(
-            _INSERT_NEW_RATING,
+            _INSERT_NEW_RATING.replace("{queued}", queued),
             [
                 agency_id,
                 administration.public_id,
@@ -769,6 +816,7 @@ def _store_new_rating(
                 Attendance.ATTENDED,
                 session.pk,
                 ATTENDANCE_NOT_SET,
+                *queue_params,
             ],
         )
         administration.pk, attended = cursor.fetchone()
@@ -784,8 +832,10 @@ def _store_new_rating(
                 {"before": ATTENDANCE_NOT_SET, "after": Attendance.ATTENDED},
             )
         )
-    # The summary, alerts and webhook follow in a task; its row commits with the rating.
-    follow_up_rating.enqueue(session.episode_id, administration.pk)
+    # The summary, alerts and webhook follow in a task; its row commits with the rating (written
+    # by the statement above when the queue is the database).
+    if not queued:
+        follow_up_rating.enqueue(session.episode_id, administration.pk)
     events.append(
         (
             "administration.recorded",

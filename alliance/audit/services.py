@@ -16,6 +16,7 @@ import json
 import zlib
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from django.db import connection, transaction
 from django.utils import timezone
@@ -136,7 +137,7 @@ def _append(agency_id: int, lane: int, events: list[AuditEvent]) -> None:
     rows = ", ".join(
         ["(%s, %s, %s, %s, %s, %s, %s, %s, %s::jsonb, %s, %s::inet, %s, %s, %s)"] * len(events)
     )
-    params: list[object] = []
+    params: list[Any] = []
     for e in events:
         params += [
             e.agency_id,

@@ -698,7 +698,7 @@ SELECT (SELECT id FROM administration), EXISTS (SELECT 1 FROM attended)
 """
 
 
-def _queue_row(episode_id: int) -> tuple[str, list[object]]:
+def _queue_row(episode_id: int) -> tuple[str, list[Any]]:
     """The follow-up task's row as one more clause of the rating's statement, when the queue is
     the database (``ALLIANCE_TASKS=database``); ("", []) otherwise (then it is enqueued).
 
@@ -714,19 +714,21 @@ def _queue_row(episode_id: int) -> tuple[str, list[object]]:
     if type(backend) is not DatabaseBackend:
         return "", []
     task = follow_up_rating
-    row = DBTaskResult(
+    row: DBTaskResult = DBTaskResult(
         id=backend._get_id(),
         args_kwargs={"args": [], "kwargs": {}},
         priority=task.priority,
         task_path=task.module_path,
         queue_name=task.queue_name,
-        run_after=task.run_after,
+        run_after=cast(Any, task.run_after),
         backend_name=backend.alias,
     )
     pre_save.send(DBTaskResult, instance=row, raw=False, using=connection.alias, update_fields=None)
-    columns, values, params = [], [], []
+    columns: list[str] = []
+    values: list[str] = []
+    params: list[Any] = []
     for field in DBTaskResult._meta.concrete_fields:
-        columns.append(connection.ops.quote_name(field.column))
+        columns.append(connection.ops.quote_name(cast(str, field.column)))
         if field.name == "args_kwargs":
             values.append(
                 "jsonb_build_object('args', jsonb_build_array(%s::bigint, administration.id), "

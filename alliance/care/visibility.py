@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from functools import cache
+from typing import Any, cast
 
 from django.db import connection
 from django.db.models import Exists, Model, OuterRef, Q, QuerySet
@@ -85,7 +86,7 @@ def get_visible_client_or_404(user, public_id: str) -> Client:
 # checks that both forms of the rule agree for every role, share, team and agency.
 
 
-def client_rule(user, alias: str) -> tuple[str, list[object]]:
+def client_rule(user, alias: str) -> tuple[str, list[Any]]:
     """``visible_clients`` as a SQL condition on the client table named ``alias``."""
     membership = active_membership(user)
     if membership is None:
@@ -123,7 +124,7 @@ def client_rule(user, alias: str) -> tuple[str, list[object]]:
 def _columns(model: type[Model], alias: str) -> tuple[str, list]:
     """The select list of a model's columns under ``alias``, with each column's converters."""
     fields = model._meta.concrete_fields
-    select = ", ".join(f"{alias}.{connection.ops.quote_name(f.column)}" for f in fields)
+    select = ", ".join(f"{alias}.{connection.ops.quote_name(cast(str, f.column))}" for f in fields)
     converters = []
     for field in fields:
         column = Col(alias, field)
@@ -132,14 +133,14 @@ def _columns(model: type[Model], alias: str) -> tuple[str, list]:
     return select, converters
 
 
-def _instance(model: type[Model], alias: str, values: tuple) -> Model:
+def _instance(model: type[Model], alias: str, values: tuple) -> Any:
     _select, converters = _columns(model, alias)
     converted = []
     for value, (column, found) in zip(values, converters, strict=True):
         for converter in found:
             value = converter(value, column, connection)
         converted.append(value)
-    return model.from_db(connection.alias, None, converted)
+    return model.from_db(connection.alias, (), converted)
 
 
 def visible_session(

@@ -12,4 +12,5 @@ BENCHMARKS: tuple[str, ...] = (
     "client_form",
     "report_pg",
     "scale",
+    "submit",
 )

@@ -2,8 +2,10 @@
 
 ``record(actor, agency, action, target, ip, detail)`` is the one way to add an event; call it
 inside the transaction of the change it describes (or on its own for a read). Writers of one
-chain (agency and lane, see ``models``) are serialised by a transaction-level advisory lock on
-PostgreSQL (SQLite serialises all writers anyway), so a chain never forks.
+chain (agency and lane, see ``models``) are serialised by a row lock on the lane's signed head
+(``SELECT ... FOR UPDATE`` on PostgreSQL, held until commit; SQLite serialises all writers
+anyway), so a chain never forks; the head also gives the next link (count and last hash)
+without reading the events.
 """
 
 from __future__ import annotations
@@ -12,8 +14,9 @@ import csv
 import io
 import json
 import zlib
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from django.db import connection, transaction
 from django.utils import timezone
@@ -24,13 +27,12 @@ from alliance.ops.csvsafe import safe_row
 
 from .models import GENESIS, LANES, REDACTED, AuditEvent, AuditHead, detail_digest, sign_head
 
-AUDIT_LOCK_SPACE = 0x41554454  # "AUDT": keeps these advisory locks apart from any others
-
 __all__ = [
     "AuditEvent",
     "Broken",
     "export_csv",
     "record",
+    "record_many",
     "redact",
     "record_request",
     "verify",
@@ -65,52 +67,149 @@ def record(
     ``target`` is a model instance with a ``public_id`` (or a ``(type, id)`` pair, or None);
     ``detail`` identifiers and scores only (no names: the trail outlives erasure).
     """
+    return record_many(actor, agency, [(action, target, detail)], ip)[0]
+
+
+def record_many(
+    actor,
+    agency: Agency | int,
+    entries: Sequence[tuple[str, object, Mapping[str, object] | None]],
+    ip: str | None = None,
+) -> list[AuditEvent]:
+    """Append several events, in this order, each ``(action, target, detail)`` as for ``record``.
+
+    The events of one lane (always the case with a signed-in actor) are appended together: one
+    lock of the lane's head, one statement for the rows and the head.
+    """
     agency_id = agency if isinstance(agency, int) else agency.pk
     authenticated = getattr(actor, "is_authenticated", False)
-    target_type, target_id = _target(target)
-    lane = lane_for(actor.pk if authenticated else None, target_id)
-    # No savepoint: a failure here must undo the whole change the event describes anyway.
+    events = []
+    for action, target, detail in entries:
+        target_type, target_id = _target(target)
+        details = _jsonable(detail)
+        events.append(
+            AuditEvent(
+                agency_id=agency_id,
+                lane=lane_for(actor.pk if authenticated else None, target_id),
+                actor=actor if authenticated else None,
+                actor_name=actor.get_username() if authenticated else "",
+                action=action,
+                target_type=target_type,
+                target_id=target_id,
+                detail=details,
+                detail_digest=detail_digest(details),
+                ip_address=ip or None,
+                at=now_ms(),
+            )
+        )
+    # No savepoint: a failure here must undo the whole change the events describe anyway.
     with transaction.atomic(savepoint=False):
-        _lock_chain(agency_id, lane)
+        start = 0
+        while start < len(events):  # runs of one lane, in order
+            end = start + 1
+            while end < len(events) and events[end].lane == events[start].lane:
+                end += 1
+            _append(agency_id, events[start].lane, events[start:end])
+            start = end
+    return events
+
+
+def _append(agency_id: int, lane: int, events: list[AuditEvent]) -> None:
+    """Link the events to the end of the lane and store them with the lane's new signed head.
+
+    The head row is the lane's lock: ``SELECT ... FOR UPDATE`` on PostgreSQL holds it until the
+    transaction commits, so writers of one lane queue there and a chain never forks (SQLite
+    admits one writer at a time anyway). A lane without a head yet (its first event) gets one.
+    """
+    seq, prev = _lock_head(agency_id, lane)
+    for event in events:
+        seq += 1
+        event.seq, event.prev_hash = seq, prev
+        event.hash = prev = event.compute_hash()
+    signature = sign_head(agency_id, lane, seq, prev)
+    if connection.vendor != "postgresql":
+        AuditEvent.objects.bulk_create(events)
+        AuditHead.objects.filter(agency_id=agency_id, lane=lane).update(
+            count=seq, last_hash=prev, signature=signature, updated_at=timezone.now()
+        )
+        return
+    # One statement: the events and the head's move.
+    rows = ", ".join(
+        ["(%s, %s, %s, %s, %s, %s, %s, %s, %s::jsonb, %s, %s::inet, %s, %s, %s)"] * len(events)
+    )
+    params: list[Any] = []
+    for e in events:
+        params += [
+            e.agency_id,
+            e.lane,
+            e.seq,
+            e.actor_id,
+            e.actor_name,
+            e.action,
+            e.target_type,
+            e.target_id,
+            json.dumps(e.detail),
+            e.detail_digest,
+            e.ip_address,
+            e.at,
+            e.prev_hash,
+            e.hash,
+        ]
+    params += [seq, prev, signature, timezone.now(), agency_id, lane]
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "WITH appended AS (INSERT INTO audit_auditevent (agency_id, lane, seq, actor_id, "
+            "actor_name, action, target_type, target_id, detail, detail_digest, ip_address, at, "
+            f"prev_hash, hash) VALUES {rows} RETURNING id) "
+            "UPDATE audit_audithead SET count = %s, last_hash = %s, signature = %s, "
+            "updated_at = %s WHERE agency_id = %s AND lane = %s "
+            "RETURNING (SELECT array_agg(id ORDER BY id) FROM appended)",
+            params,
+        )
+        ids = cursor.fetchone()[0]
+    for event, pk in zip(events, ids, strict=True):
+        event.pk = pk
+        event._state.adding = False
+        event._state.db = connection.alias
+
+
+HEAD_SQL = "SELECT count, last_hash FROM audit_audithead WHERE agency_id = %s AND lane = %s"
+
+
+def _lock_head(agency_id: int, lane: int) -> tuple[int, str]:
+    """(events in the lane, last hash) from the lane's head, locked until commit."""
+    lock = " FOR UPDATE" if connection.features.has_select_for_update else ""
+    with connection.cursor() as cursor:
+        cursor.execute(HEAD_SQL + lock, [agency_id, lane])
+        row = cursor.fetchone()
+        if row is not None:
+            return int(row[0]), str(row[1])
+        # The lane's first event (or its head was removed): the head starts where the events
+        # end. Two first writers insert the same head; the second waits for the first's commit
+        # and then locks the head it moved.
         last = (
             AuditEvent.objects.filter(agency_id=agency_id, lane=lane)
             .order_by("-seq")
             .values_list("seq", "hash")
             .first()
         )
-        seq, prev = (last[0] + 1, last[1]) if last else (1, GENESIS)
-        details = _jsonable(detail)
-        event = AuditEvent(
-            agency_id=agency_id,
-            lane=lane,
-            seq=seq,
-            actor=actor if authenticated else None,
-            actor_name=actor.get_username() if authenticated else "",
-            action=action,
-            target_type=target_type,
-            target_id=target_id,
-            detail=details,
-            detail_digest=detail_digest(details),
-            ip_address=ip or None,
-            at=now_ms(),
-            prev_hash=prev,
+        count, last_hash = last if last else (0, GENESIS)
+        cursor.execute(
+            "INSERT INTO audit_audithead (agency_id, lane, count, last_hash, signature, "
+            "updated_at) VALUES (%s, %s, %s, %s, %s, %s) "
+            "ON CONFLICT (agency_id, lane) DO NOTHING",
+            [
+                agency_id,
+                lane,
+                count,
+                last_hash,
+                sign_head(agency_id, lane, count, last_hash),
+                timezone.now(),
+            ],
         )
-        event.hash = event.compute_hash()
-        event.save(force_insert=True)
-        _move_head(agency_id, lane, seq, event.hash)
-    return event
-
-
-def _move_head(agency_id: int, lane: int, count: int, last_hash: str) -> None:
-    """Sign the lane's new end (in the event's transaction, under the lane's lock)."""
-    signature = sign_head(agency_id, lane, count, last_hash)
-    moved = AuditHead.objects.filter(agency_id=agency_id, lane=lane).update(
-        count=count, last_hash=last_hash, signature=signature, updated_at=timezone.now()
-    )
-    if not moved:
-        AuditHead.objects.create(
-            agency_id=agency_id, lane=lane, count=count, last_hash=last_hash, signature=signature
-        )
+        cursor.execute(HEAD_SQL + lock, [agency_id, lane])
+        row = cursor.fetchone()
+    return int(row[0]), str(row[1])
 
 
 def lane_for(actor_id: int | None, target_id: str) -> int:
@@ -118,17 +217,6 @@ def lane_for(actor_id: int | None, target_id: str) -> int:
     if actor_id is not None:
         return actor_id % LANES
     return zlib.crc32(target_id.encode()) % LANES
-
-
-def _lock_chain(agency_id: int, lane: int) -> None:
-    """Hold the chain until commit (PostgreSQL; SQLite's write transactions are exclusive)."""
-    if connection.vendor == "postgresql":
-        with connection.cursor() as cursor:
-            # Two 32-bit keys: "audit" in the first, agency and lane in the second.
-            cursor.execute(
-                "SELECT pg_advisory_xact_lock(%s, %s)",
-                [AUDIT_LOCK_SPACE, (agency_id * LANES + lane) % 2**31],
-            )
 
 
 def now_ms():

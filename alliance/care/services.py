@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from typing import Any, cast
 
 from django.core.exceptions import PermissionDenied
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, transaction
 from django.db.models import Count, Max, Q
 from django.dispatch import Signal
 from django.tasks import task
@@ -20,7 +20,7 @@ from django.utils.translation import gettext_lazy
 from alliance.accounts.models import Agency, Role, Team
 from alliance.accounts.permissions import has_role
 from alliance.audit.models import AuditEvent
-from alliance.audit.services import record, redact
+from alliance.audit.services import record, record_many, redact
 from alliance.science.instruments import ResponseError, ScoredResponse, UnknownInstrumentError
 from alliance.science.instruments.age_bands import DEFAULT_AGE_BAND, default_forms
 from alliance.science.signals import SAFETY_CODE
@@ -521,25 +521,29 @@ def record_administration(
     if not rater:
         raise ServiceError(_("The rater is missing."))
     scored = _score(instrument, items, total)
+    arguments = (
+        actor,
+        session,
+        instrument,
+        idempotency_key,
+        scored,
+        rater,
+        rater_relationship,
+        entry_mode,
+        replace,
+        ip,
+    )
     try:
-        return _store_administration(
-            actor,
-            session,
-            instrument,
-            idempotency_key,
-            scored,
-            rater,
-            rater_relationship,
-            entry_mode,
-            replace,
-            ip,
-        )
+        return _store_administration(*arguments)
     except IntegrityError:
         # Two identical submissions raced: the other one stored it; answer with its result.
         stored = _stored_key(session.agency_id, idempotency_key)
-        if stored is None:
-            raise
-        return stored
+        if stored is not None:
+            return stored
+        # Another save of the same form committed while this one waited for the episode (the
+        # quick path's checks had not seen it): decide again, now that it is visible (an
+        # AlreadyRatedError, or an edit when replacing).
+        return _store_administration(*arguments, careful=True)
 
 
 def _result_of(administration: Administration) -> dict[str, object]:
@@ -580,7 +584,15 @@ def _store_administration(
     entry_mode: str,
     replace: bool,
     ip: str | None,
+    careful: bool = False,
 ) -> RecordResult:
+    if not careful and connection.vendor == "postgresql":
+        stored = _store_new_rating(
+            actor, session, instrument, idempotency_key, scored, rater, rater_relationship,
+            entry_mode, ip,
+        )  # fmt: skip
+        if stored is not None:
+            return stored
     # Lock the episode so concurrent saves of one episode serialise and the summary stays right.
     episode = Episode.objects.select_for_update().get(pk=session.episode_id)
     if not episode.is_open:
@@ -673,6 +685,201 @@ def _store_administration(
     # Last in the transaction: the lock on the audit chain (lane) is then held only until commit.
     audit(episode.agency_id, actor, event[0], administration, ip, **event[1])
     return RecordResult(administration, existing is None)
+
+
+# The quick path of a new rating on PostgreSQL (issue 16): the same rules and rows as the
+# careful path below it, in two statements instead of eight. The first locks the episode and
+# answers every question the careful path asks one query at a time; anything but a new rating
+# of an open episode (a key seen before, a form already filled in) goes the careful way.
+# The checks' subqueries see the database as it was when the statement started: a save of the
+# same form that committed while this one waited for the lock is caught by the unique
+# constraints (IntegrityError), and record_administration then decides again, carefully.
+_CHECK_NEW_RATING = """
+SELECT e.end_date,
+       EXISTS (SELECT 1 FROM care_idempotencykey k WHERE k.agency_id = e.agency_id AND k.key = %s)
+       OR EXISTS (SELECT 1 FROM care_administration a
+                  WHERE a.agency_id = e.agency_id AND a.idempotency_key = %s),
+       EXISTS (SELECT 1 FROM care_administration a
+               WHERE a.agency_id = e.agency_id AND a.session_id = %s AND a.instrument = %s
+                 AND a.rater = %s)
+FROM care_episode e WHERE e.id = %s FOR UPDATE
+"""
+# The rating, the answer remembered for its key, and the session marked attended (a rating
+# makes a started session real), in one statement.
+_INSERT_NEW_RATING = """
+WITH administration AS (
+    INSERT INTO care_administration (agency_id, public_id, episode_id, session_id, instrument,
+        rater, rater_relationship, items, total, total_only, entry_mode, idempotency_key,
+        entered_by_id, created_at, updated_at)
+    VALUES (%s, %s, %s, %s, %s, %s, %s, %s::jsonb, %s, %s, %s, %s, %s, %s, %s)
+    RETURNING id
+), remembered AS (
+    INSERT INTO care_idempotencykey (agency_id, key, administration_id, result, created_at)
+    SELECT %s, %s, id, %s::jsonb, %s FROM administration
+), attended AS (
+    UPDATE care_session SET attendance = %s WHERE id = %s AND attendance = %s RETURNING id
+){queued}
+SELECT (SELECT id FROM administration), EXISTS (SELECT 1 FROM attended)
+"""
+
+
+def _queue_row(episode_id: int) -> tuple[str, list[Any]]:
+    """The follow-up task's row as one more clause of the rating's statement, when the queue is
+    the database (``ALLIANCE_TASKS=database``); ("", []) otherwise (then it is enqueued).
+
+    The row is the one ``follow_up_rating.enqueue(episode_id, administration_id)`` writes
+    (django_tasks_db's model, its defaults and its pre_save handler), without the ORM's cost
+    per rating; the administration's id comes from the statement itself.
+    """
+    from django.db.models.signals import pre_save
+    from django_tasks_db.backend import DatabaseBackend
+    from django_tasks_db.models import DBTaskResult
+
+    backend = follow_up_rating.get_backend()
+    if type(backend) is not DatabaseBackend:
+        return "", []
+    task = follow_up_rating
+    row: DBTaskResult = DBTaskResult(
+        id=backend._get_id(),
+        args_kwargs={"args": [], "kwargs": {}},
+        priority=task.priority,
+        task_path=task.module_path,
+        queue_name=task.queue_name,
+        run_after=cast(Any, task.run_after),
+        backend_name=backend.alias,
+    )
+    pre_save.send(DBTaskResult, instance=row, raw=False, using=connection.alias, update_fields=None)
+    columns: list[str] = []
+    values: list[str] = []
+    params: list[Any] = []
+    for field in DBTaskResult._meta.concrete_fields:
+        columns.append(connection.ops.quote_name(cast(str, field.column)))
+        if field.name == "args_kwargs":
+            values.append(
+                "jsonb_build_object('args', jsonb_build_array(%s::bigint, administration.id), "
+                "'kwargs', '{}'::jsonb)"
+            )
+            params.append(episode_id)
+            continue
+        value = field.get_db_prep_save(field.pre_save(row, add=True), connection)
+        values.append("%s")
+        params.append(value)
+    clause = (
+        f", queued AS (INSERT INTO {DBTaskResult._meta.db_table} ({', '.join(columns)}) "
+        f"SELECT {', '.join(values)} FROM administration)"
+    )
+    return clause, params
+
+
+def _store_new_rating(
+    actor,
+    session: Session,
+    instrument: str,
+    idempotency_key: str,
+    scored: ScoredResponse,
+    rater: str,
+    rater_relationship: str,
+    entry_mode: str,
+    ip: str | None,
+) -> RecordResult | None:
+    """Store a new rating the quick way (in the caller's transaction); None when it is not one.
+
+    Raises ServiceError for a closed episode, IntegrityError when a concurrent save won.
+    """
+    agency_id = session.agency_id
+    with connection.cursor() as cursor:
+        cursor.execute(
+            _CHECK_NEW_RATING,
+            [idempotency_key, idempotency_key, session.pk, instrument, rater, session.episode_id],
+        )
+        row = cursor.fetchone()
+        if row is None:
+            raise Episode.DoesNotExist("the session's episode was removed")
+        end_date, key_seen, form_filled = row
+        if end_date is not None:
+            raise ServiceError(_("This episode is closed."))
+        if key_seen or form_filled:
+            return None
+        now = timezone.now()
+        administration = Administration(
+            agency_id=agency_id,
+            episode_id=session.episode_id,
+            session=session,
+            instrument=instrument,
+            rater=rater,
+            rater_relationship=rater_relationship,
+            items=scored.items,
+            total=scored.total,
+            total_only=scored.total_only,
+            entry_mode=entry_mode,
+            idempotency_key=idempotency_key,
+            entered_by=actor if getattr(actor, "is_authenticated", False) else None,
+            created_at=now,
+            updated_at=now,
+        )
+        queued, queue_params = _queue_row(session.episode_id)
+        cursor.execute(
+            _INSERT_NEW_RATING.replace("{queued}", queued),
+            [
+                agency_id,
+                administration.public_id,
+                session.episode_id,
+                session.pk,
+                instrument,
+                rater,
+                rater_relationship,
+                json.dumps(administration.items),
+                administration.total,
+                administration.total_only,
+                entry_mode,
+                idempotency_key,
+                administration.entered_by_id,
+                now,
+                now,
+                agency_id,
+                idempotency_key,
+                json.dumps(_result_of(administration)),
+                now,
+                Attendance.ATTENDED,
+                session.pk,
+                ATTENDANCE_NOT_SET,
+                *queue_params,
+            ],
+        )
+        administration.pk, attended = cursor.fetchone()
+    administration._state.adding = False
+    administration._state.db = connection.alias
+    events: list[tuple[str, object, Mapping[str, object] | None]] = []
+    if attended:
+        session.attendance = Attendance.ATTENDED
+        events.append(
+            (
+                "session.attendance",
+                session,
+                {"before": ATTENDANCE_NOT_SET, "after": Attendance.ATTENDED},
+            )
+        )
+    # The summary, alerts and webhook follow in a task; its row commits with the rating (written
+    # by the statement above when the queue is the database).
+    if not queued:
+        follow_up_rating.enqueue(session.episode_id, administration.pk)
+    events.append(
+        (
+            "administration.recorded",
+            administration,
+            {
+                "session": session.number,
+                "instrument": instrument,
+                "rater": rater,
+                "items": scored.items,
+                "total": scored.total,
+                "entry_mode": entry_mode,
+            },
+        )
+    )
+    # Last in the transaction: the lock on the audit chain (lane) is then held only until commit.
+    record_many(actor, agency_id, events, ip)
+    return RecordResult(administration, True)
 
 
 @task

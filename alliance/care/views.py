@@ -54,7 +54,7 @@ from .models import (
 )
 from .progress import model_label, progress_svg
 from .rating_form import FormState, NotRated, live_stamp, read_items
-from .visibility import get_visible_client_or_404, visible_clients
+from .visibility import get_visible_client_or_404, visible_clients, visible_session
 
 ZONE_LABELS: dict[str, str | Promise] = {
     Zone.RED: gettext_lazy("Red"),
@@ -579,15 +579,10 @@ def _next_rater(episode: Episode, rater: str) -> str | None:
 
 
 def _session_of(request: HttpRequest, public_id: str, number: int) -> tuple[Client, Session]:
-    # One query (the visibility rule as a subquery): this is on the path of every rating.
-    session = get_object_or_404(
-        Session.objects.select_related("episode", "episode__client"),
-        episode__client__in=visible_clients(request.user),
-        episode__client__public_id=public_id,
-        number=number,
-        kind=SessionKind.INDIVIDUAL,
-        episode__end_date__isnull=True,
-    )
+    # One statement with the visibility rule written out: this is on the path of every rating.
+    session = visible_session(request.user, public_id, number)
+    if session is None:
+        raise Http404("No such session")
     return session.episode.client, session
 
 

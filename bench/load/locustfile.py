@@ -5,8 +5,9 @@ LOAD_SCENARIO=app   each user signs in as its own therapist and loops: open the 
 LOAD_SCENARIO=bare  each user posts to /bench/bare/ (one INSERT) at the same pace: the baseline;
                     with LOAD_PLAN too, the bare users carry the therapists' session cookies (the
                     baseline then pays for the session and user lookups like the app does).
-LOAD_SCENARIO=audited  each user posts to /bench/audited/ (signed in: one INSERT and its audit
-                    event in one transaction): the least a rating can cost under the other rules.
+LOAD_SCENARIO=audited  each user posts to /bench/audited/<client>/ (signed in, the visibility check
+                    for one of the user's clients, one INSERT and its audit event in one
+                    transaction): the floor of issue 16, what every clinical write must do.
 LOAD_PLAN           JSON file written by run.py: logins and session URLs per user.
 LOAD_PACE           iterations per second per user (0: flat out); LOAD_CASELOAD=0 skips the GET.
 """
@@ -55,6 +56,7 @@ class Therapist(HttpUser):
             return
         me = PLAN["users"][next(_slots) % len(PLAN["users"])]
         self.sessions = list(me["sessions"])
+        self.client_id = self.sessions[0].split("/")[2]  # /clients/<public id>/sessions/<n>/
         # run.py signed each user in beforehand: no Argon2 logins inside the measured time.
         self.client.cookies.set("sessionid", me["session"], domain="127.0.0.1", path="/")
         self.client.cookies.set("csrftoken", me["csrf"], domain="127.0.0.1", path="/")
@@ -86,9 +88,13 @@ class Therapist(HttpUser):
     def work(self):
         if SCENARIO in ("bare", "audited"):
             # The same shape as the app's iteration: two inserts where it posts two ratings.
+            # The audited floor checks that the user may see a client (the first of the plan).
+            url = "/bench/bare/"
+            if SCENARIO == "audited":
+                url = f"/bench/audited/{self.client_id}/"
             for _ in range(2):
                 with self.client.post(
-                    f"/bench/{SCENARIO}/",
+                    url,
                     data="x",
                     name=f"{SCENARIO} insert",
                     allow_redirects=False,

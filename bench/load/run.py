@@ -7,17 +7,19 @@ Phases, one after the other against the same server and database:
   2. paced-app    each user opens the caseload and posts an ORS and an SRS every 10 s
   3. flat-bare    bare inserts as fast as the server answers (anonymous requests)
   4. flat-bare-signed-in  the same, carrying the therapists' session cookies
-  5. flat-audited signed-in inserts with their audit event (bench/load/urls.py): the least a
-                  rating can cost under the issue's other rules, to show what 60% would demand
+  5. flat-audited the floor (bench/load/urls.py): signed in, the visibility check, one insert
+                  and its audit event in one transaction: what every clinical write must do
   6. flat-app     rating posts as fast as the server answers (no caseload)
 The server runs as in production: gunicorn plus one ``alliance worker`` (database task queue,
 niced: background work yields the CPU to requests) that refreshes summaries and alerts after
 each rating. After the phases the queue is drained and every episode's stored summary is
 compared with one recomputed from its ratings.
-Checks: 0 errors, ratings sent == ratings stored, every follow-up task succeeded, summaries
-right, audit chain intact, p95 < 200 ms (paced-app), and flat-out submit throughput >= 60% of
-the bare endpoint's in the same run (against the anonymous and the signed-in baseline).
-Needs PostgreSQL on 127.0.0.1:5432 (user postgres, trust); creates and drops ``alliance_load``.
+Checks (issue 16): 0 errors, ratings sent == ratings stored, every follow-up task succeeded,
+summaries right, audit chain intact, p95 < 100 ms (paced-app), and flat-out submit throughput
+>= 80% of the audited floor's in the same run. The ratios against the bare inserts (issue 7's
+criterion, replaced) are printed for information.
+Needs PostgreSQL on 127.0.0.1:5432 (user postgres, trust); creates and drops the database
+``$LOAD_DATABASE`` (``alliance_load`` unless set).
 """
 
 from __future__ import annotations
@@ -37,7 +39,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
 BIN = Path(sys.executable).parent
-DB = "alliance_load"
+DB = os.environ.get("LOAD_DATABASE", "alliance_load")
 PG = "postgres://postgres@127.0.0.1:5432"
 
 SEED = r"""
@@ -400,13 +402,11 @@ def main(argv: list[str] | None = None) -> int:
     checks = {
         "0 errors": errors == 0,
         "ratings sent == stored": report["ratings_sent"] == report["ratings_stored"],
-        "p95 < 200 ms (paced app, all requests)": report["paced_app_all"]["p95_ms"] < 200,
+        "p95 < 100 ms (paced app, all requests)": report["paced_app_all"]["p95_ms"] < 100,
         "every follow-up task succeeded": set(state["tasks"]) == {"SUCCESSFUL"},
         "summaries equal a recomputation": state["summaries_wrong"] == 0,
         "audit chain intact": audit_broken == 0,
-        "submit >= 60% of bare, paced": report["paced_ratio"] >= 0.6,
-        "submit >= 60% of bare signed in, flat out": report["flat_ratio_signed_in"] >= 0.6,
-        "submit >= 60% of bare anonymous, flat out": report["flat_ratio"] >= 0.6,
+        "submit >= 80% of the audited floor, flat out": report["flat_submit_vs_audited"] >= 0.8,
     }
     print(json.dumps(report, indent=2))
     print(f"users {args.users}, {args.seconds} s per phase, pace {args.pace}/s per user")
@@ -417,8 +417,9 @@ def main(argv: list[str] | None = None) -> int:
         f"{report['flat_ratio_signed_in']:.2f} (signed-in bare)"
     )
     print(
-        f"info  signed-in insert + audit event / bare: {report['flat_audited_vs_bare']:.2f}; "
-        f"submit / signed-in insert + audit event: {report['flat_submit_vs_audited']:.2f}"
+        f"info  audited floor / bare: {report['flat_audited_vs_bare']:.2f}; "
+        f"submit / audited floor: {report['flat_submit_vs_audited']:.2f}; "
+        f"submit / bare, paced: {report['paced_ratio']:.2f}"
     )
     return 0 if all(checks.values()) else 1
 

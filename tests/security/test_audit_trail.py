@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import io
+from datetime import timedelta
 
 import pytest
 from django.core.management import CommandError, call_command
@@ -14,6 +15,7 @@ from alliance.audit.models import GENESIS, LANES, AppendOnlyError, AuditEvent
 from alliance.audit.services import lane_for, record, verify, verify_agency
 from alliance.care import services
 from tests.security.conftest import logged_in
+from tests.web.personas import START
 
 
 def test_each_event_links_to_the_previous_one_of_its_agency_and_lane(personas):
@@ -253,3 +255,63 @@ def test_reads_through_the_api_are_recorded_with_the_token_user(personas):
     )
     assert other.status_code == 404
     assert AuditEvent.objects.filter(action__startswith="api.read").count() == 2
+
+
+def test_events_appended_together_follow_each_other_in_their_lanes_in_order(personas):
+    from alliance.audit.models import AuditHead
+    from alliance.audit.services import record_many
+
+    before = record(personas.tara, personas.riverside, "test.before", None, None)
+    events = record_many(
+        personas.tara,
+        personas.riverside,
+        [("test.a", personas.tara_client, {"n": 1}), ("test.b", None, None), ("test.c", None, {})],
+        "10.0.0.9",
+    )
+    assert [e.seq for e in events] == [before.seq + 1, before.seq + 2, before.seq + 3]
+    assert [e.prev_hash for e in events] == [before.hash, events[0].hash, events[1].hash]
+    stored = AuditEvent.objects.filter(pk__in=[e.pk for e in events]).order_by("seq")
+    assert [(e.action, e.hash, e.ip_address) for e in stored] == [
+        (e.action, e.hash, "10.0.0.9") for e in events
+    ]
+    head = AuditHead.objects.get(agency=personas.riverside, lane=before.lane)
+    assert (head.count, head.last_hash) == (events[-1].seq, events[-1].hash)
+    # Without a signed-in actor the events go by their targets, each lane linked on its own.
+    anonymous = record_many(
+        None,
+        personas.riverside,
+        [("test.x", ("session", "a"), None), ("test.y", ("session", "b"), None)],
+    )
+    assert [e.lane for e in anonymous] == [lane_for(None, "a"), lane_for(None, "b")]
+    assert verify_agency(personas.riverside.pk)[1] == []
+
+
+def test_a_lane_whose_head_is_missing_continues_from_its_last_event(personas):
+    from alliance.audit.models import AuditHead
+
+    first = record(personas.theo, personas.riverside, "test.one", None, None)
+    AuditHead.objects.filter(agency=personas.riverside, lane=first.lane).delete()
+    assert verify_agency(personas.riverside.pk)[1] != []  # the removal is seen
+    second = record(personas.theo, personas.riverside, "test.two", None, None)
+    assert (second.seq, second.prev_hash) == (first.seq + 1, first.hash)
+    assert verify_agency(personas.riverside.pk)[1] == []
+
+
+def test_many_ratings_of_several_users_leave_every_chain_verifiable(personas):
+    for user, client in (
+        (personas.tara, personas.tara_client),
+        (personas.theo, personas.theo_client),
+    ):
+        for week in range(6):
+            session = services.start_session(user, client, on=START + timedelta(days=7 * week))
+            for code, total in (("ors", 20), ("srs", 36)):
+                services.record_administration(
+                    user, session, instrument=code, idempotency_key=f"{user}-{week}-{code}",
+                    total=total,
+                )  # fmt: skip
+    checked, broken = verify_agency(personas.riverside.pk)
+    assert broken == [] and checked == AuditEvent.objects.filter(agency=personas.riverside).count()
+    recorded = AuditEvent.objects.filter(action="administration.recorded")
+    attended = AuditEvent.objects.filter(action="session.attendance")
+    # Each session was only started: its first rating made it attended (audited with it).
+    assert recorded.count() == 24 and attended.count() == 12

@@ -154,3 +154,55 @@ def test_concurrent_submissions_for_one_session_stay_consistent(request):
     assert AuditEvent.objects.filter(action="administration.recorded").count() == 3
     assert AuditEvent.objects.filter(action="administration.edited").count() == 2
     assert verify_agency(personas.riverside.pk)[1] == []  # the chain never forked
+
+
+@pytest.mark.django_db(transaction=True)
+def test_concurrent_new_ratings_of_one_form_store_one_and_refuse_or_replay_the_others(request):
+    """The quick path of a new rating (PostgreSQL) checks before the episode lock is granted; a
+    save that wins meanwhile must still leave one row, an AlreadyRatedError for a different key
+    and the stored answer for the same key. Runs itself on PostgreSQL on a SQLite run."""
+    if connection.vendor != "postgresql":
+        result = subprocess.run(
+            [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", request.node.nodeid],
+            cwd=Path(__file__).resolve().parents[2],
+            env={**os.environ, "DATABASE_URL": PG_URL},
+            capture_output=True,
+            text=True,
+            timeout=300,
+        )
+        assert result.returncode == 0 and "1 passed" in result.stdout, (
+            result.stdout[-3000:] + result.stderr[-2000:]
+        )
+        return
+    from tests.web.personas import create_personas
+
+    personas = create_personas()
+    session = services.start_session(personas.tara, personas.tara_client)
+    answers: list[object] = []
+
+    def save(key: str, total: int):
+        def job():
+            try:
+                answers.append(
+                    services.record_administration(
+                        personas.tara, session, instrument="ors", idempotency_key=key, total=total
+                    )
+                )
+            except services.AlreadyRatedError as refused:
+                answers.append(refused)
+
+        return job
+
+    # Three keys for one form (three devices) and each key twice (double clicks).
+    jobs = [save(key, total) for key, total in (("a", 10), ("b", 20), ("c", 30)) for _ in (1, 2)]
+    assert _run_in_threads(jobs) == []
+    stored = Administration.objects.get(session=session, instrument="ors")
+    results = [a for a in answers if isinstance(a, services.RecordResult)]
+    refused = [a for a in answers if isinstance(a, services.AlreadyRatedError)]
+    assert len(results) + len(refused) == 6
+    assert [r.created for r in results].count(True) == 1
+    assert {r.administration.pk for r in results} == {stored.pk}
+    assert all(r.administration.pk == stored.pk for r in refused)
+    assert AuditEvent.objects.filter(action="administration.recorded").count() == 1
+    assert AuditEvent.objects.filter(action="session.attendance").count() == 1
+    assert verify_agency(personas.riverside.pk)[1] == []

@@ -14,7 +14,7 @@ from django.shortcuts import redirect, render
 from django.urls import path
 from django.utils import timezone
 from django.utils.translation import gettext as _
-from django.views.decorators.http import require_GET, require_http_methods
+from django.views.decorators.http import require_http_methods, require_safe
 
 from alliance.accounts.models import Membership, Role
 from alliance.accounts.network import client_ip
@@ -44,7 +44,7 @@ def _recent_merges(agency_id: int):
     )
 
 
-@require_GET
+@require_safe
 @role_required(Role.ADMIN)
 def client_list(request: HttpRequest) -> HttpResponse:
     membership = require_role(request.user, Role.ADMIN)

@@ -17,7 +17,7 @@ from django.urls import path, reverse
 from django.utils import translation
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
-from django.views.decorators.http import require_GET, require_http_methods, require_POST
+from django.views.decorators.http import require_http_methods, require_POST, require_safe
 
 from alliance.accounts import services
 from alliance.accounts.forms import (
@@ -69,7 +69,7 @@ def _invitation_url(request: HttpRequest):
 # --- people ----------------------------------------------------------------------------------
 
 
-@require_GET
+@require_safe
 @role_required(*SUPERVISOR_OR_ADMIN)
 def people(request: HttpRequest) -> HttpResponse:
     agency = _agency(request)
@@ -195,7 +195,7 @@ def _person_page(
     return render(request, "agency/person.html", context, status=status)
 
 
-@require_GET
+@require_safe
 @role_required(*SUPERVISOR_OR_ADMIN)
 def person(request: HttpRequest, public_id: str) -> HttpResponse:
     return _person_page(request, get_visible_person_or_404(request.user, public_id))
@@ -295,7 +295,7 @@ def reset_two_factor(request: HttpRequest, public_id: str) -> HttpResponse:
 # --- teams -----------------------------------------------------------------------------------
 
 
-@require_GET
+@require_safe
 @role_required(*SUPERVISOR_OR_ADMIN)
 def teams(request: HttpRequest) -> HttpResponse:
     rows = []
@@ -360,7 +360,7 @@ def _team_page(request: HttpRequest, team, *, status=200, forms=None, error="") 
     return render(request, "agency/team.html", context, status=status)
 
 
-@require_GET
+@require_safe
 @role_required(*SUPERVISOR_OR_ADMIN)
 def team(request: HttpRequest, public_id: str) -> HttpResponse:
     return _team_page(request, get_visible_team_or_404(request.user, public_id))

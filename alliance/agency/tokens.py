@@ -18,7 +18,7 @@ from django.shortcuts import redirect, render
 from django.urls import path
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
-from django.views.decorators.http import require_GET, require_http_methods
+from django.views.decorators.http import require_http_methods, require_safe
 
 from alliance.accounts.models import Role
 from alliance.accounts.permissions import require_role, role_required
@@ -54,7 +54,7 @@ def _tokens_for(user):
     return tokens
 
 
-@require_GET
+@require_safe
 @role_required()
 def token_list(request: HttpRequest) -> HttpResponse:
     tokens = list(_tokens_for(request.user).order_by("revoked_at", "-created_at"))
@@ -132,7 +132,7 @@ def token_new(request: HttpRequest) -> HttpResponse:
     )
 
 
-@require_GET
+@require_safe
 @role_required()
 def token_created(request: HttpRequest) -> HttpResponse:
     """The new token's secret, once: taken out of the session as it is shown."""

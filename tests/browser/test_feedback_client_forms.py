@@ -397,11 +397,14 @@ def test_the_client_form_is_accessible_light_and_quick_on_a_phone(
     page = context.new_page()
     page.set_viewport_size(PHONE)
     sizes: list[int] = []
+    paths: list[str] = []
 
     def measure(response) -> None:
         headers = sum(len(k) + len(v) + 4 for k, v in response.headers.items())
         body = 0 if 300 <= response.status < 400 else len(response.body())
         sizes.append(headers + body)
+        assert response.url.startswith(live_server.url), response.url  # nothing from elsewhere
+        paths.append(response.url.removeprefix(live_server.url).split("?")[0])
 
     page.on("response", measure)
     started = time.monotonic()
@@ -409,7 +412,9 @@ def test_the_client_form_is_accessible_light_and_quick_on_a_phone(
     page.wait_for_load_state("networkidle")
     page.remove_listener("response", measure)
     weight = sum(sizes)
-    assert len(sizes) == 3  # the page, one stylesheet, one script; nothing from elsewhere
+    # The page, one stylesheet, one script and the favicon, all from this server.
+    assert len(paths) == 4 and paths[0] == f"/f/{link.token}/", paths
+    assert sorted(path.rsplit(".", 1)[-1] for path in paths[1:]) == ["css", "js", "svg"], paths
     assert weight < PAGE_BUDGET, f"the form page transferred {weight} bytes"
     assert_accessible(page)
     assert page.evaluate("document.documentElement.scrollWidth") <= PHONE["width"]

@@ -171,7 +171,9 @@ def test_a_therapist_adds_a_new_client_and_the_forms_follow_the_age_band(persona
     )
     assert Client.objects.filter(display_code="NEW-1").count() == 1
     assert browser.post(url, {"display_code": "NEW-2", "birth_year": "19x0"}).status_code == 400
-    assert browser.post(url, {"display_code": "NEW-3"}).status_code == 400  # no band, no year
+    # Neither band nor year: the form's defaults stand (an adult), as the form shows them.
+    assert browser.post(url, {"display_code": "NEW-3"}).status_code == 302
+    assert Client.objects.get(display_code="NEW-3").age_band == "adult"
     # No band chosen: it follows from the birth year (4 years old -> YCORS/YCSRS).
     year = str(timezone.localdate().year - 4)
     browser.post(url, {"display_code": "NEW-4", "age_band": "", "birth_year": year})

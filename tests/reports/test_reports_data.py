@@ -124,7 +124,7 @@ def test_the_column_reader_gives_the_rows_of_the_queryset_with_missing_values_mi
     ):
         columns = fetch_columns(queryset, fields)
         assert list(columns) == list(fields)
-        read = sorted(zip(*(texts(columns[field]) for field in fields)))
+        read = sorted(zip(*(texts(columns[field]) for field in fields), strict=True))
         expected = sorted(tuple(map(text, row)) for row in queryset)
         assert len(read) > 1 and read == expected
         for field in ("total", "number", "pk", "episode_id"):

@@ -243,6 +243,61 @@ def load(frame, therapists_n: int, chunk_episodes: int = 10_000):
     return agency, admin
 
 
+def replicate(agency_id: int, copies: int) -> None:
+    """Make the agency's history ``copies`` times as large: copies of its clients, episodes,
+    sessions and administrations with new ids (same dates, scores and therapists).
+
+    For the scale runs: seeding 3M administrations through the bulk import takes too long on a
+    loaded 2-core machine; copying rows in SQL takes a minute or two.
+    """
+    from django.db import connection, transaction
+
+    tables = {
+        "care_client": "id, public_id, display_code, name, birth_year, age_band, created_at, "
+        "agency_id, team_id, therapist_id",
+        "care_episode": "id, public_id, start_date, end_date, outcome_instrument, "
+        "alliance_instrument, raters, ending, session_count, last_session_date, intake_total, "
+        "last_outcome_total, last_outcome_session, zone, last_alliance_total, alliance_flag, "
+        "agency_id, client_id",
+        "care_session": "id, public_id, number, date, attendance, agency_id, episode_id, kind",
+        "care_administration": "id, public_id, instrument, rater, rater_relationship, items, "
+        "total, total_only, entry_mode, idempotency_key, created_at, updated_at, agency_id, "
+        "entered_by_id, episode_id, session_id",
+    }
+    changed = {
+        "public_id": "left(md5(public_id || '-' || %(k)s), 32)",
+        "display_code": "display_code || '-' || %(k)s",
+        "idempotency_key": "md5(idempotency_key || '-' || %(k)s)",
+        "client_id": "client_id + %(care_client)s * %(k)s",
+        "episode_id": "episode_id + %(care_episode)s * %(k)s",
+        "session_id": "session_id + %(care_session)s * %(k)s",
+    }
+    with transaction.atomic(), connection.cursor() as cursor:
+        offsets = {}
+        for table in tables:
+            cursor.execute(f"SELECT max(id) FROM {table}")  # nosec B608 (fixed names)
+            offsets[table] = cursor.fetchone()[0]
+        for k in range(1, copies):
+            for table, columns in tables.items():
+                names = [c.strip() for c in columns.split(",")]
+                values = [
+                    f"id + {offsets[table]} * %(k)s" if c == "id" else changed.get(c, c)
+                    for c in names
+                ]
+                cursor.execute(
+                    f"INSERT INTO {table} ({columns}) SELECT {', '.join(values)} "  # nosec B608
+                    f"FROM {table} WHERE agency_id = %(agency)s AND id <= %(last)s",
+                    {**offsets, "k": k, "agency": agency_id, "last": offsets[table]},
+                )
+                print(f"copy {k}: {table} {cursor.rowcount:,} rows", flush=True)
+        for table in tables:
+            cursor.execute(
+                f"SELECT setval(pg_get_serial_sequence('{table}', 'id'), max(id)) FROM {table}"  # nosec B608
+            )
+    with connection.cursor() as cursor:
+        cursor.execute("VACUUM ANALYZE")
+
+
 def best_of(label: str, function, repeat: int = 3):
     times, result = [], None
     for _ in range(repeat):
@@ -399,6 +454,12 @@ def main(argv: list[str] | None = None) -> int:
         "transaction rolled back afterwards)",
     )
     parser.add_argument(
+        "--copies",
+        type=int,
+        default=1,
+        help="with --reuse: first make the agency's history this many times as large (SQL copies)",
+    )
+    parser.add_argument(
         "--memory-only",
         action="store_true",
         help="(internal) render the page once and print the process's RSS as JSON",
@@ -422,6 +483,10 @@ def main(argv: list[str] | None = None) -> int:
 
         agency = Agency.objects.get(name="Benchmark")
         admin = User.objects.get(username="bench-admin")
+        if args.copies > 1:
+            start = time.perf_counter()
+            replicate(agency.pk, args.copies)
+            print(f"{args.copies} copies of the history: {time.perf_counter() - start:.1f} s")
         with connection.cursor() as cursor:
             # As autovacuum keeps a production table: statistics fresh, the visibility map set
             # (which index-only scans need).

@@ -19,6 +19,7 @@ import contextlib
 import datetime
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -363,13 +364,13 @@ def _postgres_columns(queryset, fields: tuple[str, ...]) -> dict[str, np.ndarray
         return {field: np.array([], dtype=object) for field in fields}
     counts = np.array([row[len(texts)] for row in groups], dtype=np.int64)
     group_of_row = np.repeat(np.arange(len(groups)), counts)
-    result: dict[str, np.ndarray] = {}
+    result: dict[str, Any] = {}  # numpy arrays, and categoricals for the codes
     for i, name in enumerate(texts):
         field = fields[names.index(name)]
         values = [row[i] for row in groups]
         if field in _CODES:
             categories, codes = np.unique(np.asarray(values, dtype=str), return_inverse=True)
-            result[field] = pd.Categorical.from_codes(codes[group_of_row], categories)
+            result[field] = pd.Categorical.from_codes(codes[group_of_row], pd.Index(categories))
             continue
         if field in _NULLABLE_TEXT:
             values = [np.nan if value in ("", None) else value for value in values]

@@ -323,16 +323,6 @@ class Administration(models.Model):
 
     class Meta:
         ordering = ["session__number", "instrument"]
-        indexes = [
-            # The agency report reads these columns of an agency's rows of some instruments: from
-            # this index alone (an index-only scan), a fifth of the table's size with the items
-            # (docs/performance.md, "Agency report on PostgreSQL"). SQLite ignores ``include``.
-            models.Index(
-                fields=["agency", "instrument", "rater"],
-                include=["episode", "session", "total"],
-                name="administration_report_covering",
-            ),
-        ]
         constraints = [
             models.UniqueConstraint(
                 fields=["agency", "session", "instrument", "rater"],

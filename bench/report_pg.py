@@ -1,24 +1,27 @@
 """Benchmark: the agency effectiveness report over 1,000,000 administrations in PostgreSQL.
 
-    .venv/bin/python bench/report_pg.py [--episodes 100000] [--therapists 500] [--keep]
+    .venv/bin/python bench/report_pg.py [--episodes 100000] [--therapists 500] [--repeat 3]
+        [--reuse [--copies K]] [--with-index] [--explain FILE]
     (or: .venv/bin/python -m bench report_pg)
 
 In one run: simulate the administrations table (``alliance.science.simulate``), create a scratch
 database (``BENCH_DATABASE_URL``, default postgres://postgres@127.0.0.1:5432/alliance_bench_reports;
 dropped and re-created), migrate it, write one agency's clients, episodes, sessions and
-administrations into it with the bulk import (``alliance.api.imports``), then time (best of 3)
+administrations into it with the bulk import, ``VACUUM ANALYZE`` (as autovacuum would), then time
+(best of ``--repeat``)
 
-* ``administrations_frame`` (the data layer: episodes, administrations and their sessions by
-  ``COPY``, joined in numpy) alone;
-* ``services.effectiveness_report`` (data layer + every index + therapist effects + attendance);
-* the whole page ``GET /reports/effectiveness/`` through Django's test client (template, charts);
-* the baseline: one hand-written SQL query computing the same headline aggregates (episodes,
-  used, mean/SD of intake and change, ES, % reliable improvement/deterioration, drop-out, mean
-  SRS, cancellations, overall and per quarter) in the database;
+* the whole page ``GET /reports/effectiveness/`` through Django's test client (template, charts)
+  and the baseline, interleaved: one hand-written SQL query computing every number the report
+  shows, per quarter and overall (``BASELINE_SQL``), also with JIT off (the faster counts);
+* ``administrations_frame`` (the data layer) and ``services.effectiveness_report``, and the steps;
+* with ``--with-index``, the page with a covering index built in a rolled-back transaction;
 
-and prints the ratios report / SQL, checks that both give the same numbers, and prints EXPLAIN
-(ANALYZE, BUFFERS) of the report's queries and of the baseline. Targets: page < 3 s, within 3x of
-the SQL baseline. Results go in docs/performance.md (section "Agency report on PostgreSQL").
+checks that the report and the SQL give the same 37 numbers per quarter and overall, prints the
+ratios, time and memory per million rows (peak RSS of a fresh process rendering the page), and
+EXPLAIN (ANALYZE, BUFFERS) of the report's queries and of the baseline. ``--reuse`` keeps the
+loaded database (and applies new migrations); ``--copies K`` first makes its history K times as
+large in SQL (scale runs). Targets (issue 16): page <= 1.5x the SQL and < 1 s. Results go in
+docs/performance.md (section "Agency report on PostgreSQL").
 """
 
 from __future__ import annotations

@@ -16,7 +16,7 @@ administrations into it with the bulk import, ``VACUUM ANALYZE`` (as autovacuum 
 * ``administrations_frame`` (the data layer) and ``services.effectiveness_report``, and the steps;
 * with ``--with-index``, the page with a covering index built in a rolled-back transaction;
 
-checks that the report and the SQL give the same 37 numbers per quarter and overall, prints the
+checks that the report and the SQL give the same numbers (32 per quarter, 35 overall), prints the
 ratios, time and memory per million rows (peak RSS of a fresh process rendering the page), and
 EXPLAIN (ANALYZE, BUFFERS) of the report's queries and of the baseline. ``--reuse`` keeps the
 loaded database (and applies new migrations); ``--copies K`` first makes its history K times as

@@ -158,7 +158,8 @@ def _append(agency_id: int, lane: int, events: list[AuditEvent]) -> None:
     params += [seq, prev, signature, timezone.now(), agency_id, lane]
     with connection.cursor() as cursor:
         cursor.execute(
-            "WITH appended AS (INSERT INTO audit_auditevent (agency_id, lane, seq, actor_id, "
+            # Only the placeholders of the rows are formatted in; every value is a parameter.
+            "WITH appended AS (INSERT INTO audit_auditevent (agency_id, lane, seq, actor_id, "  # nosec B608
             "actor_name, action, target_type, target_id, detail, detail_digest, ip_address, at, "
             f"prev_hash, hash) VALUES {rows} RETURNING id) "
             "UPDATE audit_audithead SET count = %s, last_hash = %s, signature = %s, "

@@ -181,7 +181,8 @@ def visible_client_id(user, public_id: str) -> int | None:
     rule, params = client_rule(user, "c")
     with connection.cursor() as cursor:
         cursor.execute(
-            f"SELECT c.id FROM {Client._meta.db_table} c WHERE c.public_id = %s AND {rule}",
+            # Only a table name and the rule (placeholders) are formatted in; values are parameters.
+            f"SELECT c.id FROM {Client._meta.db_table} c WHERE c.public_id = %s AND {rule}",  # nosec B608
             [public_id, *params],
         )
         row = cursor.fetchone()

@@ -41,3 +41,13 @@ def test_an_unreadable_file_is_explained_in_spanish_with_the_same_code(personas,
     assert spanish.json()["code"] == english.json()["code"] == "unreadable"
     assert english.json()["message"].endswith("it is not a CSV text file")
     assert spanish.json()["message"].endswith("no es un archivo de texto CSV")
+
+
+def test_a_bundle_that_is_not_fhir_is_explained_in_spanish_with_the_same_code(personas, api_as):
+    api = api_as(personas.alice)
+    spanish = api.post("/imports/fhir", {"resourceType": "Patient"}, HTTP_ACCEPT_LANGUAGE="es")
+    english = api.post("/imports/fhir", {"resourceType": "Patient"}, HTTP_ACCEPT_LANGUAGE="en")
+    assert spanish.status_code == english.status_code == 422
+    assert spanish.json()["code"] == english.json()["code"] == "invalid_fhir"
+    assert english.json()["message"] == "expected a FHIR Bundle (resourceType Bundle)"
+    assert spanish.json()["message"] == "se esperaba un Bundle FHIR (resourceType Bundle)"

@@ -26,6 +26,7 @@ from __future__ import annotations
 from typing import Any
 
 import pandas as pd
+from django.utils.translation import gettext as _
 from pydantic import ValidationError
 
 from .imports import PROBLEM_COLUMN, ROW_COLUMN, ImportReport, import_table
@@ -47,7 +48,7 @@ def validate_bundle(bundle: Any) -> None:
     from fhir.resources.R4B import get_fhir_model_class
 
     if not isinstance(bundle, dict) or bundle.get("resourceType") != "Bundle":
-        raise FhirImportError("expected a FHIR Bundle (resourceType Bundle)")
+        raise FhirImportError(_("expected a FHIR Bundle (resourceType Bundle)"))
     try:
         get_fhir_model_class("Bundle").model_validate(bundle)
     except ValidationError as error:
@@ -55,9 +56,11 @@ def validate_bundle(bundle: Any) -> None:
             {"location": ".".join(str(part) for part in e["loc"]), "message": e["msg"]}
             for e in error.errors()[:100]
         ]
-        raise FhirImportError("the bundle is not valid FHIR", problems) from None
+        raise FhirImportError(_("the bundle is not valid FHIR"), problems) from None
     except (ValueError, TypeError, KeyError) as error:
-        raise FhirImportError(f"the bundle is not valid FHIR: {error}") from None
+        raise FhirImportError(
+            _("the bundle is not valid FHIR: %(error)s") % {"error": error}
+        ) from None
 
 
 def _instrument_code(canonical: str) -> str:
@@ -151,7 +154,9 @@ def bundle_to_table(bundle: Any, *, therapist: str, known_ids: set[str] | None =
             "total": answers.get("total", ""),
         }
         if resource.get("status") not in ("completed", "amended"):
-            row[PROBLEM_COLUMN] = "status: only completed or amended responses can be imported"
+            row[PROBLEM_COLUMN] = "status: " + _(
+                "only completed or amended responses can be imported"
+            )
         for position, key in enumerate(keys[:MAX_ITEMS], start=1):
             row[f"item_{position}"] = answers.get(key, "")
         rows.append(row)

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 
 from django.db import transaction
 from django.utils import timezone
+from django.utils.translation import gettext as _
 
 from alliance.accounts import permissions
 from alliance.accounts.models import Agency, Role
@@ -56,18 +57,22 @@ def create_token(
     that form created is answered with an empty ``secret`` (the secret was shown once already).
     """
     if scope not in Scope.values:
-        raise ServiceError(f"unknown scope {scope!r} (expected read or write)")
+        raise ServiceError(
+            _("unknown scope %(scope)s (expected read or write)") % {"scope": repr(scope)}
+        )
     if kind not in TokenKind.values:
-        raise ServiceError(f"unknown token kind {kind!r}")
+        raise ServiceError(_("unknown token kind %(kind)s") % {"kind": repr(kind)})
     membership = active_membership(user)
     if membership is None:
-        raise ServiceError("the user does not belong to an agency")
+        raise ServiceError(_("the user does not belong to an agency"))
     if kind == TokenKind.INTEGRATION and not is_admin(user):
-        raise ServiceError("only an agency admin can own an integration token")
+        raise ServiceError(_("only an agency admin can own an integration token"))
     if expires_days is not None and expires_days < 1:
-        raise ServiceError("expiry must be at least one day")
+        raise ServiceError(_("expiry must be at least one day"))
     if scope not in allowed_scopes(user, kind):
-        raise ServiceError(f"scope {scope!r} is not allowed for this token")
+        raise ServiceError(
+            _("scope %(scope)s is not allowed for this token") % {"scope": repr(scope)}
+        )
     if form_key:
         # Serialise submissions of one user (the membership row), then look for the form's token.
         type(membership).objects.select_for_update().filter(pk=membership.pk).first()
@@ -169,7 +174,7 @@ def create_webhook_endpoint(
     events = list(dict.fromkeys(events or WebhookEvent.values))
     unknown = [event for event in events if event not in WebhookEvent.values]
     if unknown:
-        raise ServiceError(f"unknown event(s): {', '.join(unknown)}")
+        raise ServiceError(_("unknown event(s): %(events)s") % {"events": ", ".join(unknown)})
     try:
         webhooks.check_url(url)
     except webhooks.BlockedAddress as error:

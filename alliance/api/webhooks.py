@@ -41,6 +41,7 @@ from django.conf import settings
 from django.db import transaction
 from django.tasks import task
 from django.utils import timezone
+from django.utils.translation import gettext as _
 
 from alliance.care.models import Administration, Alert
 
@@ -113,21 +114,21 @@ def check_url(url: str, resolve: Callable | None = None) -> tuple[str, str, int,
         parts = urllib.parse.urlsplit(url)
         port = parts.port
     except ValueError:
-        raise BlockedAddress("the webhook URL is not valid") from None
+        raise BlockedAddress(_("the webhook URL is not valid")) from None
     schemes = ("https", "http") if settings.DEBUG else ("https",)
     if parts.scheme not in schemes:
-        raise BlockedAddress("the webhook URL must start with https://")
+        raise BlockedAddress(_("the webhook URL must start with https://"))
     host = parts.hostname
     if not host or parts.username or parts.password or any(c in url for c in "\x00\r\n "):
-        raise BlockedAddress("the webhook URL is not valid")
+        raise BlockedAddress(_("the webhook URL is not valid"))
     port = port or (443 if parts.scheme == "https" else 80)
     try:
         addresses = [info[4][0] for info in resolve(host, port, type=socket.SOCK_STREAM)]
     except (OSError, UnicodeError):
-        raise BlockedAddress("the webhook host cannot be found") from None
+        raise BlockedAddress(_("the webhook host cannot be found")) from None
     if not addresses or not all(address_allowed(address) for address in addresses):
         raise BlockedAddress(
-            "the webhook URL must reach a public address (not a local, private or metadata one)"
+            _("the webhook URL must reach a public address (not a local, private or metadata one)")
         )
     return parts.scheme, host, port, addresses[0]
 

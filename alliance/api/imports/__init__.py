@@ -26,6 +26,8 @@ from collections.abc import Mapping
 
 import pandas as pd
 from django.db import transaction
+from django.utils.translation import gettext as _
+from django.utils.translation import ngettext
 
 from alliance.accounts.models import Agency, Team, User
 from alliance.audit.services import record as audit_record
@@ -109,8 +111,18 @@ class ImportRefused(ValueError):
     """A table given by code (not by a user) has invalid rows; nothing was written."""
 
     def __init__(self, report: ImportReport):
-        first = "; ".join(f"row {e.row} {e.column}: {e.message}" for e in report.errors[:5])
-        super().__init__(f"{report.error_count} problem(s) in the table: {first}")
+        first = "; ".join(
+            _("row %(row)s %(column)s: %(message)s")
+            % {"row": e.row, "column": e.column, "message": e.message}
+            for e in report.errors[:5]
+        )
+        count = report.error_count
+        summary = ngettext(
+            "%(count)s problem(s) in the table: %(first)s",
+            "%(count)s problem(s) in the table: %(first)s",
+            count,
+        )
+        super().__init__(summary % {"count": count, "first": first})
         self.report = report
 
 

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from typing import cast
 
 import pandas as pd
+from django.utils.translation import gettext as _
 
 from alliance.accounts.models import Agency
 from alliance.care.models import Administration, Client, Episode, Session, SessionKind
@@ -81,7 +82,7 @@ def plan(agency: Agency, clean: pd.DataFrame, errors: Errors) -> Plan:
             continue
         episode_id = known
         if owners[episode_id] != client_code:
-            errors.add(index, "client_id", "this episode was imported for another client")
+            errors.add(index, "client_id", _("this episode was imported for another client"))
             continue
         previous = stored.get((episode_id, number, instrument, rater))
         if previous is None:
@@ -91,7 +92,11 @@ def plan(agency: Agency, clean: pd.DataFrame, errors: Errors) -> Plan:
         elif abs(previous - total) < 1e-9:
             unchanged += 1
         else:
-            errors.add(index, "total", f"already imported with total {previous:g}")
+            errors.add(
+                index,
+                "total",
+                _("already imported with total %(total)s") % {"total": f"{previous:g}"},
+            )
     chosen = clean.loc[new_rows]
     new_episodes = sorted(set(chosen["episode_id"]) - set(existing_episodes))
     codes = set(chosen.loc[~chosen["episode_id"].isin(existing_episodes), "client_id"])
@@ -128,8 +133,8 @@ def _check_open_episodes(
     for index, code in rows["client_id"].items():
         if existing_clients[code] in busy:
             # The clean frame keeps the CSV's integer row index; the stubs type it Hashable.
-            errors.add(cast(int, index), "ending", "this client already has an open episode")
+            errors.add(cast(int, index), "ending", _("this client already has an open episode"))
     open_new = chosen[chosen["episode_id"].isin(new_episodes) & (chosen["ending"] == "")]
     several = open_new.groupby("client_id")["episode_id"].transform("nunique") > 1
     for index in open_new.index[several.to_numpy()]:
-        errors.add(int(index), "ending", "a client can have only one open episode")
+        errors.add(int(index), "ending", _("a client can have only one open episode"))

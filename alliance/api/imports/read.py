@@ -11,6 +11,7 @@ import re
 from typing import IO
 
 import pandas as pd
+from django.utils.translation import gettext as _
 
 # The agency CSV export of the reports app (alliance.reports.exports.administration_rows) names
 # some columns differently; its episode_id is the episode's public id (re-importing an agency's
@@ -40,21 +41,31 @@ def check_header(start: str) -> None:
     parts = re.split(r"\r\n|\n|\r", start[: MAX_HEADER_CHARS + 2], maxsplit=1)
     line = parts[0]
     if len(line) > MAX_HEADER_CHARS or (len(parts) == 1 and len(start) > MAX_HEADER_CHARS):
-        raise ImportFormatError(f"the header line is longer than {MAX_HEADER_CHARS} characters")
+        raise ImportFormatError(
+            _("the header line is longer than %(count)s characters") % {"count": MAX_HEADER_CHARS}
+        )
     if line.count(",") >= MAX_COLUMNS:  # cheap bound before the csv module splits it
-        raise ImportFormatError(f"the header has more than {MAX_COLUMNS} columns")
+        raise ImportFormatError(
+            _("the header has more than %(count)s columns") % {"count": MAX_COLUMNS}
+        )
     try:
         names = [name.strip().lower() for name in next(csv.reader([line]), [])]
     except csv.Error as error:
-        raise ImportFormatError(f"cannot read the header line: {error}") from None
+        raise ImportFormatError(
+            _("cannot read the header line: %(error)s") % {"error": error}
+        ) from None
     if not any(names):
-        raise ImportFormatError("the file has no header line")
+        raise ImportFormatError(_("the file has no header line"))
     if len(names) > MAX_COLUMNS:
-        raise ImportFormatError(f"the header has more than {MAX_COLUMNS} columns")
+        raise ImportFormatError(
+            _("the header has more than %(count)s columns") % {"count": MAX_COLUMNS}
+        )
     seen: set[str] = set()
     for name in names:
         if name in seen:
-            raise ImportFormatError(f"the header repeats the column {name!r}"[:200])
+            raise ImportFormatError(
+                (_("the header repeats the column %(name)s") % {"name": repr(name)})[:200]
+            )
         seen.add(name)
 
 
@@ -65,20 +76,26 @@ def read_csv(source: bytes | str | IO) -> pd.DataFrame:
     if isinstance(source, bytes):
         check_header(source[: MAX_HEADER_CHARS * 4 + 2].decode("utf-8-sig", "replace"))
         if b"\x00" in source:
-            raise ImportFormatError("the file contains NUL characters: it is not a CSV text file")
+            raise ImportFormatError(
+                _("the file contains NUL characters: it is not a CSV text file")
+            )
         try:
             source = source.decode("utf-8-sig")
         except UnicodeDecodeError:
-            raise ImportFormatError("the file is not UTF-8 text") from None
+            raise ImportFormatError(_("the file is not UTF-8 text")) from None
     if isinstance(source, str):
         check_header(source.removeprefix("\ufeff"))
         if "\x00" in source:
-            raise ImportFormatError("the file contains NUL characters: it is not a CSV text file")
+            raise ImportFormatError(
+                _("the file contains NUL characters: it is not a CSV text file")
+            )
         source = io.StringIO(source)
     try:
         frame = pd.read_csv(source, dtype=str, keep_default_na=False, skipinitialspace=True)
     except (pd.errors.ParserError, pd.errors.EmptyDataError, ValueError, csv.Error) as error:
-        raise ImportFormatError(f"cannot read the CSV file: {error}") from None
+        raise ImportFormatError(
+            _("cannot read the CSV file: %(error)s") % {"error": error}
+        ) from None
     frame.columns = [str(column).strip().lower() for column in frame.columns]
     # Our exports quote text a spreadsheet would run (alliance.ops.csvsafe): read it back as it was.
     for column in frame.columns:

@@ -7,6 +7,7 @@ import datetime
 from django.core.paginator import Paginator
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
+from django.utils.translation import gettext as _
 from django.views.decorators.http import require_http_methods, require_safe
 
 from alliance.accounts.models import Role
@@ -37,6 +38,7 @@ def _filtered(request: HttpRequest, agency):
         events = events.filter(target_id=filters["target"])
     if filters["actor"]:
         events = events.filter(actor_name=filters["actor"])
+    days: dict[str, datetime.date] = {}
     for key, lookup in (("since", "at__date__gte"), ("until", "at__date__lte")):
         try:
             day = datetime.date.fromisoformat(filters[key]) if filters[key] else None
@@ -44,8 +46,16 @@ def _filtered(request: HttpRequest, agency):
             day = None
             filters[key] = ""
         if day is not None:
+            days[key] = day
             events = events.filter(**{lookup: day})
-    return events, filters
+    return events, filters, _range_problem(days)
+
+
+def _range_problem(days: dict[str, datetime.date]) -> str:
+    """Why the dates select nothing whatever the trail holds (the end before the start), or ""."""
+    if "since" in days and "until" in days and days["until"] < days["since"]:
+        return str(_("The end date is before the start date: swap them to see any events."))
+    return ""
 
 
 @require_safe
@@ -53,7 +63,7 @@ def _filtered(request: HttpRequest, agency):
 def event_list(request: HttpRequest) -> HttpResponse:
     agency = agency_of(request.user)
     assert agency is not None  # role_required admits agency members only
-    events, filters = _filtered(request, agency)
+    events, filters, range_error = _filtered(request, agency)
     page = Paginator(events, PAGE_SIZE).get_page(request.GET.get("page"))
     checked, broken = (None, None)
     if request.GET.get("verify"):
@@ -64,6 +74,7 @@ def event_list(request: HttpRequest) -> HttpResponse:
     context = {
         "page": page,
         "filters": filters,
+        "range_error": range_error,
         "actions": list(actions),
         "checked": checked,
         "broken": broken,
@@ -77,7 +88,7 @@ def event_list(request: HttpRequest) -> HttpResponse:
 def export(request: HttpRequest) -> HttpResponse:
     agency = agency_of(request.user)
     assert agency is not None  # role_required admits agency members only
-    events, filters = _filtered(request, agency)
+    events, filters, _range_error = _filtered(request, agency)
     body = export_csv(events.order_by("lane", "seq").iterator(chunk_size=2000))
     record_request(
         request,

@@ -83,6 +83,16 @@ def test_an_end_date_before_the_start_date_says_so_instead_of_showing_nothing(pe
     assert 'data-testid="range-error"' not in ordered.content.decode()
 
 
+def test_the_audit_list_says_when_its_end_date_is_before_its_start_date(personas):
+    alice = logged_in(personas.alice)
+    inverted = alice.get("/audit/", {"since": "2026-06-01", "until": "2026-01-01"})
+    text = inverted.content.decode()
+    assert inverted.status_code == 200 and 'data-testid="range-error"' in text
+    assert "The end date is before the start date" in text
+    ordered = alice.get("/audit/", {"since": "2026-01-01", "until": "2026-06-01"})
+    assert 'data-testid="range-error"' not in ordered.content.decode()
+
+
 # -- the audit list ----------------------------------------------------------------------------
 
 

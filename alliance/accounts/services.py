@@ -479,6 +479,7 @@ def deactivate(
     from django.utils.translation import gettext as _
 
     from alliance.care.models import Client
+    from alliance.care.services import hand_over_clients
     from alliance.feedback.models import Group
 
     _lock_agency(agency)
@@ -498,24 +499,10 @@ def deactivate(
             raise PeopleError(_("Choose an active colleague to take over."))
     if successor is None and (clients.exists() or groups.exists()):
         raise PeopleError(_("Choose who takes over their clients."))
-    moved = 0
+    moved = groups_moved = 0
     if successor is not None:
-        for client in clients.order_by("pk"):
-            _audit(
-                actor,
-                agency,
-                "client.reassigned",
-                client,
-                ip,
-                previous=person.public_id,
-                therapist=successor.public_id,
-                reason="deactivation",
-            )
-            moved += 1
-        clients.update(therapist=successor)
+        moved = hand_over_clients(actor, clients, successor, ip=ip, reason="deactivation")
         groups_moved = groups.update(leader=successor)
-    else:
-        groups_moved = 0
     person.is_active = False
     person.save(update_fields=["is_active"])
     counts = {"clients_reassigned": moved, "groups_reassigned": groups_moved}

@@ -1312,6 +1312,22 @@ def reassign_client(actor, client: Client, therapist, *, ip: str | None = None) 
         raise ServiceError(_("Choose an active member of this agency."))
     if therapist.pk == client.therapist_id:
         return client
+    _move_client(actor, client, therapist, ip)
+    return client
+
+
+def hand_over_clients(actor, clients, therapist, *, ip: str | None = None, **detail) -> int:
+    """Move every client of ``clients`` (a queryset) to ``therapist`` the way a reassignment
+    does, e.g. when their therapist is deactivated; the caller checked who may. The count."""
+    moved = 0
+    for client in clients.select_for_update().select_related("therapist").order_by("pk"):
+        if client.therapist_id != therapist.pk:
+            _move_client(actor, client, therapist, ip, **detail)
+            moved += 1
+    return moved
+
+
+def _move_client(actor, client: Client, therapist, ip: str | None, **detail) -> None:
     before = client.therapist
     client.therapist = therapist
     client.save(update_fields=["therapist"])
@@ -1325,8 +1341,8 @@ def reassign_client(actor, client: Client, therapist, *, ip: str | None = None) 
         ip,
         before=before.public_id,
         after=therapist.public_id,
+        **detail,
     )
-    return client
 
 
 def _merge_refusal(duplicate: Client, kept: Client) -> str:

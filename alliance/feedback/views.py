@@ -34,7 +34,7 @@ from alliance.care.visibility import get_visible_client_or_404, visible_clients
 from alliance.science.instruments import ResponseError
 
 from . import forms, services
-from .models import FeedbackLink, Group, GroupMember, LinkState
+from .models import Channel, FeedbackLink, Group, GroupMember, LinkState
 from .panel import LINK_FORM_ERROR
 
 KIOSK_SESSION_KEY = "feedback_kiosk_link"
@@ -338,10 +338,16 @@ def create_link(request: HttpRequest, session_id: str) -> HttpResponse:
         return refused(error)
     # Redirect after post: the page of the new link (its id only in the address, never the
     # token or the client's address), so a reload shows it again and makes no other link.
-    ready = dict(request.session.get(READY_LINKS, {}))
-    ready[new.link.public_id] = {"token": new.token, "channel": channel}
-    request.session[READY_LINKS] = dict(list(ready.items())[-READY_LINKS_KEPT:])
+    _keep_ready(request, new.link.public_id, {"token": new.token, "channel": channel})
     return redirect("feedback:link_ready", link_id=new.link.public_id)
+
+
+def _keep_ready(request: HttpRequest, link_id: str, secret: dict[str, str]) -> None:
+    """Hold what the "ready" page shows once made (a token or a PIN) in the server-side session,
+    never in the address; only the last few are kept."""
+    ready = dict(request.session.get(READY_LINKS, {}))
+    ready[link_id] = secret
+    request.session[READY_LINKS] = dict(list(ready.items())[-READY_LINKS_KEPT:])
 
 
 def wants_plain(request: HttpRequest) -> bool:
@@ -356,6 +362,8 @@ def link_ready(request: HttpRequest, link_id: str) -> HttpResponse:
     link = get_object_or_404(FeedbackLink.objects.select_related("session"), public_id=link_id)
     session = _visible_session(request.user, link.session.public_id)
     kept = request.session.get(READY_LINKS, {}).get(link.public_id)
+    if link.channel == Channel.KIOSK:
+        return _kiosk_ready(request, link, session, kept)
     url = ""
     if kept and link.state() == LinkState.OPEN:
         url = request.build_absolute_uri(
@@ -392,15 +400,26 @@ def create_kiosk(request: HttpRequest, session_id: str) -> HttpResponse:
         )
     except ServiceError as error:
         return refused(error)
-    kiosk_url = request.build_absolute_uri(
-        reverse("feedback:kiosk", kwargs={"agency_id": session.episode.agency.public_id})
-    )
+    # Redirect after post, as for links: a reload shows the same code and PIN, makes no new pass.
+    _keep_ready(request, new.link.public_id, {"pin": new.pin, "channel": Channel.KIOSK})
+    return redirect("feedback:link_ready", link_id=new.link.public_id)
+
+
+def _kiosk_ready(
+    request: HttpRequest, link: FeedbackLink, session: Session, kept: dict[str, str] | None
+) -> HttpResponse:
+    """The code and PIN of a kiosk pass; the PIN only in the browser that made it, while open."""
+    shown = kept is not None and link.state() == LinkState.OPEN
     context = {
-        "new": new,
-        "kiosk_url": kiosk_url,
+        "code": link.kiosk_code if shown else "",
+        "pin": kept["pin"] if shown and kept else "",
+        "kiosk_url": request.build_absolute_uri(
+            reverse("feedback:kiosk", kwargs={"agency_id": session.episode.agency.public_id})
+        ),
         "back": _session_url(session),
-        "minutes": services.kiosk_minutes(),
-        "form_name": instrument_for(new.link.instrument).name,
+        "minutes": max(1, round((link.expires_at - link.created_at).total_seconds() / 60)),
+        "form_name": instrument_for(link.instrument).name,
+        "state_label": link.get_state_display(),
     }
     return _no_store(render(request, "feedback/kiosk_ready.html", context))
 

@@ -112,11 +112,55 @@ def test_a_code_of_one_agency_does_not_open_at_another_agencys_kiosk(personas, t
     assert response.status_code == 400
 
 
-def test_the_therapist_sees_the_code_and_pin_once_after_creating_a_pass(personas, tara_session):
+def shown_pass(page: str) -> tuple[str, str]:
+    code = re.search(r'data-testid="kiosk-code">([A-Z2-9]{6})<', page).group(1)
+    pin = re.search(r'data-testid="kiosk-pin">(\d{4})<', page).group(1)
+    return code, pin
+
+
+def test_the_therapist_sees_the_code_and_pin_after_creating_a_pass(personas, tara_session):
     browser = Browser()
     browser.force_login(personas.tara)
     url = reverse("feedback:create_kiosk", kwargs={"session_id": tara_session.public_id})
-    page = browser.post(url, {"instrument": "ors"}).content.decode()
-    code = re.search(r'data-testid="kiosk-code">([A-Z2-9]{6})<', page).group(1)
-    assert FeedbackLink.objects.get().kiosk_code == code
+    response = browser.post(url, {"instrument": "ors"})
+    # Redirect after post: the address names the pass only, never its code or PIN.
+    assert response.status_code == 302
+    link = FeedbackLink.objects.get()
+    assert response["Location"] == reverse("feedback:link_ready", args=[link.public_id])
+    page = browser.get(response["Location"]).content.decode()
+    code, pin = shown_pass(page)
+    assert link.kiosk_code == code
     assert personas.riverside.public_id in page
+    # The PIN shown is the one that opens the form on the tablet.
+    tablet = Browser()
+    opened = tablet.post(kiosk_url(personas), {"code": code, "pin": pin})
+    assert opened.status_code == 302
+
+
+def test_reloading_the_kiosk_ready_page_shows_the_same_pass_and_makes_no_other(
+    personas, tara_session
+):
+    browser = Browser()
+    browser.force_login(personas.tara)
+    url = reverse("feedback:create_kiosk", kwargs={"session_id": tara_session.public_id})
+    ready = browser.post(url, {"instrument": "ors"})["Location"]
+    first = shown_pass(browser.get(ready).content.decode())
+    assert shown_pass(browser.get(ready).content.decode()) == first
+    assert FeedbackLink.objects.count() == 1
+
+
+def test_the_kiosk_pin_is_not_shown_to_another_browser_or_after_the_pass_is_used(
+    personas, tara_session
+):
+    browser = Browser()
+    browser.force_login(personas.tara)
+    url = reverse("feedback:create_kiosk", kwargs={"session_id": tara_session.public_id})
+    ready = browser.post(url, {"instrument": "ors"})["Location"]
+    other = Browser()
+    other.force_login(personas.tara)
+    page = other.get(ready).content.decode()
+    assert 'data-testid="kiosk-not-shown"' in page and 'data-testid="kiosk-pin"' not in page
+    link = FeedbackLink.objects.get()
+    services.revoke_link(personas.tara, link)
+    page = browser.get(ready).content.decode()
+    assert 'data-testid="kiosk-not-shown"' in page and 'data-testid="kiosk-pin"' not in page

@@ -137,13 +137,18 @@ def test_the_therapist_sees_the_code_and_pin_after_creating_a_pass(personas, tar
     assert opened.status_code == 302
 
 
-def test_reloading_the_kiosk_ready_page_shows_the_same_pass_and_makes_no_other(
-    personas, tara_session
-):
+def pass_made_by_tara(personas, tara_session) -> tuple[Browser, str]:
+    """Tara's browser after creating a kiosk pass, and the address of its "ready" page."""
     browser = Browser()
     browser.force_login(personas.tara)
     url = reverse("feedback:create_kiosk", kwargs={"session_id": tara_session.public_id})
-    ready = browser.post(url, {"instrument": "ors"})["Location"]
+    return browser, browser.post(url, {"instrument": "ors"})["Location"]
+
+
+def test_reloading_the_kiosk_ready_page_shows_the_same_pass_and_makes_no_other(
+    personas, tara_session
+):
+    browser, ready = pass_made_by_tara(personas, tara_session)
     first = shown_pass(browser.get(ready).content.decode())
     assert shown_pass(browser.get(ready).content.decode()) == first
     assert FeedbackLink.objects.count() == 1
@@ -152,10 +157,7 @@ def test_reloading_the_kiosk_ready_page_shows_the_same_pass_and_makes_no_other(
 def test_the_kiosk_pin_is_not_shown_to_another_browser_or_after_the_pass_is_used(
     personas, tara_session
 ):
-    browser = Browser()
-    browser.force_login(personas.tara)
-    url = reverse("feedback:create_kiosk", kwargs={"session_id": tara_session.public_id})
-    ready = browser.post(url, {"instrument": "ors"})["Location"]
+    browser, ready = pass_made_by_tara(personas, tara_session)
     other = Browser()
     other.force_login(personas.tara)
     page = other.get(ready).content.decode()

@@ -204,21 +204,24 @@ def main(argv: list[str] | None = None) -> int:
     queued = DBTaskResult.objects.filter(status="READY").count()
     with CaptureQueriesContext(connection) as worker_queries:
         wall0, cpu0 = time.perf_counter(), time.process_time()
-        if profiler:
-            profiler = cProfile.Profile(time.process_time)
-            profiler.enable()
+        worker_profiler = None
+        if profiler:  # its own profile: the submits' is printed below
+            worker_profiler = cProfile.Profile(time.process_time)
+            worker_profiler.enable()
         call_command("db_worker", batch=True, interval=0, verbosity=0)
-        if profiler:
-            profiler.disable()
+        if worker_profiler:
+            worker_profiler.disable()
             import pstats
 
-            pstats.Stats(profiler).sort_stats("cumulative").print_stats(70)
+            print("--- follow-up task (worker)")
+            pstats.Stats(worker_profiler).sort_stats("cumulative").print_stats(70)
         worker_run = (time.perf_counter() - wall0, time.process_time() - cpu0)
     worker_statements = len(worker_queries.captured_queries)
     failed = DBTaskResult.objects.exclude(status="SUCCESSFUL").count()
     if profiler:
         import pstats
 
+        print("--- submits")
         stats = pstats.Stats(profiler)
         stats.sort_stats("cumulative").print_stats(60)
         stats.print_callees("_store_new_rating|session_page|record_many")

@@ -8,7 +8,8 @@ themselves are read by the rating form state (``read_items``), not here.
 
 from __future__ import annotations
 
-from typing import Any, cast
+from functools import lru_cache
+from typing import Any, Self, cast
 
 from django import forms
 from django.core.validators import MaxValueValidator
@@ -160,30 +161,69 @@ class AttendanceForm(forms.Form):
 MANUAL_ENTRY_MODES = (EntryMode.PAPER, EntryMode.PHONE)
 
 
+class _Fixed:
+    """A rating form's field, never changed once made: every RatingForm uses the same object.
+
+    A Django form deep-copies its fields for each instance (so that one instance may change its
+    own); the rating form never changes them and is read on every rating submit (issue 16), where
+    the copies cost more than the rest of its reading. Only RatingForm's fields are fixed.
+    """
+
+    def __deepcopy__(self, memo: dict[int, Any]) -> Self:
+        return self
+
+
+class _FixedChoiceField(_Fixed, forms.ChoiceField):
+    pass
+
+
+class _FixedCharField(_Fixed, forms.CharField):
+    pass
+
+
+class _FixedBooleanField(_Fixed, forms.BooleanField):
+    pass
+
+
+@lru_cache(maxsize=64)
+def _instrument_fields(instruments: tuple[str, ...]) -> dict[str, forms.Field]:
+    """The fields that depend on the page's forms: which one was sent, and each one's total."""
+    fields: dict[str, forms.Field] = {
+        "instrument": _FixedChoiceField(
+            choices=[(code, code) for code in instruments],
+            error_messages=_choose(_("Unknown instrument.")),
+        )
+    }
+    for code in instruments:
+        fields[f"{code}-total"] = _FixedCharField(required=False)
+    return fields
+
+
 class RatingForm(forms.Form):
     """Everything a rating posts besides its items: which of the page's forms, a total typed from
     paper (``<code>-total``), how it was entered and who rated. The total stays text: the
     instrument definition scores it and names what is wrong."""
 
-    instrument = forms.ChoiceField(error_messages=_choose(_("Unknown instrument.")))
-    idempotency_key = forms.CharField(
+    # Its choices are the page's forms (``instruments``), set per instance.
+    instrument = _FixedChoiceField(error_messages=_choose(_("Unknown instrument.")))
+    idempotency_key = _FixedCharField(
         required=False,
         max_length=64,
         error_messages={"max_length": _("The form is out of date: reload the page and try again.")},
     )
-    entry_mode = forms.ChoiceField(
+    entry_mode = _FixedChoiceField(
         choices=[(mode.value, mode.label) for mode in MANUAL_ENTRY_MODES],
         required=False,
         error_messages=_choose(_("Choose paper or phone as the way the form was filled in.")),
     )
     # Ticked to replace a rating saved earlier in this session (an audited edit, never silent).
-    replace = forms.BooleanField(required=False)
-    rater = forms.ChoiceField(
+    replace = _FixedBooleanField(required=False)
+    rater = _FixedChoiceField(
         choices=Rater.choices,
         required=False,
         error_messages=_choose(_("Choose the raters from the list.")),
     )
-    relationship = forms.CharField(
+    relationship = _FixedCharField(
         required=False,
         max_length=100,
         error_messages={"max_length": _("The relationship is at most 100 characters long.")},
@@ -191,11 +231,8 @@ class RatingForm(forms.Form):
 
     def __init__(self, *args, instruments=(), **kwargs):
         super().__init__(*args, **kwargs)
-        cast(forms.ChoiceField, self.fields["instrument"]).choices = [
-            (code, code) for code in instruments
-        ]
-        for code in instruments:
-            self.fields[f"{code}-total"] = forms.CharField(required=False)
+        # The same field objects for every form of these instruments (made once, never changed).
+        self.fields.update(_instrument_fields(tuple(instruments)))
 
     def chosen_entry_mode(self) -> str:
         """Paper or phone when chosen; a total on its own came from paper unless told; else the

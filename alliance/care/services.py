@@ -111,6 +111,9 @@ class RecordResult:
     # For a repeated idempotency key: what that key's save stored (items, total, total_only,
     # entry_mode), which a later edit may since have changed; None for a new save.
     replayed: Mapping[str, object] | None = None
+    # The raters who have filled in this form in this session, when the save learnt it on the
+    # way (the quick path on PostgreSQL); None when not known.
+    form_raters: frozenset[str] | None = None
 
 
 def audit(
@@ -688,38 +691,43 @@ def _store_administration(
 
 
 # The quick path of a new rating on PostgreSQL (issue 16): the same rules and rows as the
-# careful path below it, in two statements instead of eight. The first locks the episode and
-# answers every question the careful path asks one query at a time; anything but a new rating
-# of an open episode (a key seen before, a form already filled in) goes the careful way.
+# careful path below it, in one statement instead of eight. ``checked`` locks the episode and
+# answers every question the careful path asks one query at a time; the rating, the answer
+# remembered for its key and the session marked attended (a rating makes a started session real)
+# are written only when it is a new rating of an open episode. Anything else (a closed episode,
+# a key seen before, a form already filled in) writes nothing and goes the careful way.
 # The checks' subqueries see the database as it was when the statement started: a save of the
 # same form that committed while this one waited for the lock is caught by the unique
 # constraints (IntegrityError), and record_administration then decides again, carefully.
-_CHECK_NEW_RATING = """
-SELECT e.end_date,
-       EXISTS (SELECT 1 FROM care_idempotencykey k WHERE k.agency_id = e.agency_id AND k.key = %s)
-       OR EXISTS (SELECT 1 FROM care_administration a
-                  WHERE a.agency_id = e.agency_id AND a.idempotency_key = %s),
-       EXISTS (SELECT 1 FROM care_administration a
-               WHERE a.agency_id = e.agency_id AND a.session_id = %s AND a.instrument = %s
-                 AND a.rater = %s)
-FROM care_episode e WHERE e.id = %s FOR UPDATE
-"""
-# The rating, the answer remembered for its key, and the session marked attended (a rating
-# makes a started session real), in one statement.
-_INSERT_NEW_RATING = """
-WITH administration AS (
+# ``raters``: who had filled in this form in this session (the page moves on to one who has not).
+_NEW_RATING = """
+WITH checked AS (
+    SELECT e.end_date,
+           EXISTS (SELECT 1 FROM care_idempotencykey k
+                   WHERE k.agency_id = e.agency_id AND k.key = %s)
+           OR EXISTS (SELECT 1 FROM care_administration a
+                      WHERE a.agency_id = e.agency_id AND a.idempotency_key = %s) AS key_seen,
+           ARRAY(SELECT a.rater FROM care_administration a
+                 WHERE a.agency_id = e.agency_id AND a.session_id = %s AND a.instrument = %s)
+           AS raters
+    FROM care_episode e WHERE e.id = %s FOR UPDATE
+), administration AS (
     INSERT INTO care_administration (agency_id, public_id, episode_id, session_id, instrument,
         rater, rater_relationship, items, total, total_only, entry_mode, idempotency_key,
         entered_by_id, created_at, updated_at)
-    VALUES (%s, %s, %s, %s, %s, %s, %s, %s::jsonb, %s, %s, %s, %s, %s, %s, %s)
+    SELECT %s, %s, %s, %s, %s, %s, %s, %s::jsonb, %s, %s, %s, %s, %s, %s, %s FROM checked
+    WHERE checked.end_date IS NULL AND NOT checked.key_seen AND NOT %s = ANY (checked.raters)
     RETURNING id
 ), remembered AS (
     INSERT INTO care_idempotencykey (agency_id, key, administration_id, result, created_at)
     SELECT %s, %s, id, %s::jsonb, %s FROM administration
 ), attended AS (
-    UPDATE care_session SET attendance = %s WHERE id = %s AND attendance = %s RETURNING id
+    UPDATE care_session SET attendance = %s
+    WHERE id = %s AND attendance = %s AND EXISTS (SELECT 1 FROM administration) RETURNING id
 ){queued}
-SELECT (SELECT id FROM administration), EXISTS (SELECT 1 FROM attended)
+SELECT checked.end_date, checked.key_seen, checked.raters, (SELECT id FROM administration),
+       EXISTS (SELECT 1 FROM attended)
+FROM checked
 """
 
 
@@ -787,40 +795,35 @@ def _store_new_rating(
     Raises ServiceError for a closed episode, IntegrityError when a concurrent save won.
     """
     agency_id = session.agency_id
+    now = timezone.now()
+    administration = Administration(
+        agency_id=agency_id,
+        episode_id=session.episode_id,
+        session=session,
+        instrument=instrument,
+        rater=rater,
+        rater_relationship=rater_relationship,
+        items=scored.items,
+        total=scored.total,
+        total_only=scored.total_only,
+        entry_mode=entry_mode,
+        idempotency_key=idempotency_key,
+        entered_by=actor if getattr(actor, "is_authenticated", False) else None,
+        created_at=now,
+        updated_at=now,
+    )
+    queued, queue_params = _queue_row(session.episode_id)
     with connection.cursor() as cursor:
         cursor.execute(
-            _CHECK_NEW_RATING,
-            [idempotency_key, idempotency_key, session.pk, instrument, rater, session.episode_id],
-        )
-        row = cursor.fetchone()
-        if row is None:
-            raise Episode.DoesNotExist("the session's episode was removed")
-        end_date, key_seen, form_filled = row
-        if end_date is not None:
-            raise ServiceError(_("This episode is closed."))
-        if key_seen or form_filled:
-            return None
-        now = timezone.now()
-        administration = Administration(
-            agency_id=agency_id,
-            episode_id=session.episode_id,
-            session=session,
-            instrument=instrument,
-            rater=rater,
-            rater_relationship=rater_relationship,
-            items=scored.items,
-            total=scored.total,
-            total_only=scored.total_only,
-            entry_mode=entry_mode,
-            idempotency_key=idempotency_key,
-            entered_by=actor if getattr(actor, "is_authenticated", False) else None,
-            created_at=now,
-            updated_at=now,
-        )
-        queued, queue_params = _queue_row(session.episode_id)
-        cursor.execute(
-            _INSERT_NEW_RATING.replace("{queued}", queued),
+            _NEW_RATING.replace("{queued}", queued),
             [
+                # checked
+                idempotency_key,
+                idempotency_key,
+                session.pk,
+                instrument,
+                session.episode_id,
+                # administration
                 agency_id,
                 administration.public_id,
                 session.episode_id,
@@ -836,17 +839,27 @@ def _store_new_rating(
                 administration.entered_by_id,
                 now,
                 now,
+                rater,
+                # remembered
                 agency_id,
                 idempotency_key,
                 json.dumps(_result_of(administration)),
                 now,
+                # attended
                 Attendance.ATTENDED,
                 session.pk,
                 ATTENDANCE_NOT_SET,
                 *queue_params,
             ],
         )
-        administration.pk, attended = cursor.fetchone()
+        row = cursor.fetchone()
+    if row is None:
+        raise Episode.DoesNotExist("the session's episode was removed")
+    end_date, key_seen, raters, administration.pk, attended = row
+    if end_date is not None:
+        raise ServiceError(_("This episode is closed."))
+    if key_seen or rater in raters:  # nothing was written: not a new rating
+        return None
     administration._state.adding = False
     administration._state.db = connection.alias
     events: list[tuple[str, object, Mapping[str, object] | None]] = []
@@ -879,7 +892,7 @@ def _store_new_rating(
     )
     # Last in the transaction: the lock on the audit chain (lane) is then held only until commit.
     record_many(actor, agency_id, events, ip)
-    return RecordResult(administration, True)
+    return RecordResult(administration, True, form_raters=frozenset((*raters, rater)))
 
 
 @task

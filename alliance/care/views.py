@@ -5,7 +5,7 @@ from __future__ import annotations
 from urllib.parse import urlencode
 
 from django.contrib.auth.decorators import login_required
-from django.http import Http404, HttpRequest, HttpResponse
+from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils import timezone, translation
@@ -66,7 +66,8 @@ ZONE_LABELS: dict[str, str | Promise] = {
 
 
 def wants_fragment(request: HttpRequest) -> bool:
-    return request.headers.get("X-Requested-With") == "fetch"
+    # The header read from META: ``request.headers`` builds a dict of every header first.
+    return request.META.get("HTTP_X_REQUESTED_WITH") == "fetch"
 
 
 @require_safe
@@ -547,10 +548,15 @@ def start_episode(request: HttpRequest, public_id: str) -> HttpResponse:
     return redirect("client", public_id=client.public_id)
 
 
-def _forms_for(episode: Episode, rater: str = "client") -> dict[str, FormState]:
+def _forms_for(
+    episode: Episode, rater: str = "client", only: str | None = None
+) -> dict[str, FormState]:
+    """The page's forms (the episode's outcome and alliance measures), or ``only`` that one."""
     states = {}
     language = translation.get_language() or "en"
     for code in (episode.outcome_instrument, episode.alliance_instrument):
+        if only is not None and code != only:
+            continue
         instrument = instrument_for(code, language)
         short_name = instrument.short_name or code.upper()
         states[code] = FormState(
@@ -594,25 +600,30 @@ def session_page(request: HttpRequest, public_id: str, number: int) -> HttpRespo
     if request.method == "GET":
         record_request(request, client.agency_id, "session.viewed", session, number=number)
     rater = _current_rater(request, episode)
-    forms = _forms_for(episode, rater)
-    status = 200
-    if request.method == "POST":
-        posted = RatingForm(request.POST, instruments=list(forms))
-        if not posted.is_valid() and "instrument" in posted.errors:
-            return refused(posted)
-        code = posted.cleaned_data["instrument"]
-        error = _record(request, session, forms[code], posted)
-        if error is None:
-            # Move on to the next rater who has not filled in this form yet (skip is a link).
-            following = _next_rater(episode, rater)
-            if following is not None and not _has_rated(session, following, code):
-                rater = following
-                forms = _forms_for(episode, rater)
-            if not wants_fragment(request):
-                url = reverse("session", kwargs={"public_id": client.public_id, "number": number})
-                return redirect(url + (f"?rater={rater}" if rater != "client" else ""))
-        status = 200 if error is None else 400
-    return _render_session(request, client, session, forms, status, rater)
+    if request.method != "POST":
+        return _render_session(request, client, session, _forms_for(episode, rater), 200, rater)
+    posted = RatingForm(
+        request.POST, instruments=(episode.outcome_instrument, episode.alliance_instrument)
+    )
+    if not posted.is_valid() and "instrument" in posted.errors:
+        return refused(posted)
+    code = posted.cleaned_data["instrument"]
+    # The posted form's state only: both forms are made when the page is shown (not on a save).
+    form = _forms_for(episode, rater, only=code)[code]
+    error, result = _record(request, session, form, posted)
+    if result is None:  # refused: the page again, the posted form with its error
+        forms = _forms_for(episode, rater)
+        forms[code] = form
+        return _render_session(request, client, session, forms, 400, rater)
+    # Move on to the next rater who has not filled in this form yet (skip is a link).
+    following = _next_rater(episode, rater)
+    if following is not None and not _has_rated(session, following, code, result):
+        rater = following
+    if wants_fragment(request):
+        return _render_session(request, client, session, _forms_for(episode, rater), 200, rater)
+    url = reverse("session", kwargs={"public_id": client.public_id, "number": number})
+    # Not redirect(): given a path, it first tries (and fails) to reverse it as a name.
+    return HttpResponseRedirect(url + (f"?rater={rater}" if rater != "client" else ""))
 
 
 def _low_lines(form: FormState) -> str:
@@ -627,7 +638,11 @@ def _low_lines(form: FormState) -> str:
     )
 
 
-def _has_rated(session: Session, rater: str, instrument: str) -> bool:
+def _has_rated(
+    session: Session, rater: str, instrument: str, result: services.RecordResult
+) -> bool:
+    if result.form_raters is not None:  # the save found out already (no query)
+        return rater in result.form_raters
     return Administration.objects.filter(
         agency_id=session.agency_id, session=session, rater=rater, instrument=instrument
     ).exists()
@@ -635,19 +650,20 @@ def _has_rated(session: Session, rater: str, instrument: str) -> bool:
 
 def _record(
     request: HttpRequest, session: Session, form: FormState, posted: RatingForm
-) -> str | None:
+) -> tuple[str | None, services.RecordResult | None]:
+    """Store the posted rating: (None, what was stored), or (the error shown on the form, None)."""
     if not posted.is_valid():
         form.error = error_text(posted)
-        return form.error
+        return form.error, None
     fields = posted.cleaned_data
     total = posted.total()
     try:
         items = {} if total else read_items(form, request.POST)
     except NotRated as error:
         form.error = str(error)
-        return form.error
+        return form.error, None
     try:
-        services.record_administration(
+        result = services.record_administration(
             request.user,
             session,
             instrument=form.instrument.code,
@@ -662,11 +678,11 @@ def _record(
         )
     except ResponseError as error:
         form.refuse(error)
-        return form.error
+        return form.error, None
     except services.ServiceError as error:
         form.error = str(error)
-        return form.error
-    return None
+        return form.error, None
+    return None, result
 
 
 def _render_session(

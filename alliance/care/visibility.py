@@ -122,25 +122,43 @@ def client_rule(user, alias: str) -> tuple[str, list[Any]]:
 
 @cache
 def _columns(model: type[Model], alias: str) -> tuple[str, list]:
-    """The select list of a model's columns under ``alias``, with each column's converters."""
+    """The select list of a model's columns under ``alias``, with the converters of the columns
+    that have any (by position): most columns need none, and this runs on every rating."""
     fields = model._meta.concrete_fields
     select = ", ".join(f"{alias}.{connection.ops.quote_name(cast(str, f.column))}" for f in fields)
     converters = []
-    for field in fields:
+    for index, field in enumerate(fields):
         column = Col(alias, field)
         found = connection.ops.get_db_converters(column) + field.get_db_converters(connection)
-        converters.append((column, found))
+        if found:
+            converters.append((index, column, found))
     return select, converters
 
 
 def _instance(model: type[Model], alias: str, values: tuple) -> Any:
     _select, converters = _columns(model, alias)
-    converted = []
-    for value, (column, found) in zip(values, converters, strict=True):
+    converted = list(values)
+    for index, column, found in converters:
+        value = converted[index]
         for converter in found:
             value = converter(value, column, connection)
-        converted.append(value)
+        converted[index] = value
     return model.from_db(connection.alias, (), converted)
+
+
+@cache
+def _session_sql(rule: str) -> str:
+    """The statement of ``visible_session`` for one form of the rule (one per role)."""
+    parts = [_columns(Session, "s"), _columns(Episode, "e"), _columns(Client, "c")]
+    # Only table and column names and the rule (placeholders) are formatted in.
+    return (
+        f"SELECT {', '.join(select for select, _ in parts)} "  # nosec B608
+        f"FROM {Session._meta.db_table} s "
+        f"JOIN {Episode._meta.db_table} e ON e.id = s.episode_id "
+        f"JOIN {Client._meta.db_table} c ON c.id = e.client_id "
+        "WHERE c.public_id = %s AND s.number = %s AND s.kind = %s AND e.end_date IS NULL "
+        f"AND {rule} LIMIT 2"
+    )
 
 
 def visible_session(
@@ -150,17 +168,8 @@ def visible_session(
     client loaded, in one statement; None when there is no such session or it is not the
     user's to see."""
     rule, params = client_rule(user, "c")
-    parts = [_columns(Session, "s"), _columns(Episode, "e"), _columns(Client, "c")]
-    sql = (
-        f"SELECT {', '.join(select for select, _ in parts)} "
-        f"FROM {Session._meta.db_table} s "
-        f"JOIN {Episode._meta.db_table} e ON e.id = s.episode_id "
-        f"JOIN {Client._meta.db_table} c ON c.id = e.client_id "
-        "WHERE c.public_id = %s AND s.number = %s AND s.kind = %s AND e.end_date IS NULL "
-        f"AND {rule} LIMIT 2"
-    )
     with connection.cursor() as cursor:
-        cursor.execute(sql, [client_public_id, number, kind, *params])
+        cursor.execute(_session_sql(rule), [client_public_id, number, kind, *params])
         rows = cursor.fetchall()
     if not rows:
         return None

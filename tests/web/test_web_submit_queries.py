@@ -1,8 +1,8 @@
 """A rating submit runs a fixed, small number of SQL statements (issue 16: the hot path).
 
 On PostgreSQL a new rating takes one statement to find the session with the visibility rule,
-one to lock the episode and check everything, one for the row, its key and the attendance,
-and two for the audit event (lock the lane's head, append the events and move the head); the
+one to lock the episode, check everything and write the row, its key and the attendance, and
+two for the audit event (lock the lane's head, append the events and move the head); the
 follow-up task's row is written by the statement of the row. SQLite takes the careful path,
 one question at a time, and enqueues the task on its own.
 """
@@ -40,7 +40,7 @@ def submit_statements(personas, key: str) -> list[str]:
     return [query["sql"] for query in captured.captured_queries]
 
 
-def test_a_new_rating_runs_five_statements_on_its_tables_and_queues_its_task(
+def test_a_new_rating_runs_four_statements_on_its_tables_and_queues_its_task(
     personas, database_queue
 ):
     statements = submit_statements(personas, "statements-1")
@@ -48,7 +48,7 @@ def test_a_new_rating_runs_five_statements_on_its_tables_and_queues_its_task(
     tasks = [sql for sql in statements if "dbtaskresult" in sql]
     assert len(tasks) == 1 and "INSERT INTO" in tasks[0]
     if connection.vendor == "postgresql":
-        assert len(rating) == 5, "\n".join(rating)
+        assert len(rating) == 4, "\n".join(rating)
         assert tasks[0] in rating  # one statement: the rating, its key, attendance and task
     else:
         assert len(rating) == 14, "\n".join(rating)  # the careful path

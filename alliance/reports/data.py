@@ -466,7 +466,8 @@ def _assemble(episodes: dict[str, np.ndarray], rows: dict[str, np.ndarray]) -> p
 
     def per_episode(field: str, values: Any = None) -> pd.Categorical:
         categories = _categorical(episodes[field] if values is None else values)
-        return pd.Categorical.from_codes(categories.codes[position], categories.categories)
+        # The episodes' own dtype: its categories (100,000 ids) are not checked again.
+        return pd.Categorical.from_codes(categories.codes[position], dtype=categories.dtype)
 
     team: Any = episodes["client__team_id"]
     if isinstance(team, np.ndarray) and team.dtype.kind == "i":  # coded: -1 is missing

@@ -322,8 +322,11 @@ def _episode_flags(
     flags["deteriorated"] = np.isin(category, ("deteriorated", "harmed")) & flags["used"]
     flags["recovered"] = (category == "recovered") & flags["used"]
     flags["closed"] = flags["ending"].notna() if "ending" in flags else False
+    # A numpy bool column (the text comparison gives a pyarrow one, slow to read back).
     flags["unilateral"] = (
-        (flags["ending"] == "unilateral").fillna(False) if "ending" in flags else False
+        (flags["ending"] == "unilateral").fillna(False).to_numpy(bool)
+        if "ending" in flags
+        else False
     )
     if model is None:
         flags["reached_target"] = np.nan

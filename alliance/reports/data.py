@@ -121,7 +121,7 @@ def report_data(
     episodes: QuerySet[Episode], instruments: tuple[str, ...] | None = None
 ) -> ReportData:
     """``administrations_frame`` with the agency and whether the scope is the whole agency."""
-    episode_columns = fetch_columns(episode_queryset(episodes), EPISODE_FIELDS)
+    episode_columns = fetch_columns(episode_queryset(episodes), EPISODE_FIELDS, coded=True)
     if not len(episode_columns["pk"]):
         return ReportData(_empty(), None, False)
     agency_id, agency_episodes = _agency_of(int(episode_columns["pk"][0]))
@@ -297,14 +297,18 @@ _NUMERIC = {
 _DATES = {"date"}
 
 
-def fetch_columns(queryset, fields: tuple[str, ...]) -> dict[str, np.ndarray]:
+def fetch_columns(
+    queryset, fields: tuple[str, ...], *, coded: bool = False
+) -> dict[str, np.ndarray]:
     """The rows of a ``values_list`` queryset as one array per field (rows in any order).
 
     On PostgreSQL the numbers come packed (``_postgres_columns``); elsewhere (SQLite) the rows
-    come through ``values_list``.
+    come through ``values_list``. ``coded`` (PostgreSQL only, for ``_assemble``): text columns
+    come as categoricals and nullable ids as integers with -1 for missing, so that no per-row
+    Python string is made; the values are the same.
     """
     if connection.vendor == "postgresql":
-        return _postgres_columns(queryset, fields)
+        return _postgres_columns(queryset, fields, coded=coded)
     rows = list(queryset)
     if not rows:
         return {field: np.array([], dtype=object) for field in fields}
@@ -331,7 +335,9 @@ def _packed(name: str, field: str) -> tuple[str, str]:
     return f"int8send({name}::int8)", ">i8"
 
 
-def _postgres_columns(queryset, fields: tuple[str, ...]) -> dict[str, np.ndarray]:
+def _postgres_columns(
+    queryset, fields: tuple[str, ...], coded: bool = False
+) -> dict[str, np.ndarray]:
     """The rows as a few values per group of text columns, not a message per row.
 
     The query groups the rows by their text columns (instrument and rater, or age band and
@@ -374,12 +380,25 @@ def _postgres_columns(queryset, fields: tuple[str, ...]) -> dict[str, np.ndarray
             continue
         if field in _NULLABLE_TEXT:
             values = [np.nan if value in ("", None) else value for value in values]
+        if coded:
+            # The group's value for each of its rows as a code: the categories are the
+            # distinct values in sorted order, as pd.Categorical(values) makes them.
+            known = [value for value in values if value is not None and value == value]
+            distinct = sorted(set(known))
+            code_of = {value: code for code, value in enumerate(distinct)}
+            group_codes = np.array([code_of.get(value, -1) for value in values], dtype=np.int64)
+            result[field] = pd.Categorical.from_codes(
+                group_codes[group_of_row], pd.Index(distinct, dtype="str")
+            )
+            continue
         result[field] = np.asarray(values, dtype=object)[group_of_row]
     for j, ((_name, field), (_, dtype)) in enumerate(zip(numbers, packed, strict=True)):
         column = len(texts) + 1 + j
         array = np.concatenate([np.frombuffer(row[column], dtype=dtype) for row in groups])
         if field in _DATES:
             result[field] = array.astype("datetime64[D]").astype("datetime64[ns]")
+        elif field in _NULLABLE_IDS and coded:
+            result[field] = array.astype(np.int64)  # -1: missing
         elif field in _NULLABLE_IDS:
             ids = array.astype(np.int64)
             text = ids.astype(str).astype(object)
@@ -416,27 +435,54 @@ def _empty() -> pd.DataFrame:
 
 def _categorical(values: np.ndarray) -> pd.Categorical:
     """Codes of the values, with the categories as text (the table's ids are text)."""
+    if isinstance(values, pd.Categorical):  # coded by fetch_columns: categories are text
+        return values
+    if values.dtype.kind == "i":
+        # Integer ids: pd.Categorical(values).rename_categories(str), without hashing: the
+        # categories are the distinct ids in numeric order, as text.
+        ids, codes = np.unique(values, return_inverse=True)
+        return pd.Categorical.from_codes(codes, pd.Index(ids.astype(str), dtype="str"))
     categories = pd.Categorical(values)
     return categories.rename_categories(str)
+
+
+def _nullable_ids(ids: np.ndarray) -> pd.Categorical:
+    """Integer ids with -1 for missing as text categories in text order, as
+    ``pd.Categorical`` of the ids as text (with missing values) makes them."""
+    present = ids >= 0
+    distinct, codes = np.unique(ids[present], return_inverse=True)
+    text = distinct.astype(str)
+    order = np.argsort(text, kind="stable")  # text order: "10" before "9"
+    rank = np.empty(len(order), dtype=np.int64)
+    rank[order] = np.arange(len(order), dtype=np.int64)
+    result = np.full(len(ids), -1, dtype=np.int64)
+    result[present] = rank[codes]
+    return pd.Categorical.from_codes(result, pd.Index(text[order], dtype="str"))
 
 
 def _assemble(episodes: dict[str, np.ndarray], rows: dict[str, np.ndarray]) -> pd.DataFrame:
     """Join each administration to its episode by position; ids and codes become categoricals."""
     position = rows["episode"]  # each row's episode, by position in ``episodes``
 
-    def per_episode(field: str, values: np.ndarray | None = None) -> pd.Categorical:
+    def per_episode(field: str, values: Any = None) -> pd.Categorical:
         categories = _categorical(episodes[field] if values is None else values)
-        return pd.Categorical.from_codes(categories.codes[position], categories.categories)
+        # The episodes' own dtype: its categories (100,000 ids) are not checked again.
+        return pd.Categorical.from_codes(categories.codes[position], dtype=categories.dtype)
 
-    endings = np.asarray(
-        [None if e in ("", None) or e != e else e for e in episodes["ending"]], dtype=object
-    )
+    team: Any = episodes["client__team_id"]
+    if isinstance(team, np.ndarray) and team.dtype.kind == "i":  # coded: -1 is missing
+        team = _nullable_ids(team)
+    endings: Any = episodes["ending"]
+    if not isinstance(endings, pd.Categorical):
+        endings = np.asarray(
+            [None if e in ("", None) or e != e else e for e in endings], dtype=object
+        )
     return pd.DataFrame(
         {
             "client_id": per_episode("client_id"),
             "episode_id": per_episode("pk"),
             "therapist_id": per_episode("client__therapist_id"),
-            "team_id": per_episode("client__team_id"),
+            "team_id": per_episode("client__team_id", team),
             "session_number": rows["session__number"].astype(np.int64),
             "session_date": pd.to_datetime(rows["session__date"]),
             "instrument": pd.Categorical(rows["instrument"]),

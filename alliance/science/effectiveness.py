@@ -274,7 +274,7 @@ def _group_labels(
     if by is None:
         return pd.Series("overall", index=episodes.index, dtype="string")
     if by in PERIODS:
-        return episodes["first_date"].dt.to_period(PERIODS[by]).astype("string")
+        return _periods(episodes["first_date"], PERIODS[by])
     if by in episodes.columns and by not in {"intake", "final", "change", "n_scores"}:
         labels = episodes[by]
     elif by in rows.frame.columns:
@@ -289,6 +289,17 @@ def _group_labels(
             f"unknown grouping column {by!r} (choose from: {', '.join(choices)})"
         )
     return labels.astype("string").fillna("(missing)")
+
+
+def _periods(dates: pd.Series, period: str) -> pd.Series:
+    """``dates.dt.to_period(period).astype("string")``, each distinct date converted once (a
+    few thousand dates for 100,000 episodes)."""
+    values = dates.to_numpy()
+    if values.dtype.kind != "M" or bool(np.isnat(values).any()):
+        return dates.dt.to_period(period).astype("string")
+    distinct, inverse = np.unique(values, return_inverse=True)
+    labels = pd.Series(distinct).dt.to_period(period).astype("string").array
+    return pd.Series(labels.take(inverse), index=dates.index, name=dates.name)
 
 
 def _episode_flags(
@@ -311,8 +322,11 @@ def _episode_flags(
     flags["deteriorated"] = np.isin(category, ("deteriorated", "harmed")) & flags["used"]
     flags["recovered"] = (category == "recovered") & flags["used"]
     flags["closed"] = flags["ending"].notna() if "ending" in flags else False
+    # A numpy bool column (the text comparison gives a pyarrow one, slow to read back).
     flags["unilateral"] = (
-        (flags["ending"] == "unilateral").fillna(False) if "ending" in flags else False
+        (flags["ending"] == "unilateral").fillna(False).to_numpy(bool)
+        if "ending" in flags
+        else False
     )
     if model is None:
         flags["reached_target"] = np.nan
@@ -324,11 +338,13 @@ def _episode_flags(
     final = direction * flags["final"].to_numpy()
     reached = flags["used"].to_numpy() & (final >= direction * target)
     flags["reached_target"] = reached
-    flags["colour"] = np.select(
+    colour = np.select(
         [~flags["used"].to_numpy(), reached, final >= direction * negative],
         ["grey", "green", "orange"],
         default="red",
     )
+    # Kept as Python strings (object), not converted to a text column and back for the counts.
+    flags["colour"] = pd.Series(colour.astype(object), index=flags.index, dtype=object)
     return flags
 
 
@@ -393,12 +409,15 @@ def _positions(
     Cheap checks that the table was made from these rows: every episode of the table is among
     them, and the table counts as many scores as the rows hold.
     """
-    position = np.asarray(
-        # The table's index holds the ids as text, as episode_outcomes_of makes it.
-        pd.Index(episodes.index).get_indexer(pd.Index(rows.episode_ids, dtype="string")),
-        dtype=np.int64,
-    )
-    scored = scored_rows(rows, instrument, rater, rows.column("total").astype(float))
+    total = rows.column("total").astype(float)
+    scored = scored_rows(rows, instrument, rater, total)
+    position = _positions_in_run_order(rows, episodes, instrument, rater, total)
+    if position is None:
+        position = np.asarray(
+            # The table's index holds the ids as text, as episode_outcomes_of makes it.
+            pd.Index(episodes.index).get_indexer(pd.Index(rows.episode_ids, dtype="string")),
+            dtype=np.int64,
+        )
     if (
         not episodes.index.is_unique
         or int((position >= 0).sum()) != len(episodes)
@@ -407,6 +426,30 @@ def _positions(
         raise EffectivenessError(
             f"episodes is not the {instrument} ({rater}) episode table of this administrations table"
         )
+    return position
+
+
+def _positions_in_run_order(
+    rows: CodedRows,
+    episodes: pd.DataFrame,
+    instrument: str,
+    rater: str,
+    total: npt.NDArray[np.float64],
+) -> npt.NDArray[np.int64] | None:
+    """The positions ``episode_outcomes_of`` gives when the table holds exactly its episodes in
+    its order (the usual case: the table was made from these rows); None otherwise.
+
+    Comparing the ids once is cheaper than looking every id up as text."""
+    session = rows.column("session_number").astype(np.int64)
+    picked, starts, _ = score_runs(rows, instrument, rater, total, session)
+    code = rows.episode[picked][starts]
+    if len(code) != len(episodes):
+        return None
+    ids = episodes.index.to_numpy(dtype=object, na_value=None)  # type: ignore[call-overload]
+    if not np.array_equal(ids, rows.episode_ids[code]):
+        return None
+    position = np.full(len(rows.episode_ids), -1, dtype=np.int64)
+    position[code] = np.arange(len(code))
     return position
 
 
@@ -503,7 +546,7 @@ def _summaries(
 ) -> dict[str, dict[str, Any]]:
     """The summary dict of every group (``codes``: each episode's group, indexing ``labels``;
     ``clients``: each episode's client as a code)."""
-    episode_stats: dict[Any, Any] = _episode_aggregates(flags, clients, codes).to_dict("index")
+    episode_stats = _episode_aggregates(flags, clients, codes)
     alliance_stats = _alliance_aggregates(flags, alliance, codes, len(labels))
     by_band = _age_band_aggregates(flags, clients, codes)
     raters = _collateral_counts(collateral, codes)
@@ -519,7 +562,9 @@ def _summaries(
 
 def _episode_aggregates(
     flags: pd.DataFrame, clients: npt.NDArray[np.integer], codes: npt.NDArray[np.integer]
-) -> pd.DataFrame:
+) -> dict[int, dict[str, Any]]:
+    """Per group (by code, in code order; groups without an episode left out): the counts, the
+    count, mean and SD of each value, and the number of distinct clients."""
     used = flags["used"].to_numpy(bool)
     closed = flags["closed"].to_numpy(bool)
     unilateral = flags["unilateral"].to_numpy(bool)
@@ -558,14 +603,39 @@ def _episode_aggregates(
         "sessions_closed": flags["n_scores"].where(finished).to_numpy(float),
         "days_closed": flags["days"].where(finished).to_numpy(float),
     }
-    data = pd.DataFrame({**{k: v.astype(np.int64) for k, v in counts.items()}, **values})
-    grouped = data.groupby(codes, sort=True)
-    sums = grouped[list(counts)].sum()
-    moments = grouped[list(values)].agg(["count", "mean", "std"])
-    # Flatten ("saes", "mean") to "saes_mean".
-    moments.columns = pd.Index(["_".join(pair) for pair in moments.columns.to_flat_index()])
-    n_clients = pd.Series(clients).groupby(codes).nunique().rename("clients")
-    return pd.concat([sums, moments, n_clients], axis=1)
+    # Codes from 0 (a missing label's code -1 is a group of its own, as in a pandas group-by).
+    shift = min(int(codes.min()), 0) if len(codes) else 0
+    codes = np.asarray(codes, dtype=np.int64) - shift
+    size = int(codes.max()) + 1 if len(codes) else 0
+    groups = np.flatnonzero(np.bincount(codes, minlength=size))
+    # Counts are exact integers whichever way they are summed: numpy's bincount.
+    stats: dict[int, dict[str, Any]] = {int(g): {} for g in groups}
+    for name, flag in counts.items():
+        totals = np.bincount(codes[flag], minlength=size)[groups]
+        for g, total in zip(groups.tolist(), totals.tolist(), strict=True):
+            stats[g][name] = total
+    # Means and SDs by pandas' grouped mean and std, as before (their summation order, hence
+    # the last bits of the figures, is pandas'); counts of known values by bincount.
+    grouped = pd.DataFrame(values).groupby(codes, sort=True)
+    means, sds = grouped.mean(), grouped.std()
+    for name, column in values.items():
+        known = np.bincount(codes[~np.isnan(column)], minlength=size)[groups]
+        triples = zip(
+            groups.tolist(),
+            known.tolist(),
+            means[name].to_numpy(float).tolist(),
+            sds[name].to_numpy(float).tolist(),
+            strict=True,
+        )
+        for g, n, mean, sd in triples:
+            stats[g].update({f"{name}_count": n, f"{name}_mean": mean, f"{name}_std": sd})
+    # Distinct clients per group: distinct (group, client) pairs, counted per group.
+    client_codes = np.asarray(clients, dtype=np.int64) + 1  # a missing client (-1) counts too
+    base = int(client_codes.max(initial=0)) + 1
+    n_clients = np.bincount(pd.unique(codes * base + client_codes) // base, minlength=size)
+    for g in groups.tolist():
+        stats[g]["clients"] = int(n_clients[g])
+    return {g + shift: row for g, row in stats.items()}
 
 
 def _has_endings(flags: pd.DataFrame) -> bool:
@@ -581,24 +651,26 @@ def _age_band_aggregates(
     band_codes, bands = pd.factorize(
         flags["age_band"].astype("string").fillna("(missing)"), sort=True
     )
-    data = pd.DataFrame(
-        {
-            "group": codes,
-            "band": band_codes,
-            "client": clients,
-            "intake": flags["intake"].to_numpy(float),
-        }
-    )
-    agg = data.groupby(["group", "band"], sort=True).agg(
-        clients=("client", "nunique"), episodes=("intake", "size"), intake_mean=("intake", "mean")
-    )
+    # One key per (group, band), in (group, band) order; counts and distinct clients by numpy,
+    # the mean intake by pandas' grouped mean (its summation, as before).
+    n_bands = max(len(bands), 1)
+    shift = min(int(codes.min()), 0) if len(codes) else 0  # as in _episode_aggregates
+    key = (np.asarray(codes, dtype=np.int64) - shift) * n_bands + band_codes.astype(np.int64)
+    intake = pd.Series(flags["intake"].to_numpy(float)).groupby(key, sort=True)
+    means = intake.mean()
+    keys = means.index.to_numpy(dtype=np.int64)
+    size = int(keys.max()) + 1 if len(keys) else 0
+    episodes = np.bincount(key, minlength=size)
+    client_codes = np.asarray(clients, dtype=np.int64) + 1  # a missing client (-1) counts too
+    base = int(client_codes.max(initial=0)) + 1
+    n_clients = np.bincount(pd.unique(key * base + client_codes) // base, minlength=size)
     result: dict[int, dict[str, Any]] = {}
-    rows: dict[Any, Any] = agg.to_dict("index")
-    for (group, band), row in rows.items():
-        result.setdefault(int(group), {})[str(bands[band])] = {
-            "n_clients": int(row["clients"]),
-            "n_episodes": int(row["episodes"]),
-            "intake_mean": float(row["intake_mean"]),
+    for k, mean in zip(keys.tolist(), means.to_numpy(float).tolist(), strict=True):
+        group, band = divmod(k, n_bands)
+        result.setdefault(group + shift, {})[str(bands[band])] = {
+            "n_clients": int(n_clients[k]),
+            "n_episodes": int(episodes[k]),
+            "intake_mean": float(mean),
         }
     return result
 

@@ -139,7 +139,16 @@ def _read_csv_arrow(path: str | os.PathLike[str]) -> pd.DataFrame | None:
         pool.release_unused()
     if columns is None:
         return None
-    return pd.DataFrame(columns, copy=False)
+    return _frame_of(columns)
+
+
+def _frame_of(columns: dict[str, Any]) -> pd.DataFrame:
+    """A frame holding each column's own array: not stacked into one block per type (a copy of
+    every number column at once), so that a caller dropping columns frees their memory."""
+    frame = pd.DataFrame(index=pd.RangeIndex(len(next(iter(columns.values())))))
+    for name, values in columns.items():
+        frame[name] = values
+    return frame
 
 
 def _arrow_columns(
@@ -149,6 +158,7 @@ def _arrow_columns(
     try:
         table = pa_csv.read_csv(
             path,
+            read_options=pa_csv.ReadOptions(block_size=4 << 20),
             parse_options=pa_csv.ParseOptions(quote_char=False, newlines_in_values=False),
             convert_options=pa_csv.ConvertOptions(
                 column_types=dict.fromkeys(names, text),
@@ -565,7 +575,7 @@ def index_rows(frame: pd.DataFrame) -> CodedRows:
     episode, episode_ids = pd.factorize(source)
     return CodedRows(
         frame=frame,
-        episode=episode.astype(np.int64),
+        episode=episode.astype(np.int64, copy=False),
         episode_ids=np.asarray(episode_ids, dtype=object),
     )
 
@@ -625,8 +635,8 @@ def episode_outcomes_of(
     Also returns, for each episode code of ``rows``, the position of the episode in the result (-1
     when it has no score), so callers can join other rows of the episode to it without a merge.
     """
-    total = rows.column("total").astype(float)
-    session = rows.column("session_number").astype(np.int64)
+    total = rows.column("total").astype(float, copy=False)
+    session = rows.column("session_number").astype(np.int64, copy=False)
     picked, starts, ends = score_runs(rows, instrument, rater, total, session)
     code = rows.episode[picked]
     first, last = picked[starts], picked[ends]

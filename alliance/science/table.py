@@ -158,7 +158,8 @@ def _arrow_columns(
     try:
         table = pa_csv.read_csv(
             path,
-            read_options=pa_csv.ReadOptions(block_size=4 << 20),
+            # One thread: on two busy cores the parsing threads cost more CPU than they save.
+            read_options=pa_csv.ReadOptions(use_threads=False),
             parse_options=pa_csv.ParseOptions(quote_char=False, newlines_in_values=False),
             convert_options=pa_csv.ConvertOptions(
                 column_types=dict.fromkeys(names, text),
@@ -220,6 +221,14 @@ def _convert_like_pandas(column: Any, name: str, dtype: str | None) -> Any:
 
     words = column.chunk(0).dictionary
     missing = column.null_count > 0
+    indices = pa.chunked_array([chunk.indices for chunk in column.chunks]).combine_chunks()
+    if missing:
+        indices = pa_compute.fill_null(indices, len(words))
+    codes = indices.to_numpy()
+    if dtype == "category" and len(words) > 1 and not _converts(words[0].as_py()):
+        # Texts that stay texts (one of them is no number and no boolean, so pandas converts
+        # none): the categories are the texts in order, without a parser round (100,000 ids).
+        return _text_categorical(words, codes, pa_compute)
     # Each distinct text on a line of its own, then a missing one (NA) if there is one, through
     # the same parser; a missing cell points at that last line.
     text = "\n".join([name, *words.to_pylist(), *(["NA"] if missing else [])]) + "\n"
@@ -227,10 +236,6 @@ def _convert_like_pandas(column: Any, name: str, dtype: str | None) -> Any:
     distinct = pd.read_csv(io.StringIO(text), keep_default_na=True, low_memory=False, **kwargs)
     if list(distinct.columns) != [name] or len(distinct) != len(words) + missing:
         return None  # a blank line (a text of spaces) was skipped: the lines do not match
-    indices = pa.chunked_array([chunk.indices for chunk in column.chunks]).combine_chunks()
-    if missing:
-        indices = pa_compute.fill_null(indices, len(words))
-    codes = indices.to_numpy()
     values = distinct[name]
     if isinstance(values.dtype, pd.CategoricalDtype):
         return pd.Categorical.from_codes(
@@ -239,6 +244,28 @@ def _convert_like_pandas(column: Any, name: str, dtype: str | None) -> Any:
     if isinstance(values.dtype, np.dtype):
         return values.to_numpy().take(codes)
     return values.array.take(codes)
+
+
+def _converts(word: str) -> bool:
+    """Whether pandas would read ``word`` as a number or a boolean (then a categorical of
+    such texts may get number or boolean categories)."""
+    if word.strip().lower() in ("true", "false"):
+        return True
+    return not bool(pd.isna(pd.to_numeric(pd.Index([word]), errors="coerce")[0]))
+
+
+def _text_categorical(words: Any, codes: npt.NDArray[Any], pa_compute: Any) -> pd.Categorical:
+    """The categorical pandas makes of text cells: categories sorted, codes as narrow as
+    pandas makes them; ``codes`` index ``words``, len(words) for a missing cell."""
+    order = pa_compute.array_sort_indices(words).to_numpy()
+    rank = np.empty(len(words) + 1, dtype=np.int64)
+    rank[order] = np.arange(len(words))
+    rank[-1] = -1
+    width = np.int8 if len(words) < 127 else np.int16 if len(words) < 32767 else np.int32
+    categories = pd.Index(words.take(order).to_pylist())
+    return pd.Categorical.from_codes(
+        rank.astype(width).take(codes), categories=categories, validate=False
+    )
 
 
 def _read_parquet(source: str | os.PathLike[str], name: str) -> pd.DataFrame:

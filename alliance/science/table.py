@@ -130,7 +130,7 @@ def _read_csv_arrow(path: str | os.PathLike[str]) -> pd.DataFrame | None:
     # The C library's allocator, which gives freed memory back to the system (release_unused),
     # where Arrow's default one keeps it: the file's cells are freed column by column below.
     default_pool = pa.default_memory_pool()
-    pool = pa.system_memory_pool()
+    pool = _returning_pool(pa)
     pa.set_memory_pool(pool)
     try:
         columns = _arrow_columns(path, names, pa, pa_csv, pool)
@@ -149,6 +149,18 @@ def _frame_of(columns: dict[str, Any]) -> pd.DataFrame:
     for name, values in columns.items():
         frame[name] = values
     return frame
+
+
+def _returning_pool(pa: Any) -> Any:
+    """An Arrow memory pool that gives what is freed back to the system at once: jemalloc with
+    no decay (its own arenas, apart from the C library's heap where Python and numpy allocate),
+    else the C library's."""
+    try:
+        pool = pa.jemalloc_memory_pool()
+        pa.jemalloc_set_decay_ms(0)
+    except (NotImplementedError, pa.ArrowNotImplementedError):
+        return pa.system_memory_pool()
+    return pool
 
 
 def _arrow_columns(
@@ -251,7 +263,9 @@ def _converts(word: str) -> bool:
     such texts may get number or boolean categories)."""
     if word.strip().lower() in ("true", "false"):
         return True
-    return not bool(pd.isna(pd.to_numeric(pd.Index([word]), errors="coerce")[0]))
+    return not bool(
+        pd.isna(pd.to_numeric(pd.Series([word], dtype=object), errors="coerce").iloc[0])
+    )
 
 
 def _text_categorical(words: Any, codes: npt.NDArray[Any], pa_compute: Any) -> pd.Categorical:
@@ -263,9 +277,8 @@ def _text_categorical(words: Any, codes: npt.NDArray[Any], pa_compute: Any) -> p
     rank[-1] = -1
     width = np.int8 if len(words) < 127 else np.int16 if len(words) < 32767 else np.int32
     categories = pd.Index(words.take(order).to_pylist())
-    return pd.Categorical.from_codes(
-        rank.astype(width).take(codes), categories=categories, validate=False
-    )
+    narrow = np.asarray(rank.astype(width).take(codes), dtype=width)
+    return pd.Categorical.from_codes(narrow, categories=categories, validate=False)
 
 
 def _read_parquet(source: str | os.PathLike[str], name: str) -> pd.DataFrame:

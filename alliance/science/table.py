@@ -90,7 +90,7 @@ def _read_csv(source: str | os.PathLike[str] | IO[str]) -> pd.DataFrame:
     Text columns (and the date) are categoricals: identifiers repeat across many rows, group-bys
     on codes are much faster, a categorical holds each distinct text once, and each distinct
     date is then parsed once (see _date_column). A file on disk is read by _read_csv_arrow when
-    it can be, into the very same frame with about a third of the peak memory; anything else
+    it can be, into the very same frame with about half the peak memory; anything else
     (a text stream, a compressed file, quoting, ragged rows...) by pandas.
     """
     if isinstance(source, str | os.PathLike):
@@ -108,9 +108,9 @@ def _read_csv_arrow(path: str | os.PathLike[str]) -> pd.DataFrame | None:
     """The frame ``pd.read_csv`` gives for ``path``, or None where this reader does not apply.
 
     pandas' C parser holds a token for every cell of the file until it has converted every
-    column: its peak is about 3.5x the CSV. Here Arrow's multi-threaded reader splits the file
-    into cells and dictionary-encodes each column (an int32 per cell and each distinct text once),
-    then each column's distinct texts alone go through pandas' own parser: the same conversion
+    column: its peak is about 3.5x the CSV. Here Arrow's reader splits the file into cells and
+    dictionary-encodes each column (an int32 per cell and each distinct text once), then each
+    column's distinct texts alone go through pandas' own parser: the same conversion
     (int, float, bool, text; categories for the text columns, in the same order), as pandas
     infers a column's type from the set of its texts and whether one is missing. The column is
     then those values taken by the codes, and its Arrow codes are freed.
@@ -127,8 +127,8 @@ def _read_csv_arrow(path: str | os.PathLike[str]) -> pd.DataFrame | None:
     names = _plain_csv_header(path)
     if names is None:
         return None
-    # The C library's allocator, which gives freed memory back to the system (release_unused),
-    # where Arrow's default one keeps it: the file's cells are freed column by column below.
+    # A pool that gives freed memory back to the system (Arrow's default one keeps it): the
+    # file's cells are freed column by column below.
     default_pool = pa.default_memory_pool()
     pool = _returning_pool(pa)
     pa.set_memory_pool(pool)

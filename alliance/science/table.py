@@ -185,10 +185,12 @@ def _arrow_columns(
     if table.num_rows == 0 or table.column_names != names:
         return None
     dtypes = _csv_dtypes()
+    # The columns out of the table, so that each is freed once converted.
+    cells = {name: table.column(name) for name in names}
+    del table
     columns: dict[str, Any] = {}
     for name in names:
-        column = table.column(name).unify_dictionaries()
-        table = table.drop_columns([name])
+        column = cells.pop(name).unify_dictionaries()
         values = _convert_like_pandas(column, name, dtypes.get(name))
         del column
         if values is None:

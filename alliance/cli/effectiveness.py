@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from alliance.cli import CliError
-from alliance.cli.tables import add_table_argument, read_table
+from alliance.cli.tables import add_table_argument, read_table, without_items
 
 TABLE_HELP = """\
 The input is an administrations table (CSV, or Parquet by its extension .parquet or .pq; one
@@ -71,6 +71,7 @@ def run(args: argparse.Namespace) -> int:
     try:
         frame = read_table(args)
         _check_by(args.by, frame.columns)
+        frame = without_items(frame, keep=args.by)
         model = load_model(args.model) if args.model else None
         reference = _read_reference(args.reference, read_administrations)
         result = effectiveness(

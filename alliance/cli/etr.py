@@ -7,7 +7,7 @@ import json
 from typing import Any
 
 from alliance.cli import CliError
-from alliance.cli.tables import add_table_argument, read_table
+from alliance.cli.tables import add_table_argument, read_table, without_items
 from alliance.science.etr import (
     DEFAULT_MIN_EPISODES,
     EtrError,
@@ -98,7 +98,7 @@ def _register_calibrate(actions: argparse._SubParsersAction) -> None:
 
 
 def run_fit(args: argparse.Namespace) -> int:
-    frame = read_table(args)
+    frame = without_items(read_table(args))
     try:
         model = fit(
             frame,

@@ -211,8 +211,8 @@ def pre_post(frame: pd.DataFrame, instrument: str = "ors", rater: str = "client"
     if definition.reliable_change is None:
         raise EffectivenessError(f"instrument {instrument!r} has no reliable_change")
     rows = index_rows(frame)
-    total = rows.column("total").astype(float)
-    session = rows.column("session_number").astype(np.int64)
+    total = rows.column("total").astype(float, copy=False)
+    session = rows.column("session_number").astype(np.int64, copy=False)
     picked, starts, ends = score_runs(rows, definition.code, rater, total, session)
     used = (ends - starts + 1) >= 2
     intake, final = total[picked[starts[used]]], total[picked[ends[used]]]
@@ -409,7 +409,7 @@ def _positions(
     Cheap checks that the table was made from these rows: every episode of the table is among
     them, and the table counts as many scores as the rows hold.
     """
-    total = rows.column("total").astype(float)
+    total = rows.column("total").astype(float, copy=False)
     scored = scored_rows(rows, instrument, rater, total)
     position = _positions_in_run_order(rows, episodes, instrument, rater, total)
     if position is None:
@@ -492,7 +492,7 @@ def _alliance_rows(
     columns = ["episode", "total", "early", "first", "below"]
     if code is None:
         return pd.DataFrame(columns=columns)
-    total = rows.column("total").astype(float)
+    total = rows.column("total").astype(float, copy=False)
     mask = (
         text_equals(rows.frame["instrument"], code)
         & (rows.rater.codes == rows.rater.code_of(rater))
@@ -502,7 +502,7 @@ def _alliance_rows(
     episode = position[rows.episode[mask]]
     known = episode >= 0
     episode = episode[known]
-    session = rows.column("session_number").astype(np.int64)[mask][known]
+    session = rows.column("session_number").astype(np.int64, copy=False)[mask][known]
     total = total[mask][known]
     first_session = np.full(len(position), np.iinfo(np.int64).max, dtype=np.int64)
     np.minimum.at(first_session, episode, session)

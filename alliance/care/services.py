@@ -10,7 +10,7 @@ from typing import Any, cast
 
 from django.core.exceptions import PermissionDenied
 from django.db import IntegrityError, connection, transaction
-from django.db.models import Count, Max, OuterRef, Q, Subquery
+from django.db.models import Count, JSONField, Max, OuterRef, Q, Subquery
 from django.db.models.functions import Coalesce
 from django.dispatch import Signal
 from django.tasks import task
@@ -28,6 +28,7 @@ from alliance.science.signals import SAFETY_CODE
 
 from . import dates
 from .feedback import (
+    NOT_READ,
     EpisodeFeedback,
     Score,
     episode_feedback,
@@ -46,6 +47,7 @@ from .models import (
     Ending,
     EntryMode,
     Episode,
+    FittedModel,
     IdempotencyKey,
     Rater,
     Session,
@@ -800,11 +802,10 @@ def _queue_row(episode_id: int) -> tuple[str, list[Any]]:
     name = connection.ops.quote_name
     table = name(DBTaskResult._meta.db_table)
     meta = DBTaskResult._meta
-    pk, status, args = (
-        name(cast(str, meta.get_field(field).column)) for field in ("id", "status", "args_kwargs")
-    )
+    column = {field.name: name(cast(str, field.column)) for field in meta.concrete_fields}
+    pk, status, args = column["id"], column["status"], column["args_kwargs"]
     waiting = " AND ".join(
-        f"w.{name(cast(str, meta.get_field(field).column))} = %s"
+        f"w.{column[field]} = %s"
         for field in ("status", "task_path", "backend_name", "queue_name", "run_after")
     )
     # Table and column names come from the model's metadata, never from input.
@@ -960,24 +961,28 @@ def follow_up_rating(
         episode = (
             Episode.objects.select_for_update(of=("self",))
             .select_related("client")  # the feedback reads the client's age band
-            .annotate(**_ATTENDED)
+            .annotate(**_WITH_EPISODE)
             .filter(pk=episode_id)
             .first()
         )
         if episode is None:
             return False
-        attended = {"count": episode.attended_count, "last": episode.attended_last}
-        _feedback, found = _refresh(episode, wanted, attended)
+        read = cast(Any, episode)  # the annotations of _WITH_EPISODE
+        attended = {"count": read.attended_count, "last": read.attended_last}
+        _feedback, found = _refresh(episode, wanted, attended, read.fitted_model)
+        missing = [pk for pk in wanted if pk not in found]
+        if missing:  # not among the episode's scores (undone meanwhile): as it was before
+            found.update(Administration.objects.in_bulk(missing))
         administrations = [found[pk] for pk in wanted if pk in found]
         if administrations:
-            transaction.on_commit(
-                lambda: [
+
+            def announce() -> None:
+                for administration in administrations:
                     administration_recorded.send(
                         sender=Administration, administration=administration
                     )
-                    for administration in administrations
-                ]
-            )
+
+            transaction.on_commit(announce)
     return True
 
 
@@ -1100,9 +1105,9 @@ def start_episode(
     return episode
 
 
-# The attended individual sessions an episode's summary counts, as annotations of the episode's
-# own query (the follow-up reads them with the episode, in one statement).
-_ATTENDED = {
+# What the follow-up reads beside the episode, as annotations of the episode's own query (one
+# statement): the attended individual sessions its summary counts, and the agency's fitted model.
+_WITH_EPISODE = {
     "attended_count": Coalesce(
         Subquery(
             Session.objects.filter(
@@ -1126,6 +1131,15 @@ _ATTENDED = {
         .annotate(last=Max("date"))
         .values("last")
     ),
+    # The agency's active fitted model of the episode's outcome form (at most one; None: none).
+    "fitted_model": Subquery(
+        FittedModel.objects.filter(
+            agency_id=OuterRef("agency_id"),
+            instrument=OuterRef("outcome_instrument"),
+            active=True,
+        ).values("parameters")[:1],
+        output_field=JSONField(),
+    ),
 }
 
 
@@ -1135,7 +1149,10 @@ def refresh_episode_summary(episode: Episode) -> EpisodeFeedback:
 
 
 def _refresh(
-    episode: Episode, wanted: Sequence[int] = (), attended: Mapping[str, Any] | None = None
+    episode: Episode,
+    wanted: Sequence[int] = (),
+    attended: Mapping[str, Any] | None = None,
+    stored_model: object = NOT_READ,
 ) -> tuple[EpisodeFeedback, dict[int, Administration]]:
     """``refresh_episode_summary``, and the episode's administrations whose ids are ``wanted``.
 
@@ -1143,7 +1160,8 @@ def _refresh(
     gives (the feedback is the same as from the models, without building two models a row);
     the wanted administrations come whole from the same rows. ``attended`` (count, last date)
     comes with an episode just read under its lock (``follow_up_rating``): its stored summary
-    is then known, and is written only when a value changed.
+    is then known, and is written only when a value changed; so does the agency's fitted model
+    (``stored_model``, see ``feedback.model_or_none``).
     """
     fields = [field.attname for field in Administration._meta.concrete_fields]
     rows = (
@@ -1175,6 +1193,7 @@ def _refresh(
         episode.alliance_instrument,
         episode.client.age_band,
         scores,
+        stored_model,
     )
     locked = attended is not None
     if attended is None:

@@ -47,13 +47,15 @@ def announced():
 
 
 def on_postgresql(request) -> bool:
-    """The joining is the PostgreSQL quick path's: on a SQLite run the test runs itself there."""
+    """The joining is the PostgreSQL quick path's: on a SQLite run the test runs itself there
+    (a database of its own per xdist worker: two of these may run at once)."""
     if connection.vendor == "postgresql":
         return True
+    worker = os.environ.get("PYTEST_XDIST_WORKER", "main")
     result = subprocess.run(
         [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", request.node.nodeid],
         cwd=Path(__file__).resolve().parents[2],
-        env={**os.environ, "DATABASE_URL": PG_URL},
+        env={**os.environ, "DATABASE_URL": f"{PG_URL}_{worker}"},
         capture_output=True,
         text=True,
         timeout=300,

@@ -1233,7 +1233,12 @@ def _sync_alerts(episode: Episode, feedback: EpisodeFeedback) -> None:
     only a person acknowledging it closes it, and it stays in the history.
     """
     current = {(alert.session_number, alert.code): alert for alert in feedback.signals.alerts}
-    stored = {(a.session_number, a.code): a.pk for a in Alert.objects.filter(episode=episode)}
+    stored = {
+        (number, code): pk
+        for pk, number, code in Alert.objects.filter(episode=episode).values_list(
+            "pk", "session_number", "code"
+        )
+    }
     latest = latest_scored_session(feedback)
     stale = [
         pk

@@ -34,7 +34,7 @@ import socket
 import ssl
 import time
 import urllib.parse
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from functools import partial
 
 from django.conf import settings
@@ -233,6 +233,14 @@ def announce(agency_id: int, event: str, make_data: Callable[[], dict]) -> list[
     ``make_data`` builds the payload, only when some endpoint subscribes: most agencies have
     none, and this runs after every rating.
     """
+    return announce_each(agency_id, event, [make_data])
+
+
+def announce_each(
+    agency_id: int, event: str, makers: Sequence[Callable[[], dict]]
+) -> list[WebhookDelivery]:
+    """``announce`` of several events of one kind (the alerts one rating raised), in order,
+    looking up the agency's endpoints once."""
     endpoints = [
         endpoint
         for endpoint in WebhookEndpoint.objects.filter(agency_id=agency_id, active=True)
@@ -240,22 +248,25 @@ def announce(agency_id: int, event: str, make_data: Callable[[], dict]) -> list[
     ]
     if not endpoints:
         return []
-    data = make_data()
-    deliveries = []
-    for endpoint in endpoints:
-        delivery = WebhookDelivery.objects.create(
-            agency_id=agency_id,
-            endpoint=endpoint,
-            event=event,
-            payload={},
-            next_attempt_at=timezone.now(),
-        )
-        delivery.payload = {"id": delivery.public_id, "event": event, "data": data}
-        delivery.save(update_fields=["payload"])
-        deliveries.append(delivery)
-    for delivery in deliveries:
-        enqueue(delivery)
-    return deliveries
+    announced = []
+    for make_data in makers:
+        data = make_data()
+        deliveries = []
+        for endpoint in endpoints:
+            delivery = WebhookDelivery.objects.create(
+                agency_id=agency_id,
+                endpoint=endpoint,
+                event=event,
+                payload={},
+                next_attempt_at=timezone.now(),
+            )
+            delivery.payload = {"id": delivery.public_id, "event": event, "data": data}
+            delivery.save(update_fields=["payload"])
+            deliveries.append(delivery)
+        for delivery in deliveries:
+            enqueue(delivery)
+        announced += deliveries
+    return announced
 
 
 def enqueue(delivery: WebhookDelivery, run_after: datetime.datetime | None = None) -> None:
@@ -366,8 +377,13 @@ def on_administration_recorded(sender, administration: Administration, **kwargs)
 
 
 def on_alerts_raised(sender, alerts: list[Alert], **kwargs) -> None:
-    for alert in alerts:
-        announce(alert.agency_id, WebhookEvent.ALERT_RAISED, partial(alert_payload, alert))
+    by_agency: dict[int, list[Alert]] = {}
+    for alert in alerts:  # one episode's alerts, so one agency
+        by_agency.setdefault(alert.agency_id, []).append(alert)
+    for agency_id, raised in by_agency.items():
+        announce_each(
+            agency_id, WebhookEvent.ALERT_RAISED, [partial(alert_payload, a) for a in raised]
+        )
 
 
 def on_client_erasing(sender, client, **kwargs) -> dict[str, int]:

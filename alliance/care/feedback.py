@@ -10,6 +10,7 @@ import datetime
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from functools import lru_cache
+from typing import cast
 
 import numpy as np
 from django.utils.translation import gettext as _
@@ -34,14 +35,28 @@ def model_for(agency_id: int | None, instrument: str) -> EtrModel:
     Zones, alerts, graphs and reports all ask here, so they always agree on the model.
     Raises EtrError when there is none (YCORS, PHQ-9, ...); see ``model_or_none``.
     """
+    stored = None
     if agency_id is not None:
         stored = (
             FittedModel.objects.filter(agency_id=agency_id, instrument=instrument, active=True)
             .values_list("parameters", flat=True)
             .first()
         )
-        if stored:
-            return etr.model_from_dict(stored)
+    return model_from_stored(stored, instrument)
+
+
+def model_from_stored(stored: Mapping[str, object] | None, instrument: str) -> EtrModel:
+    """``model_for`` from the agency's active fitted model's parameters (None: it has none),
+    for a caller that read them with its own query (the rating's follow-up)."""
+    if stored:
+        return etr.model_from_dict(stored)
+    return _shipped_model(instrument)
+
+
+@lru_cache(maxsize=16)
+def _shipped_model(instrument: str) -> EtrModel:
+    """The shipped default model, read from its package file once per process (the follow-up of
+    every rating asks for it). Nothing changes a model once read."""
     return etr.default_model(instrument)
 
 
@@ -57,10 +72,21 @@ def model_description(model: EtrModel | None) -> str:
     }
 
 
-def model_or_none(agency_id: int | None, instrument: str) -> EtrModel | None:
-    """The ETR model for an instrument, or None: such episodes show scores and cutoffs only."""
+# The caller has not read the agency's fitted model (``model_or_none``, ``scores_feedback``).
+NOT_READ = object()
+
+
+def model_or_none(
+    agency_id: int | None, instrument: str, stored: Mapping[str, object] | None | object = NOT_READ
+) -> EtrModel | None:
+    """The ETR model for an instrument, or None: such episodes show scores and cutoffs only.
+
+    ``stored``: the agency's active fitted model's parameters when the caller has read them
+    (None when it has none), else ``NOT_READ`` (then they are read here)."""
     try:
-        return model_for(agency_id, instrument)
+        if stored is NOT_READ:
+            return model_for(agency_id, instrument)
+        return model_from_stored(cast(Mapping[str, object] | None, stored), instrument)
     except EtrError:
         return None
 
@@ -152,11 +178,14 @@ def scores_feedback(
     alliance_instrument: str,
     age_band: str,
     scores: Iterable[Score],
+    stored_model: Mapping[str, object] | None | object = NOT_READ,
 ) -> EpisodeFeedback:
-    """``episode_feedback`` from plain values, for episodes not stored yet (a bulk import)."""
+    """``episode_feedback`` from plain values, for episodes not stored yet (a bulk import) or
+    read as values (the rating's follow-up, which also reads the agency's fitted model:
+    ``stored_model``, see ``model_or_none``)."""
     scores = list(scores)
     outcome, alliance = _client_scores(outcome_instrument, alliance_instrument, scores)
-    model = model_or_none(agency_id, outcome_instrument)
+    model = model_or_none(agency_id, outcome_instrument, stored_model)
     signals = evaluate_episode(
         outcome,
         alliance,

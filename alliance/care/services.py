@@ -10,7 +10,8 @@ from typing import Any, cast
 
 from django.core.exceptions import PermissionDenied
 from django.db import IntegrityError, connection, transaction
-from django.db.models import Count, Max, Q
+from django.db.models import Count, JSONField, Max, OuterRef, Q, Subquery
+from django.db.models.functions import Coalesce
 from django.dispatch import Signal
 from django.tasks import task
 from django.utils import timezone
@@ -26,7 +27,15 @@ from alliance.science.instruments.age_bands import DEFAULT_AGE_BAND, default_for
 from alliance.science.signals import SAFETY_CODE
 
 from . import dates
-from .feedback import EpisodeFeedback, episode_feedback, episode_summary, instrument_for
+from .feedback import (
+    NOT_READ,
+    EpisodeFeedback,
+    Score,
+    episode_feedback,
+    episode_summary,
+    instrument_for,
+    scores_feedback,
+)
 from .models import (
     ATTENDANCE_NOT_SET,
     Administration,
@@ -38,6 +47,7 @@ from .models import (
     Ending,
     EntryMode,
     Episode,
+    FittedModel,
     IdempotencyKey,
     Rater,
     Session,
@@ -48,6 +58,7 @@ from .models import (
 __all__ = [
     "SAFETY_CODE",
     "AlreadyRatedError",
+    "episode_feedback",
     "RecordResult",
     "acknowledge_alert",
     "can_acknowledge",
@@ -732,12 +743,34 @@ FROM checked
 
 
 def _queue_row(episode_id: int) -> tuple[str, list[Any]]:
-    """The follow-up task's row as one more clause of the rating's statement, when the queue is
+    """The follow-up task's row as more clauses of the rating's statement, when the queue is
     the database (``ALLIANCE_TASKS=database``); ("", []) otherwise (then it is enqueued).
 
     The row is the one ``follow_up_rating.enqueue(episode_id, administration_id)`` writes
     (django_tasks_db's model, its defaults and its pre_save handler), without the ORM's cost
     per rating; the administration's id comes from the statement itself.
+
+    Unless the episode's follow-up is still waiting in the queue: then the rating joins that
+    row (its id appended to the row's arguments) and no row is added. The ORS and the SRS of a
+    session arrive moments apart, and one run of the follow-up serves both: it recomputes the
+    summary from every stored score, and announces each administration of its arguments.
+    Why this is safe against the worker claiming that row at the same moment:
+
+    * The worker claims a row with ``SELECT ... FOR UPDATE SKIP LOCKED`` and sets it RUNNING in
+      the same transaction. The row is joined only while its ``status`` is READY, a condition
+      of the UPDATE itself: when the UPDATE has to wait for the worker's lock, PostgreSQL
+      re-checks it on the row's newest version once the worker commits (READ COMMITTED), finds
+      RUNNING, updates nothing, and the INSERT (``NOT EXISTS (SELECT 1 FROM joined)``) adds a
+      row of this rating's own. A row claimed before the UPDATE is not READY either.
+    * A row joined first stays locked by the rating's transaction until it commits: the worker
+      skips it (SKIP LOCKED) until then, and claims it afterwards with the appended id, when
+      the rating is visible to the follow-up's own transaction.
+    * One row at most is joined (the subquery's ``LIMIT 1``), so each id is announced once.
+    * Ratings of one episode take the episode's lock first (``_CHECK_NEW_RATING``): two of them
+      never look for the episode's waiting row at the same time.
+
+    Rows of other task paths (the old module path), of other queues, or waiting a later run
+    are never joined; a joined row keeps its place in the queue.
     """
     from django.db.models.signals import pre_save
     from django_tasks_db.backend import DatabaseBackend
@@ -760,6 +793,7 @@ def _queue_row(episode_id: int) -> tuple[str, list[Any]]:
     columns: list[str] = []
     values: list[str] = []
     params: list[Any] = []
+    prepared: dict[str, Any] = {}
     for field in DBTaskResult._meta.concrete_fields:
         columns.append(connection.ops.quote_name(cast(str, field.column)))
         if field.name == "args_kwargs":
@@ -770,13 +804,36 @@ def _queue_row(episode_id: int) -> tuple[str, list[Any]]:
             params.append(episode_id)
             continue
         value = field.get_db_prep_save(field.pre_save(row, add=True), connection)
+        prepared[field.name] = value
         values.append("%s")
         params.append(value)
-    clause = (
-        f", queued AS (INSERT INTO {DBTaskResult._meta.db_table} ({', '.join(columns)}) "
-        f"SELECT {', '.join(values)} FROM administration)"
+    name = connection.ops.quote_name
+    table = name(DBTaskResult._meta.db_table)
+    meta = DBTaskResult._meta
+    column = {field.name: name(cast(str, field.column)) for field in meta.concrete_fields}
+    pk, status, args = column["id"], column["status"], column["args_kwargs"]
+    waiting = " AND ".join(
+        f"w.{column[field]} = %s"
+        for field in ("status", "task_path", "backend_name", "queue_name", "run_after")
     )
-    return clause, params
+    # Table and column names come from the model's metadata, never from input.
+    clause = (
+        f", waiting AS (SELECT w.{pk} AS id FROM {table} w WHERE {waiting}"  # nosec B608
+        f" AND w.{args} -> 'args' -> 0 = to_jsonb(%s::bigint)"
+        f" AND w.{args} -> 'kwargs' = '{{}}'::jsonb LIMIT 1)"
+        f", joined AS (UPDATE {table} SET {args} = jsonb_set({args}, '{{args}}',"
+        f" ({args} -> 'args') || to_jsonb(administration.id)) FROM administration, waiting"
+        f" WHERE {table}.{pk} = waiting.id AND {table}.{status} = %s RETURNING {table}.{pk})"
+        f", queued AS (INSERT INTO {table} ({', '.join(columns)}) "
+        f"SELECT {', '.join(values)} FROM administration WHERE NOT EXISTS (SELECT 1 FROM joined))"
+    )
+    return clause, [
+        *(prepared[field] for field in ("status", "task_path", "backend_name", "queue_name")),
+        prepared["run_after"],
+        episode_id,
+        prepared["status"],
+        *params,
+    ]
 
 
 def _store_new_rating(
@@ -896,37 +953,49 @@ def _store_new_rating(
 
 
 @task
-def follow_up_rating(episode_id: int, administration_id: int | None = None) -> bool:
-    """What a stored rating sets off: the episode's summary and alerts, then the webhook.
+def follow_up_rating(
+    episode_id: int, administration_id: int | None = None, *more_administration_ids: int
+) -> bool:
+    """What stored ratings set off: the episode's summary and alerts, then the webhooks.
 
     A task (Django's tasks framework, ``settings.ALLIANCE_TASKS``): with the immediate backend it
     runs inside the rating's transaction; with the database backend its row commits with the
-    rating (so it cannot be lost) and ``alliance worker`` runs it moments later.
+    rating (so it cannot be lost) and ``alliance worker`` runs it moments later. On PostgreSQL a
+    rating of an episode whose follow-up is still waiting joins that row (``_queue_row``): one
+    run then serves several ratings, and ``administration_recorded`` goes out for each of them,
+    in the order they were stored. Rows of one rating (``[episode_id, administration_id]``, or
+    ``[episode_id]`` before webhooks) run as they always did.
 
     Idempotent (the summary is recomputed from all stored scores), so a task that runs twice or
     late does no harm. False when the episode was erased meanwhile.
     """
+    wanted = [pk for pk in (administration_id, *more_administration_ids) if pk]
     with transaction.atomic():
         episode = (
             Episode.objects.select_for_update(of=("self",))
             .select_related("client")  # the feedback reads the client's age band
+            .annotate(**_WITH_EPISODE)
             .filter(pk=episode_id)
             .first()
         )
         if episode is None:
             return False
-        refresh_episode_summary(episode)
-        administration = (
-            Administration.objects.filter(pk=administration_id).first()
-            if administration_id
-            else None
-        )
-        if administration is not None:
-            transaction.on_commit(
-                lambda: administration_recorded.send(
-                    sender=Administration, administration=administration
-                )
-            )
+        read = cast(Any, episode)  # the annotations of _WITH_EPISODE
+        attended = {"count": read.attended_count, "last": read.attended_last}
+        _feedback, found = _refresh(episode, wanted, attended, read.fitted_model)
+        missing = [pk for pk in wanted if pk not in found]
+        if missing:  # not among the episode's scores (undone meanwhile): as it was before
+            found.update(Administration.objects.in_bulk(missing))
+        administrations = [found[pk] for pk in wanted if pk in found]
+        if administrations:
+
+            def announce() -> None:
+                for administration in administrations:
+                    administration_recorded.send(
+                        sender=Administration, administration=administration
+                    )
+
+            transaction.on_commit(announce)
     return True
 
 
@@ -1049,22 +1118,110 @@ def start_episode(
     return episode
 
 
-def _feedback_for(episode: Episode) -> EpisodeFeedback:
-    return episode_feedback(episode, list(Administration.objects.of_episode(episode)))
+# What the follow-up reads beside the episode, as annotations of the episode's own query (one
+# statement): the attended individual sessions its summary counts, and the agency's fitted model.
+_WITH_EPISODE = {
+    "attended_count": Coalesce(
+        Subquery(
+            Session.objects.filter(
+                episode=OuterRef("pk"),
+                attendance=Attendance.ATTENDED,
+                kind=SessionKind.INDIVIDUAL,
+            )
+            .order_by()
+            .values("episode")
+            .annotate(count=Count("pk"))
+            .values("count")
+        ),
+        0,
+    ),
+    "attended_last": Subquery(
+        Session.objects.filter(
+            episode=OuterRef("pk"), attendance=Attendance.ATTENDED, kind=SessionKind.INDIVIDUAL
+        )
+        .order_by()
+        .values("episode")
+        .annotate(last=Max("date"))
+        .values("last")
+    ),
+    # The agency's active fitted model of the episode's outcome form (at most one; None: none).
+    "fitted_model": Subquery(
+        FittedModel.objects.filter(
+            agency_id=OuterRef("agency_id"),
+            instrument=OuterRef("outcome_instrument"),
+            active=True,
+        ).values("parameters")[:1],
+        output_field=JSONField(),
+    ),
+}
 
 
 def refresh_episode_summary(episode: Episode) -> EpisodeFeedback:
     """Recompute the episode's denormalised summary and its alerts from the stored scores."""
-    feedback = _feedback_for(episode)
-    attended = episode.sessions.filter(
-        attendance=Attendance.ATTENDED, kind=SessionKind.INDIVIDUAL
-    ).aggregate(count=Count("pk"), last=Max("date"))
+    return _refresh(episode)[0]
+
+
+def _refresh(
+    episode: Episode,
+    wanted: Sequence[int] = (),
+    attended: Mapping[str, Any] | None = None,
+    stored_model: object = NOT_READ,
+) -> tuple[EpisodeFeedback, dict[int, Administration]]:
+    """``refresh_episode_summary``, and the episode's administrations whose ids are ``wanted``.
+
+    The scores are read as plain values in the order ``Administration.objects.of_episode``
+    gives (the feedback is the same as from the models, without building two models a row);
+    the wanted administrations come whole from the same rows. ``attended`` (count, last date)
+    comes with an episode just read under its lock (``follow_up_rating``): its stored summary
+    is then known, and is written only when a value changed; so does the agency's fitted model
+    (``stored_model``, see ``feedback.model_or_none``).
+    """
+    fields = [field.attname for field in Administration._meta.concrete_fields]
+    rows = (
+        Administration.objects.filter(agency_id=episode.agency_id, episode=episode)
+        .order_by("session__number", "instrument", "rater", "pk")
+        .values_list("session__number", *fields)
+    )
+    scores: list[Score] = []
+    found: dict[int, Administration] = {}
+    at = {name: index + 1 for index, name in enumerate(fields)}
+    pk, instrument, rater, total, items, total_only = (
+        at["id"],
+        at["instrument"],
+        at["rater"],
+        at["total"],
+        at["items"],
+        at["total_only"],
+    )
+    db = rows.db
+    for row in rows:
+        scores.append(
+            (row[0], row[instrument], row[rater], row[total], row[items], row[total_only])
+        )
+        if row[pk] in wanted:
+            found[row[pk]] = Administration.from_db(db, fields, row[1:])
+    feedback = scores_feedback(
+        episode.agency_id,
+        episode.outcome_instrument,
+        episode.alliance_instrument,
+        episode.client.age_band,
+        scores,
+        stored_model,
+    )
+    locked = attended is not None
+    if attended is None:
+        attended = episode.sessions.filter(
+            attendance=Attendance.ATTENDED, kind=SessionKind.INDIVIDUAL
+        ).aggregate(count=Count("pk"), last=Max("date"))
     summary = episode_summary(feedback, attended["count"], attended["last"])
+    changed = [name for name, value in summary.items() if getattr(episode, name) != value]
     for name, value in summary.items():
         setattr(episode, name, value)
-    episode.save(update_fields=list(summary))
+    # An episode read elsewhere may be older than its row: it is always written.
+    if changed or not locked:
+        episode.save(update_fields=list(summary) if not locked else changed)
     _sync_alerts(episode, feedback)
-    return feedback
+    return feedback, found
 
 
 @task
@@ -1089,7 +1246,12 @@ def _sync_alerts(episode: Episode, feedback: EpisodeFeedback) -> None:
     only a person acknowledging it closes it, and it stays in the history.
     """
     current = {(alert.session_number, alert.code): alert for alert in feedback.signals.alerts}
-    stored = {(a.session_number, a.code): a.pk for a in Alert.objects.filter(episode=episode)}
+    stored = {
+        (number, code): pk
+        for pk, number, code in Alert.objects.filter(episode=episode).values_list(
+            "pk", "session_number", "code"
+        )
+    }
     latest = latest_scored_session(feedback)
     stale = [
         pk

@@ -132,6 +132,40 @@ def test_an_alert_raised_is_announced(personas, receiver, django_capture_on_comm
     assert all(e["data"]["session_number"] == 2 for e in events)
 
 
+def test_it_announces_each_alert_of_a_rating_in_order_looking_up_the_endpoints_once(
+    personas, receiver
+):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    from alliance.care.models import Alert
+
+    server = receiver()
+    create_webhook_endpoint(
+        personas.alice, personas.riverside, url=server.url, events=["alert.raised"]
+    )
+    session = record_ors(personas, 20.0, DAY1, "alerts").administration.session
+    alerts = [
+        Alert.objects.create(
+            agency=personas.riverside,
+            episode_id=session.episode_id,
+            session_number=session.number,
+            code=code,
+            severity="warning",
+            reason=code,
+            facts={},
+        )
+        for code in ("first", "second")
+    ]
+    with CaptureQueriesContext(connection) as queries:
+        webhooks.on_alerts_raised(sender=Alert, alerts=alerts)
+    # (the deliveries, attempted at once here, read their endpoint with them)
+    lookups = [q for q in queries.captured_queries if 'FROM "api_webhookendpoint" W' in q["sql"]]
+    assert len(lookups) == 1
+    events = [json.loads(body) for _, body in server.requests]
+    assert [e["data"]["code"] for e in events] == ["first", "second"]
+
+
 def test_a_failed_delivery_is_retried_with_backoff_until_it_succeeds(personas, receiver, settings):
     settings.WEBHOOK_RETRY_BASE_SECONDS = 60
     server = receiver(statuses=[500, 503])

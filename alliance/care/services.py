@@ -766,8 +766,10 @@ def _queue_row(episode_id: int) -> tuple[str, list[Any]]:
       skips it (SKIP LOCKED) until then, and claims it afterwards with the appended id, when
       the rating is visible to the follow-up's own transaction.
     * One row at most is joined (the subquery's ``LIMIT 1``), so each id is announced once.
-    * Ratings of one episode take the episode's lock first (``_CHECK_NEW_RATING``): two of them
-      never look for the episode's waiting row at the same time.
+    * Ratings of one episode take the episode's lock first (``checked`` in ``_NEW_RATING``),
+      but the statement's other parts see the database as it was when the statement began: a
+      row that another rating of the episode added while this one waited for the lock is not
+      seen, and this rating adds a row of its own (correct, only without the saving).
 
     Rows of other task paths (the old module path), of other queues, or waiting a later run
     are never joined; a joined row keeps its place in the queue.

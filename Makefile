@@ -37,11 +37,14 @@ test: lint test-sqlite test-postgres
 # requirements.lock (with the dev tools) is what `make setup` and CI install; deploy/requirements.lock
 # (the same versions, without dev tools) is what a server installs (docs/deployment.md). Commit
 # both; tests/ops/test_ops_lock.py checks they agree with pyproject.toml and the virtualenv.
-LOCK_FLAGS := --quiet --generate-hashes --allow-unsafe --strip-extras --no-emit-index-url \
+# Pins keep their extras (`cachecontrol[filecache]==...`): pip resolves an extra apart from the
+# plain pin. The server's lock is constrained by a copy without them (constraints take no extras).
+LOCK_FLAGS := --quiet --generate-hashes --allow-unsafe --no-strip-extras --no-emit-index-url \
 	--no-emit-find-links --upgrade
 lock: setup
 	$(BIN)/pip-compile $(LOCK_FLAGS) --extra dev -o requirements.lock pyproject.toml
-	$(BIN)/pip-compile $(LOCK_FLAGS) -c requirements.lock -o deploy/requirements.lock pyproject.toml
+	sed -E 's/^([A-Za-z0-9_.-]+)\[[^]]*\]==/\1==/' requirements.lock > $(VENV)/constraints.lock
+	$(BIN)/pip-compile $(LOCK_FLAGS) -c $(VENV)/constraints.lock -o deploy/requirements.lock pyproject.toml
 
 bench: setup
 	$(BIN)/python -m bench

@@ -16,8 +16,10 @@ ROOT = Path(__file__).resolve().parents[2]
 DEV_LOCK = ROOT / "requirements.lock"
 SERVER_LOCK = ROOT / "deploy" / "requirements.lock"
 PIN = re.compile(
-    r"^([A-Za-z0-9_.\-]+)==([^\s\\;]+)((?:\s*\\\n\s*--hash=sha256:[0-9a-f]{64})*)", re.M
+    r"^([A-Za-z0-9_.\-]+)(?:\[[^\]]*\])?==([^\s\\;]+)((?:\s*\\\n\s*--hash=sha256:[0-9a-f]{64})*)",
+    re.M,
 )
+EXTRAS_PIN = re.compile(r"^([A-Za-z0-9_.\-]+)\[([^\]]*)\]==", re.M)
 
 
 def pins(lock: Path) -> dict[str, tuple[str, int]]:
@@ -76,3 +78,41 @@ def test_the_virtualenv_holds_exactly_the_locked_versions():
         if installed != version:
             wrong[name] = (installed, version)
     assert wrong == {}, f"installed vs locked (run scripts/bootstrap): {wrong}"
+
+
+def pinned_extras(lock: Path) -> dict[str, set[str]]:
+    """name -> the extras its pin names (`cachecontrol[filecache]==0.14.4`)."""
+    found: dict[str, set[str]] = {}
+    for name, extras in EXTRAS_PIN.findall(lock.read_text(encoding="utf-8")):
+        found[canonicalize_name(name)] = {extra.strip() for extra in extras.split(",")}
+    return found
+
+
+def extras_asked_for(names: set[str], group_requirements: list[Requirement]) -> dict[str, set[str]]:
+    """Every extra that pyproject or a locked package asks for without a condition."""
+    asked: dict[str, set[str]] = {}
+    wanted = list(group_requirements)
+    for name in names:
+        wanted += [Requirement(line) for line in metadata.requires(name) or []]
+    for requirement in wanted:
+        if requirement.extras and "extra" not in str(requirement.marker or ""):
+            asked.setdefault(canonicalize_name(requirement.name), set()).update(requirement.extras)
+    return asked
+
+
+def test_every_extra_a_package_asks_for_is_pinned_with_that_extra():
+    # pip before 23.3 resolves `cachecontrol[filecache]>=0.13` (asked for by pip-audit) apart from
+    # the plain `cachecontrol==0.14.4` pin, takes the newest release and then refuses it as
+    # unpinned in --require-hashes mode: a fresh install broke the day a newer release came out.
+    for lock, group in (
+        (DEV_LOCK, requirements("main") + requirements("dev")),
+        (SERVER_LOCK, requirements("main")),
+    ):
+        asked = extras_asked_for(set(pins(lock)), group)
+        pinned = pinned_extras(lock)
+        missing = {
+            name: sorted(extras - pinned.get(name, set()))
+            for name, extras in asked.items()
+            if extras - pinned.get(name, set())
+        }
+        assert missing == {}, f"{lock.name}: pin these with their extras (make lock): {missing}"

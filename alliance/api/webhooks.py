@@ -377,13 +377,10 @@ def on_administration_recorded(sender, administration: Administration, **kwargs)
 
 
 def on_alerts_raised(sender, alerts: list[Alert], **kwargs) -> None:
-    by_agency: dict[int, list[Alert]] = {}
-    for alert in alerts:  # one episode's alerts, so one agency
-        by_agency.setdefault(alert.agency_id, []).append(alert)
-    for agency_id, raised in by_agency.items():
-        announce_each(
-            agency_id, WebhookEvent.ALERT_RAISED, [partial(alert_payload, a) for a in raised]
-        )
+    """The alerts one follow-up raised: one episode's, so one agency's."""
+    if alerts:
+        payloads = [partial(alert_payload, alert) for alert in alerts]
+        announce_each(alerts[0].agency_id, WebhookEvent.ALERT_RAISED, payloads)
 
 
 def on_client_erasing(sender, client, **kwargs) -> dict[str, int]:

@@ -78,6 +78,11 @@ if not SECRET_KEY:
         SECRET_KEY = "dev-only-insecure-key-never-use-in-production"
     else:
         raise ImproperlyConfigured("SECRET_KEY must be set when DEBUG is off")
+# Earlier keys, comma-separated, while SECRET_KEY is rotated: sign-ins and the sealed secrets
+# (accounts/sealing.py) they made stay valid; `alliance reseal` moves the secrets to the new key.
+SECRET_KEY_FALLBACKS = [
+    key.strip() for key in os.environ.get("SECRET_KEY_FALLBACKS", "").split(",") if key.strip()
+]
 # Signs the audit trail's lane heads and keys the backup manifest's HMAC (docs/security.md).
 # Unset: a key derived from SECRET_KEY. Keep it when SECRET_KEY is rotated, and give a restore
 # the same key as the server that wrote the backup.

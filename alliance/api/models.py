@@ -9,6 +9,7 @@ from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from alliance.accounts.models import Agency, new_public_id
+from alliance.accounts.sealing import SealedCharField
 
 
 class Scope(models.TextChoices):
@@ -97,7 +98,8 @@ class WebhookEndpoint(models.Model):
     agency = models.ForeignKey(Agency, on_delete=models.CASCADE, related_name="+")
     public_id = models.CharField(max_length=32, unique=True, default=new_public_id, editable=False)
     url = models.URLField(max_length=500)
-    secret = models.CharField(max_length=100)
+    # Sealed at rest (accounts/sealing.py): a copy of the database cannot sign as Alliance.
+    secret = SealedCharField(max_length=255)
     events = models.JSONField(default=list)
     active = models.BooleanField(default=True)
     created_at = models.DateTimeField(auto_now_add=True)

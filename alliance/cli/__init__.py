@@ -48,6 +48,7 @@ COMMAND_MODULES: dict[str, str] = {
     "collectstatic": "production",
     "createadmin": "production",
     "check": "production",
+    "reseal": "production",
 }
 
 

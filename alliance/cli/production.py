@@ -1,4 +1,4 @@
-"""`alliance migrate`, `alliance collectstatic`, `alliance createadmin` and `alliance check`.
+"""`alliance migrate`, `collectstatic`, `createadmin`, `check` and `reseal`.
 
 What a production server needs besides `serve` and `worker`, so that nobody runs manage.py there
 (docs/deployment.md). Each reads the same environment as the server (DATABASE_URL, SECRET_KEY...).
@@ -74,6 +74,17 @@ def register(subparsers) -> None:
         help="the level of finding that fails (default WARNING)",
     )
     check.set_defaults(func=run_check)
+
+    reseal = subparsers.add_parser(
+        "reseal",
+        help="seal the stored secrets again under the current key",
+        description="Two-factor seeds, webhook signing keys and the research-export key are "
+        "stored sealed with a key derived from ALLIANCE_AUDIT_KEY (else SECRET_KEY). After "
+        "rotating SECRET_KEY with the old one in SECRET_KEY_FALLBACKS, or after setting "
+        "ALLIANCE_AUDIT_KEY, this seals every value under the current key; then the old key "
+        "can be dropped. Nothing else changes.",
+    )
+    reseal.set_defaults(func=run_reseal)
 
 
 def run_migrate(args: argparse.Namespace) -> int:
@@ -189,4 +200,22 @@ def run_check(args: argparse.Namespace) -> int:
         if waiting:
             print(f"{waiting} migration(s) waiting: run `alliance migrate`.", file=sys.stderr)
             return 1
+    return 0
+
+
+def run_reseal(args: argparse.Namespace) -> int:
+    from alliance.cli.web import setup_django
+
+    setup_django()
+    from django.db import transaction
+
+    from alliance.accounts.sealing import SealedWithAnotherKey, reseal_all
+
+    try:
+        with transaction.atomic():  # all or nothing: no value is left under the old key alone
+            counts = reseal_all()
+    except SealedWithAnotherKey as error:
+        raise CliError(str(error)) from None
+    for label, count in counts.items():
+        print(f"{label}: {count} sealed under the current key")
     return 0

@@ -15,6 +15,7 @@ from django.db.models import Q
 from django.utils.translation import gettext_lazy as _
 
 from alliance.accounts.models import Agency, new_public_id
+from alliance.accounts.sealing import SealedCharField
 from alliance.care.models import FittedModel
 
 
@@ -29,7 +30,8 @@ class AgencySecret(models.Model):
     """
 
     agency = models.OneToOneField(Agency, on_delete=models.CASCADE, related_name="report_secret")
-    secret = models.CharField(max_length=128, default=new_secret, editable=False)
+    # Sealed at rest (accounts/sealing.py): a copy of the database cannot re-identify an export.
+    secret = SealedCharField(max_length=255, default=new_secret, editable=False)
     created_at = models.DateTimeField(auto_now_add=True)
 
 

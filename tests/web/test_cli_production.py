@@ -323,3 +323,47 @@ def test_createadmin_asks_for_the_names_and_the_password_twice_on_a_terminal(mig
     assert b"Created the admin ada of the new agency 'Riverside'." in transcript
     with database(tmp_path) as db:
         assert db.execute("select username from accounts_user").fetchall() == [("ada",)]
+
+
+SEALED_VALUE = """
+import sys
+from alliance.cli.web import setup_django
+setup_django()
+from alliance.accounts.models import Agency
+from alliance.api.models import WebhookEndpoint
+if sys.argv[1] == "store":
+    agency = Agency.objects.create(name="Riverside")
+    WebhookEndpoint.objects.create(agency=agency, url="https://ehr.example.org/h", secret="whsec_x")
+else:
+    print(WebhookEndpoint.objects.get().secret)
+"""
+
+
+def python(folder: Path, action: str, **extra: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-c", SEALED_VALUE, action],
+        cwd=folder,
+        env=environment(folder, **extra),
+        capture_output=True,
+        text=True,
+        timeout=180,
+    )
+
+
+def test_reseal_moves_the_sealed_secrets_to_a_rotated_key_and_refuses_an_unknown_one(migrated):
+    old, new = secrets.token_urlsafe(50), secrets.token_urlsafe(50)
+    assert python(migrated, "store", SECRET_KEY=old).returncode == 0
+    checked = alliance(migrated, "check", SECRET_KEY=new)
+    assert checked.returncode == 1
+    assert "alliance.E001" in checked.stderr
+    unknown = alliance(migrated, "reseal", SECRET_KEY=new)
+    assert unknown.returncode == 2
+    assert "SECRET_KEY_FALLBACKS" in unknown.stderr
+    assert "Traceback" not in unknown.stderr
+    moved = alliance(migrated, "reseal", SECRET_KEY=new, SECRET_KEY_FALLBACKS=old)
+    assert moved.returncode == 0, moved.stderr
+    assert "api.WebhookEndpoint: 1 sealed under the current key" in moved.stdout
+    read = python(migrated, "read", SECRET_KEY=new)
+    assert read.returncode == 0, read.stderr
+    assert read.stdout.strip() == "whsec_x"
+    assert alliance(migrated, "check", SECRET_KEY=new).returncode == 0

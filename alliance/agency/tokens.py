@@ -11,6 +11,7 @@ server-side session for exactly one display on the page the post redirects to.
 from __future__ import annotations
 
 import secrets
+import time
 
 from django.contrib import messages
 from django.http import Http404, HttpRequest, HttpResponse
@@ -22,12 +23,15 @@ from django.views.decorators.http import require_http_methods, require_safe
 
 from alliance.accounts.models import Role
 from alliance.accounts.permissions import require_role, role_required
+from alliance.accounts.sealing import seal, unseal
 from alliance.api.models import ApiToken, Scope, TokenKind
 from alliance.api.services import allowed_scopes, create_token, revoke_token
 from alliance.care.services import ServiceError
 
-# One display of a new secret: the session key it waits under.
+# One display of a new secret: the session key it waits under, sealed (a copy of the session
+# table shows no token), and for how long it waits for the redirect that shows it.
 NEW_SECRET = "agency.new_api_token"
+NEW_SECRET_WAITS_SECONDS = 600
 # Lifetimes offered in the form (days); the command line may also create tokens without expiry.
 EXPIRY_DAYS = (7, 30, 90, 365)
 DEFAULT_EXPIRY = 90
@@ -125,7 +129,11 @@ def token_new(request: HttpRequest) -> HttpResponse:
             if not new.secret:  # the same form again: nothing new, the secret was shown
                 messages.info(request, _("This token was already created."))
                 return redirect("agency:tokens")
-            request.session[NEW_SECRET] = {"prefix": new.token.prefix, "secret": new.secret}
+            request.session[NEW_SECRET] = {
+                "prefix": new.token.prefix,
+                "sealed": seal(new.secret),
+                "until": int(time.time()) + NEW_SECRET_WAITS_SECONDS,
+            }
             return redirect("agency:token_created")
     return render(
         request, "agency/token_new.html", _form_context(request, values, error), status=400
@@ -137,14 +145,19 @@ def token_new(request: HttpRequest) -> HttpResponse:
 def token_created(request: HttpRequest) -> HttpResponse:
     """The new token's secret, once: taken out of the session as it is shown."""
     shown = request.session.pop(NEW_SECRET, None)
-    if not shown:
+    if not shown or "sealed" not in shown:
+        return redirect("agency:tokens")
+    if time.time() > shown["until"]:
+        messages.warning(
+            request,
+            _("The new token is no longer shown (after 10 minutes): revoke it and create another."),
+        )
         return redirect("agency:tokens")
     token = _tokens_for(request.user).filter(prefix=shown["prefix"]).first()
     if token is None:
         return redirect("agency:tokens")
-    response = render(
-        request, "agency/token_created.html", {"token": token, "secret": shown["secret"]}
-    )
+    secret = unseal(shown["sealed"])
+    response = render(request, "agency/token_created.html", {"token": token, "secret": secret})
     response["Cache-Control"] = "no-store"
     return response
 

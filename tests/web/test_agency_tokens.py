@@ -4,12 +4,15 @@ a confirmation; who may do what, and the API honouring each step."""
 from __future__ import annotations
 
 import datetime
+import json
 import re
+import time
 
 import pytest
 from django.test import Client as Browser
 from django.urls import reverse
 
+from alliance.agency.tokens import NEW_SECRET, NEW_SECRET_WAITS_SECONDS
 from alliance.api.models import ApiToken, TokenKind
 from alliance.api.services import allowed_scopes, create_token, touch
 from alliance.audit.models import AuditEvent
@@ -192,3 +195,23 @@ def test_a_deactivated_user_gets_no_scope_and_their_token_is_refused(personas):
     personas.tara.save(update_fields=["is_active"])
     assert allowed_scopes(personas.tara, TokenKind.PERSONAL) == []
     assert api_status(new.secret) == 401
+
+
+def test_the_waiting_secret_is_sealed_in_the_session(personas):
+    tara = signed_in(personas.tara)
+    create(tara)
+    waiting = tara.session[NEW_SECRET]
+    assert "alc_" not in json.dumps(waiting)
+    assert secret_on(tara.get(CREATED).content.decode()).startswith("alc_")
+
+
+def test_a_secret_not_shown_within_ten_minutes_is_dropped_with_a_message(personas, monkeypatch):
+    tara = signed_in(personas.tara)
+    create(tara)
+    later = time.time() + NEW_SECRET_WAITS_SECONDS + 1
+    monkeypatch.setattr("alliance.agency.tokens.time.time", lambda: later)
+    response = tara.get(CREATED, follow=True)
+    page = response.content.decode()
+    assert "no longer shown" in page
+    assert 'id="token-secret"' not in page
+    assert NEW_SECRET not in tara.session

@@ -8,6 +8,7 @@ tampered, expired, used, revoked) gets a plain page and stores nothing.
 from __future__ import annotations
 
 import io
+import json
 
 import qrcode
 import qrcode.image.svg
@@ -24,6 +25,7 @@ from django.views.decorators.http import require_http_methods, require_POST, req
 from alliance.accounts.models import Agency
 from alliance.accounts.network import client_ip
 from alliance.accounts.permissions import active_membership, is_admin
+from alliance.accounts.sealing import seal, unseal
 from alliance.audit.services import record_request
 from alliance.care.feedback import instrument_for
 from alliance.care.forms import error_text, refused
@@ -344,10 +346,16 @@ def create_link(request: HttpRequest, session_id: str) -> HttpResponse:
 
 def _keep_ready(request: HttpRequest, link_id: str, secret: dict[str, str]) -> None:
     """Hold what the "ready" page shows once made (a token or a PIN) in the server-side session,
-    never in the address; only the last few are kept."""
+    sealed (a copy of the session table opens no client's form), never in the address; only the
+    last few are kept."""
     ready = dict(request.session.get(READY_LINKS, {}))
-    ready[link_id] = secret
+    ready[link_id] = seal(json.dumps(secret))
     request.session[READY_LINKS] = dict(list(ready.items())[-READY_LINKS_KEPT:])
+
+
+def _kept_ready(request: HttpRequest, link_id: str) -> dict[str, str] | None:
+    sealed = request.session.get(READY_LINKS, {}).get(link_id)
+    return json.loads(unseal(sealed)) if isinstance(sealed, str) else None
 
 
 def wants_plain(request: HttpRequest) -> bool:
@@ -361,7 +369,7 @@ def link_ready(request: HttpRequest, link_id: str) -> HttpResponse:
     """The link just made, shown to the therapist who made it (from their browser session)."""
     link = get_object_or_404(FeedbackLink.objects.select_related("session"), public_id=link_id)
     session = _visible_session(request.user, link.session.public_id)
-    kept = request.session.get(READY_LINKS, {}).get(link.public_id)
+    kept = _kept_ready(request, link.public_id)
     if link.channel == Channel.KIOSK:
         return _kiosk_ready(request, link, session, kept)
     url = ""

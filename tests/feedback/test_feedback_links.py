@@ -333,6 +333,9 @@ def test_reloading_the_link_ready_page_shows_the_same_link_and_makes_no_other(
     other.force_login(personas.tara)
     page = other.get(ready).content.decode()
     assert 'data-testid="link-not-shown"' in page and "testserver/f/" not in page
+    # The token waits sealed in the session: a copy of the session table opens no form.
+    token = re.search(pattern, first.content.decode()).group(1).rstrip("/").rsplit("/", 1)[-1]
+    assert token not in str(dict(browser.session.items()))
 
 
 @pytest.mark.parametrize(

@@ -742,13 +742,20 @@ FROM checked
 """
 
 
+# Per task backend and database: the clauses of _queue_row and their parameters, with the
+# positions of those that change from one rating to the next (built once per process).
+_QUEUE_ROW_TEMPLATES: dict[str, tuple[Any, str, list[Any], dict[str, int]]] = {}
+
+
 def _queue_row(episode_id: int) -> tuple[str, list[Any]]:
     """The follow-up task's row as more clauses of the rating's statement, when the queue is
     the database (``ALLIANCE_TASKS=database``); ("", []) otherwise (then it is enqueued).
 
     The row is the one ``follow_up_rating.enqueue(episode_id, administration_id)`` writes
     (django_tasks_db's model, its defaults and its pre_save handler), without the ORM's cost
-    per rating; the administration's id comes from the statement itself.
+    per rating; the administration's id comes from the statement itself. The clauses and the
+    row's fixed values are built once per process (``_queue_row_template``, 0.29 -> 0.04 ms per
+    rating); each rating sets only its episode, the row's new id and its enqueued_at.
 
     Unless the episode's follow-up is still waiting in the queue: then the rating joins that
     row (its id appended to the row's arguments) and no row is added. The ORS and the SRS of a
@@ -774,13 +781,33 @@ def _queue_row(episode_id: int) -> tuple[str, list[Any]]:
     Rows of other task paths (the old module path), of other queues, or waiting a later run
     are never joined; a joined row keeps its place in the queue.
     """
-    from django.db.models.signals import pre_save
     from django_tasks_db.backend import DatabaseBackend
     from django_tasks_db.models import DBTaskResult
 
     backend = follow_up_rating.get_backend()
     if type(backend) is not DatabaseBackend:
         return "", []
+    cached = _QUEUE_ROW_TEMPLATES.get(connection.alias)
+    if cached is None or cached[0] is not backend:  # settings changed (tests): build anew
+        cached = _QUEUE_ROW_TEMPLATES[connection.alias] = (backend, *_queue_row_template(backend))
+    _backend, clause, template, at = cached
+    fields = DBTaskResult._meta
+    params = list(template)
+    params[at["episode"]] = params[at["episode_arg"]] = episode_id
+    params[at["id"]] = fields.get_field("id").get_db_prep_save(backend._get_id(), connection)
+    params[at["enqueued_at"]] = fields.get_field("enqueued_at").get_db_prep_save(
+        timezone.now(), connection
+    )
+    return clause, params
+
+
+def _queue_row_template(backend: Any) -> tuple[str, list[Any], dict[str, int]]:
+    """``_queue_row``'s clauses and parameters, built as for a first rating; ``at`` names the
+    positions of the episode (twice), the row's id and its enqueued_at, set for each rating."""
+    from django.db.models.signals import pre_save
+    from django_tasks_db.models import DBTaskResult
+
+    episode_id = 0  # set by _queue_row
     task = follow_up_rating
     row: DBTaskResult = DBTaskResult(
         id=backend._get_id(),
@@ -796,6 +823,7 @@ def _queue_row(episode_id: int) -> tuple[str, list[Any]]:
     values: list[str] = []
     params: list[Any] = []
     prepared: dict[str, Any] = {}
+    at: dict[str, int] = {}
     for field in DBTaskResult._meta.concrete_fields:
         columns.append(connection.ops.quote_name(cast(str, field.column)))
         if field.name == "args_kwargs":
@@ -803,11 +831,13 @@ def _queue_row(episode_id: int) -> tuple[str, list[Any]]:
                 "jsonb_build_object('args', jsonb_build_array(%s::bigint, administration.id), "
                 "'kwargs', '{}'::jsonb)"
             )
+            at["episode_arg"] = len(params)
             params.append(episode_id)
             continue
         value = field.get_db_prep_save(field.pre_save(row, add=True), connection)
         prepared[field.name] = value
         values.append("%s")
+        at[field.name] = len(params)
         params.append(value)
     name = connection.ops.quote_name
     table = name(DBTaskResult._meta.db_table)
@@ -829,13 +859,17 @@ def _queue_row(episode_id: int) -> tuple[str, list[Any]]:
         f", queued AS (INSERT INTO {table} ({', '.join(columns)}) "
         f"SELECT {', '.join(values)} FROM administration WHERE NOT EXISTS (SELECT 1 FROM joined))"
     )
-    return clause, [
+    head = [
         *(prepared[field] for field in ("status", "task_path", "backend_name", "queue_name")),
         prepared["run_after"],
         episode_id,
         prepared["status"],
-        *params,
     ]
+    positions = {name: index + len(head) for name, index in at.items()}
+    positions["episode"] = 5
+    if not {"id", "enqueued_at", "episode_arg"} <= set(positions):
+        raise RuntimeError("django_tasks_db's row has changed: review _queue_row")
+    return clause, [*head, *params], positions
 
 
 def _store_new_rating(

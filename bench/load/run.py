@@ -20,8 +20,10 @@ Checks (issue 16): 0 errors, ratings sent == ratings stored, every follow-up tas
 summaries right, audit chain intact, p95 < 100 ms (paced-app: all its requests, caseload and
 submits together, as locust aggregates them; the worst endpoint's p95 is printed too), and
 flat-out submit throughput
->= 80% of the audited floor's in the same run. The ratios against the bare inserts (issue 7's
-criterion, replaced) are printed for information.
+>= 80% of the audited floor's in the same run. For each flat-out phase it prints CPU ms per
+request of each process class (gunicorn workers, the PostgreSQL backends of gunicorn and of the
+task worker, the task worker, locust, the whole machine): ``CpuMeter``. The ratios against
+the bare inserts (issue 7's criterion, replaced) are printed for information.
 Needs PostgreSQL on 127.0.0.1:5432 (user postgres, trust); creates and drops the database
 ``$LOAD_DATABASE`` (``alliance_load`` unless set).
 """
@@ -32,6 +34,7 @@ import argparse
 import csv
 import json
 import os
+import resource
 import secrets
 import signal
 import subprocess
@@ -45,6 +48,8 @@ ROOT = Path(__file__).resolve().parents[2]
 BIN = Path(sys.executable).parent
 DB = os.environ.get("LOAD_DATABASE", "alliance_load")
 PG = "postgres://postgres@127.0.0.1:5432"
+# application_name of the connections of gunicorn's workers and of the task worker.
+WEB_APP, TASK_APP = "alliance-load-web", "alliance-load-worker"
 
 SEED = r"""
 import datetime, json, sys
@@ -113,6 +118,131 @@ tasks = dict(DBTaskResult.objects.values_list("status").annotate(n=Count("id")))
 print(json.dumps({"stored": Administration.objects.count(), "audit_checked": checked,
                   "audit_broken": len(broken), "summaries_wrong": wrong, "tasks": tasks}))
 """
+
+
+TICK = os.sysconf("SC_CLK_TCK")
+
+
+def _stat(pid: int) -> tuple[int, float] | None:
+    """(parent pid, CPU seconds user + system) of a process, None once it has gone."""
+    try:
+        text = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    fields = text[text.rindex(")") + 2 :].split()
+    return int(fields[1]), (int(fields[11]) + int(fields[12])) / TICK
+
+
+def _machine_busy() -> float:
+    """CPU seconds all cores spent busy since boot (every process, other sessions' too)."""
+    values = [int(v) for v in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+    idle = values[3] + values[4]
+    return (sum(values[:8]) - idle) / TICK
+
+
+class CpuMeter:
+    """CPU seconds per process class over one phase, from /proc/<pid>/stat: the gunicorn
+    workers, the task worker, the PostgreSQL backends serving each (told apart by the
+    application_name the bench gives their connections, ``PGAPPNAME``), locust (the waited-for
+    child's rusage) and the whole machine. A backend or gunicorn worker that appears during the
+    phase counts from 0; one that ends during it loses its last samples (connections live 60 s,
+    longer than a phase)."""
+
+    def __init__(self, server: subprocess.Popen, worker: subprocess.Popen):
+        self.server, self.worker = server, worker
+
+    def _backends(self) -> dict[int, str]:
+        out = subprocess.run(
+            [
+                "psql",
+                f"{PG}/{DB}",
+                "-AtXc",
+                "SELECT pid, application_name FROM pg_stat_activity "  # nosec B608: bench constants
+                f"WHERE datname = '{DB}' AND application_name IN ('{WEB_APP}', '{TASK_APP}')",
+            ],
+            check=True,
+            capture_output=True,
+            text=True,
+        ).stdout
+        return {int(p): a for p, a in (line.split("|") for line in out.split())}
+
+    def backlog(self) -> int:
+        """Follow-up tasks queued and not yet run."""
+        out = subprocess.run(
+            [
+                "psql",
+                f"{PG}/{DB}",
+                "-AtXc",
+                "SELECT count(*) FROM django_tasks_database_dbtaskresult WHERE status = 'READY'",
+            ],
+            check=True,
+            capture_output=True,
+            text=True,
+        ).stdout
+        return int(out.strip() or 0)
+
+    def sample(self) -> dict:
+        gunicorn: dict[int, float] = {}
+        for entry in Path("/proc").iterdir():
+            if entry.name.isdigit():
+                stat = _stat(int(entry.name))
+                if stat and stat[0] == self.server.pid:
+                    gunicorn[int(entry.name)] = stat[1]
+        backends = {}
+        for pid, app in self._backends().items():
+            stat = _stat(pid)
+            if stat:
+                backends[pid] = (app, stat[1])
+        worker = _stat(self.worker.pid)
+        return {
+            "gunicorn": gunicorn,
+            "backends": backends,
+            "worker": worker[1] if worker else 0.0,
+            "children": resource.getrusage(resource.RUSAGE_CHILDREN),
+            "machine": _machine_busy(),
+            "wall": time.perf_counter(),
+            "backlog": self.backlog(),
+        }
+
+    @staticmethod
+    def difference(before: dict, after: dict) -> dict[str, float]:
+        """CPU seconds per class between two samples."""
+
+        def grown(then: dict, now: dict, keep=lambda v: True) -> float:
+            return sum(value - then.get(pid, 0.0) for pid, value in now.items() if keep(pid))
+
+        pg = {
+            app: sum(
+                cpu - (before["backends"].get(pid, (app, 0.0))[1])
+                for pid, (name, cpu) in after["backends"].items()
+                if name == app
+            )
+            for app in (WEB_APP, TASK_APP)
+        }
+        rusage_before, rusage_after = before["children"], after["children"]
+        return {
+            "gunicorn workers": grown(before["gunicorn"], after["gunicorn"]),
+            "postgres for gunicorn": pg[WEB_APP],
+            "task worker": after["worker"] - before["worker"],
+            "postgres for the task worker": pg[TASK_APP],
+            "locust": (rusage_after.ru_utime + rusage_after.ru_stime)
+            - (rusage_before.ru_utime + rusage_before.ru_stime),
+            "machine (all processes)": after["machine"] - before["machine"],
+            "wall seconds": after["wall"] - before["wall"],
+            "task backlog at the end": after["backlog"],
+        }
+
+
+def cpu_per_request(cpu: dict[str, float], requests: int) -> dict[str, float]:
+    """Milliseconds of CPU per request of the phase, per class (wall seconds as they are)."""
+    out = {
+        k: round(v * 1000 / max(requests, 1), 2)
+        for k, v in cpu.items()
+        if k not in ("wall seconds", "task backlog at the end")
+    }
+    accounted = sum(v for k, v in out.items() if not k.startswith("machine"))
+    out["sum of the classes"] = round(accounted, 2)
+    return out
 
 
 def psql(sql: str) -> None:
@@ -198,7 +328,7 @@ def start_server(port: int, environment: dict[str, str], kind: str) -> subproces
             "warning",
         ],
         cwd=ROOT,
-        env=environment,
+        env={**environment, "PGAPPNAME": WEB_APP},
         start_new_session=True,
     )
     for _ in range(100):
@@ -214,7 +344,7 @@ def start_worker(environment: dict[str, str]) -> subprocess.Popen:
     return subprocess.Popen(
         ["nice", "-n", "10", sys.executable, "-m", "alliance", "worker", "--interval", "0.2"],
         cwd=ROOT,
-        env=environment,
+        env={**environment, "PGAPPNAME": TASK_APP},
         start_new_session=True,
     )
 
@@ -243,6 +373,7 @@ def locust(
     plan: Path | None = None,
     caseload: bool = True,
     spawn_rate: float = 0,
+    meter: CpuMeter | None = None,
 ) -> dict:
     prefix = folder / name
     sent = folder / f"{name}-sent.json"
@@ -255,6 +386,7 @@ def locust(
     }
     if plan is not None:
         run_env["LOAD_PLAN"] = str(plan)
+    before = meter.sample() if meter else None
     finished = subprocess.run(
         [
             str(BIN / "locust"),
@@ -282,6 +414,7 @@ def locust(
         check=False,
         capture_output=True,
     )
+    cpu = CpuMeter.difference(before, meter.sample()) if meter and before else None
     if b"Traceback" in finished.stderr or finished.returncode not in (0, 1):
         print(finished.stderr.decode()[-3000:], file=sys.stderr)
     with open(f"{prefix}_stats.csv") as handle:
@@ -295,6 +428,8 @@ def locust(
                     file=sys.stderr,
                 )
     result = {"rows": rows, "sent": json.loads(sent.read_text())["ratings"] if sent.exists() else 0}
+    if cpu is not None:
+        result["cpu"] = cpu
     return result
 
 
@@ -346,6 +481,7 @@ def main(argv: list[str] | None = None) -> int:
         plans = prepare(args.users, folder, environment)
         server = start_server(args.port, environment, args.server)
         worker = start_worker(environment)
+        meter = CpuMeter(server, worker)
         try:
             common = (args.users, args.seconds, args.port, folder)
             # Unreported warm-up: every gunicorn worker loads its templates, forms and models.
@@ -358,12 +494,16 @@ def main(argv: list[str] | None = None) -> int:
             paced_app = locust(
                 "paced-app", "app", *common, pace=args.pace, plan=plans[1], spawn_rate=spread
             )
-            flat_bare = locust("flat-bare", "bare", *common, pace=0)
+            flat_bare = locust("flat-bare", "bare", *common, pace=0, meter=meter)
             flat_bare_signed_in = locust(
-                "flat-bare-signed-in", "bare", *common, pace=0, plan=plans[0]
+                "flat-bare-signed-in", "bare", *common, pace=0, plan=plans[0], meter=meter
             )
-            flat_audited = locust("flat-audited", "audited", *common, pace=0, plan=plans[0])
-            flat_app = locust("flat-app", "app", *common, pace=0, plan=plans[2], caseload=False)
+            flat_audited = locust(
+                "flat-audited", "audited", *common, pace=0, plan=plans[0], meter=meter
+            )
+            flat_app = locust(
+                "flat-app", "app", *common, pace=0, plan=plans[2], caseload=False, meter=meter
+            )
         finally:
             for process in (server, worker):
                 os.killpg(process.pid, signal.SIGTERM)
@@ -418,6 +558,17 @@ def main(argv: list[str] | None = None) -> int:
         report["flat_app_submit"]["rps"] / report["flat_bare_signed_in"]["rps"]
     )
     report["warm_up"] = everything(warm)
+    # Where each flat-out phase's CPU went, per request (ms): robust where throughput is not
+    # (other jobs on the machine take the CPU but not the CPU seconds of these processes).
+    report["cpu_ms_per_request"] = {
+        name: cpu_per_request(result["cpu"], report[key]["requests"])
+        for name, key, result in (
+            ("flat-bare", "flat_bare", flat_bare),
+            ("flat-bare-signed-in", "flat_bare_signed_in", flat_bare_signed_in),
+            ("flat-audited", "flat_audited", flat_audited),
+            ("flat-app (per submit)", "flat_app_submit", flat_app),
+        )
+    }
     errors = sum(
         report[k]["failures"]
         for k in (
@@ -443,6 +594,26 @@ def main(argv: list[str] | None = None) -> int:
     print(
         f"users {args.users}, {args.seconds} s per phase, pace {args.pace}/s per user, "
         f"{args.server} gunicorn workers ({' '.join(server_options(args.server))})"
+    )
+    cpu_results = [
+        {"name": n, "cpu": r["cpu"]}
+        for n, r in (("flat-audited", flat_audited), ("flat-app", flat_app))
+    ]
+    cpu_table = report["cpu_ms_per_request"]
+    phases = list(cpu_table)
+    print("CPU ms per request, flat out: " + " | ".join(phases))
+    for cls in cpu_table[phases[0]]:
+        print(f"  {cls:<30}" + "".join(f"{cpu_table[p][cls]:>10.2f}" for p in phases))
+    floor, submit = cpu_table["flat-audited"], cpu_table["flat-app (per submit)"]
+    print(
+        "info  CPU per request, floor / submit: "
+        f"{floor['sum of the classes'] / max(submit['sum of the classes'], 1e-9):.2f} (these processes), "
+        f"{floor['machine (all processes)'] / max(submit['machine (all processes)'], 1e-9):.2f} (machine)"
+    )
+    print(
+        "info  follow-up tasks waiting at the end of each flat-out phase (their CPU is not in "
+        "the phase's): "
+        + ", ".join(f"{r['name']} {r['cpu']['task backlog at the end']}" for r in cpu_results)
     )
     for label, ok in checks.items():
         print(f"{'PASS' if ok else 'FAIL'}  {label}")

@@ -25,6 +25,7 @@ science modules work on ``index_rows(frame)``, the table with its episodes as in
 from __future__ import annotations
 
 import io
+import math
 import os
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -333,6 +334,9 @@ def _reject_impossible_scores(frame: pd.DataFrame) -> None:
             f"column {column} must be a finite number",
             frame[column],
         )
+    if not _any_outside(frame, items):
+        return
+    # Some row is outside: the loop below names the first one as it always has.
     codes = frame["instrument"].cat.codes.to_numpy()
     for position, code in enumerate(frame["instrument"].cat.categories):
         instrument = _known_instrument(str(code))
@@ -350,6 +354,40 @@ def _reject_impossible_scores(frame: pd.DataFrame) -> None:
                     f"column {column} must be empty: {code} has {len(instrument.items)} items",
                     frame[column],
                 )
+
+
+def _any_outside(frame: pd.DataFrame, items: list[str]) -> bool:
+    """Whether a total or item is outside its instrument's range, or an item is given beyond
+    the instrument's items: each column checked once against per-row bounds looked up by the
+    instrument's code (a loop per instrument and column made ~100 passes over the rows)."""
+    instruments = [_known_instrument(str(c)) for c in frame["instrument"].cat.categories]
+    codes = frame["instrument"].cat.codes.to_numpy()  # -1 (no instrument) picks the last entry
+    for index, column in enumerate(("total", *items)):
+        # One entry per category, then the bounds of a row without an instrument (code -1).
+        bounds = [*(_bounds(instrument, index - 1) for instrument in instruments), _NO_BOUNDS]
+        low = np.array([bound[0] for bound in bounds], dtype=float)
+        high = np.array([bound[1] for bound in bounds], dtype=float)
+        empty = np.array([bound[2] for bound in bounds], dtype=bool)
+        values = frame[column].to_numpy()
+        with np.errstate(invalid="ignore"):
+            outside = (values < low[codes]) | (values > high[codes])
+        if outside.any() or (empty[codes] & ~np.isnan(values)).any():
+            return True
+    return False
+
+
+_NO_BOUNDS = (-math.inf, math.inf, False)
+
+
+def _bounds(instrument: Instrument | None, item: int) -> tuple[float, float, bool]:
+    """(low, high, must be empty) of item ``item`` (-1: the total) of ``instrument``."""
+    if instrument is None:
+        return _NO_BOUNDS
+    if item < 0:
+        return (instrument.total_min, instrument.total_max, False)
+    if item < len(instrument.items):
+        return (instrument.items[item].min, instrument.items[item].max, False)
+    return (-math.inf, math.inf, True)
 
 
 def _known_instrument(code: str) -> Instrument | None:

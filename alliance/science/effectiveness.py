@@ -262,9 +262,10 @@ def fit_reference(episodes: pd.DataFrame) -> Reference:
 
 def _severity_adjusted(flags: pd.DataFrame, ref: Reference) -> pd.Series:
     """Per-episode SAES for used clinical-range episodes (NaN otherwise)."""
-    residual = flags["change"] - (ref.intercept + ref.slope * flags["intake"])
-    saes = (ref.mean_change + residual) / ref.sd_intake
-    return saes.where(flags["used"] & flags["clinical_intake"])
+    change, intake = flags["change"].to_numpy(float), flags["intake"].to_numpy(float)
+    saes = (ref.mean_change + (change - (ref.intercept + ref.slope * intake))) / ref.sd_intake
+    keep = flags["used"].to_numpy(bool) & flags["clinical_intake"].to_numpy(bool)
+    return pd.Series(np.where(keep, saes, np.nan), index=flags.index)
 
 
 # ----- per-episode flags --------------------------------------------------------------------
@@ -597,11 +598,11 @@ def _episode_aggregates(
         "unilateral_not_green": closed & unilateral & has_colour & ~green,
     }
     values = {
-        "intake_used": flags["intake"].where(used).to_numpy(float),
-        "change_used": flags["change"].where(used).to_numpy(float),
+        "intake_used": _where(flags["intake"], used),
+        "change_used": _where(flags["change"], used),
         "saes": flags["saes"].to_numpy(float),
-        "sessions_closed": flags["n_scores"].where(finished).to_numpy(float),
-        "days_closed": flags["days"].where(finished).to_numpy(float),
+        "sessions_closed": _where(flags["n_scores"], finished),
+        "days_closed": _where(flags["days"], finished),
     }
     # Codes from 0 (a missing label's code -1 is a group of its own, as in a pandas group-by).
     shift = min(int(codes.min()), 0) if len(codes) else 0
@@ -636,6 +637,12 @@ def _episode_aggregates(
     for g in groups.tolist():
         stats[g]["clients"] = int(n_clients[g])
     return {g + shift: row for g, row in stats.items()}
+
+
+def _where(column: pd.Series, keep: npt.NDArray[np.bool_]) -> FloatArray:
+    """``column.where(keep).to_numpy(float)`` in numpy: pandas' ``where`` on the episode table
+    rebuilds the hash table of its text index each time (~10 ms for 100,000 episodes)."""
+    return np.where(keep, column.to_numpy(float), np.nan)
 
 
 def _has_endings(flags: pd.DataFrame) -> bool:

@@ -25,6 +25,7 @@ science modules work on ``index_rows(frame)``, the table with its episodes as in
 from __future__ import annotations
 
 import io
+import math
 import os
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -34,8 +35,8 @@ from typing import IO, Any
 import numpy as np
 import numpy.typing as npt
 import pandas as pd
-from pandas._libs.parsers import STR_NA_VALUES
 
+from alliance.science.csv_cells import PendingCells, has_quote, read_cells
 from alliance.science.instruments import Instrument, UnknownInstrumentError, get_instrument
 from alliance.science.instruments.age_bands import AGE_BAND_NAMES
 
@@ -64,16 +65,22 @@ PARQUET_SUFFIXES: tuple[str, ...] = (".parquet", ".pq")
 
 
 def read_administrations(
-    source: str | os.PathLike[str] | IO[str], *, drop_duplicates: bool = False
+    source: str | os.PathLike[str] | IO[str],
+    *,
+    drop_duplicates: bool = False,
+    pending: PendingCells | None = None,
 ) -> pd.DataFrame:
     """Read and validate an administrations table (CSV, or Parquet by its extension ``.parquet``
-    or ``.pq``); errors name the file, row and column. Both are validated the same way."""
+    or ``.pq``); errors name the file, row and column. Both are validated the same way.
+
+    ``pending``: ``csv_cells.start_reading(source)``, when the caller started splitting the file
+    before importing this module (the cells are then not read a second time)."""
     name = _source_name(source)
     try:
         if isinstance(source, str | os.PathLike) and name.lower().endswith(PARQUET_SUFFIXES):
             frame = _read_parquet(source, name)
         else:
-            frame = _read_csv(source)
+            frame = _read_csv(source, pending)
     except FileNotFoundError as error:
         raise TableError(f"file not found: {error.filename or name}") from error
     except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as error:
@@ -84,7 +91,9 @@ def read_administrations(
         raise TableError(f"{name}: {error}") from error
 
 
-def _read_csv(source: str | os.PathLike[str] | IO[str]) -> pd.DataFrame:
+def _read_csv(
+    source: str | os.PathLike[str] | IO[str], pending: PendingCells | None = None
+) -> pd.DataFrame:
     """The CSV as pandas' C parser reads it in one pass (``low_memory=False``).
 
     Text columns (and the date) are categoricals: identifiers repeat across many rows, group-bys
@@ -94,7 +103,10 @@ def _read_csv(source: str | os.PathLike[str] | IO[str]) -> pd.DataFrame:
     (a text stream, a compressed file, quoting, ragged rows...) by pandas.
     """
     if isinstance(source, str | os.PathLike):
-        frame = _read_csv_arrow(source)
+        if pending is not None and pending.path == os.fspath(source):
+            frame = _read_csv_arrow(source, pending)
+        else:
+            frame = _read_csv_arrow(source)
         if frame is not None:
             return frame
     return pd.read_csv(source, dtype=_csv_dtypes(), keep_default_na=True, low_memory=False)
@@ -104,12 +116,15 @@ def _csv_dtypes() -> dict[str, str]:
     return dict.fromkeys((*_TEXT_COLUMNS, "session_date"), "category")
 
 
-def _read_csv_arrow(path: str | os.PathLike[str]) -> pd.DataFrame | None:
+def _read_csv_arrow(
+    path: str | os.PathLike[str], pending: PendingCells | None = None
+) -> pd.DataFrame | None:
     """The frame ``pd.read_csv`` gives for ``path``, or None where this reader does not apply.
 
     pandas' C parser holds a token for every cell of the file until it has converted every
     column: its peak is about 3.5x the CSV. Here Arrow's reader splits the file into cells and
-    dictionary-encodes each column (an int32 per cell and each distinct text once), then each
+    dictionary-encodes each column (an int32 per cell and each distinct text once:
+    ``csv_cells.read_cells``, or ``pending`` when that was started already), then each
     column's distinct texts alone go through pandas' own parser: the same conversion
     (int, float, bool, text; categories for the text columns, in the same order), as pandas
     infers a column's type from the set of its texts and whether one is missing. The column is
@@ -121,11 +136,7 @@ def _read_csv_arrow(path: str | os.PathLike[str]) -> pd.DataFrame | None:
     """
     try:
         import pyarrow as pa
-        import pyarrow.csv as pa_csv
     except ImportError:  # pragma: no cover - pyarrow is a dependency
-        return None
-    names = _plain_csv_header(path)
-    if names is None:
         return None
     # A pool that gives freed memory back to the system (Arrow's default one keeps it): the
     # file's cells are freed column by column below.
@@ -133,7 +144,12 @@ def _read_csv_arrow(path: str | os.PathLike[str]) -> pd.DataFrame | None:
     pool = _returning_pool(pa)
     pa.set_memory_pool(pool)
     try:
-        columns = _arrow_columns(path, names, pa, pa_csv, pool)
+        table = pending.result() if pending is not None else read_cells(path, pool)
+        # The columns out of the table, so that each is freed once converted (a reference to
+        # the table kept here would hold every column to the end: +60 MB at a million rows).
+        cells = None if table is None else {name: table.column(name) for name in table.column_names}
+        del table
+        columns = _arrow_columns(cells, pool) if cells is not None else None
     finally:
         pa.set_memory_pool(default_pool)
         pool.release_unused()
@@ -144,10 +160,13 @@ def _read_csv_arrow(path: str | os.PathLike[str]) -> pd.DataFrame | None:
 
 def _frame_of(columns: dict[str, Any]) -> pd.DataFrame:
     """A frame holding each column's own array: not stacked into one block per type (a copy of
-    every number column at once), so that a caller dropping columns frees their memory."""
-    frame = pd.DataFrame(index=pd.RangeIndex(len(next(iter(columns.values())))))
+    every number column at once), so that a caller dropping columns frees their memory; and
+    not copied either (assigning a bare array to a column copies it, ~0.1 s for a million
+    rows; a Series wrapping it is taken as it is)."""
+    index = pd.RangeIndex(len(next(iter(columns.values()))))
+    frame = pd.DataFrame(index=index)
     for name, values in columns.items():
-        frame[name] = values
+        frame[name] = pd.Series(values, index=index, copy=False)
     return frame
 
 
@@ -159,35 +178,12 @@ def _returning_pool(pa: Any) -> Any:
     return pa.system_memory_pool()
 
 
-def _arrow_columns(
-    path: str | os.PathLike[str], names: list[str], pa: Any, pa_csv: Any, pool: Any
-) -> dict[str, Any] | None:
-    text = pa.dictionary(pa.int32(), pa.string())
-    try:
-        table = pa_csv.read_csv(
-            path,
-            # Arrow's threads: on an idle 2-core machine the read of a million rows takes 0.66 s
-            # instead of 0.98 s, with a lower peak; on cores busy with other work they cost
-            # ~0.3 s more CPU than they save (docs/performance.md).
-            read_options=pa_csv.ReadOptions(use_threads=True),
-            parse_options=pa_csv.ParseOptions(quote_char=False, newlines_in_values=False),
-            convert_options=pa_csv.ConvertOptions(
-                column_types=dict.fromkeys(names, text),
-                null_values=sorted(STR_NA_VALUES),
-                strings_can_be_null=True,
-                quoted_strings_can_be_null=True,
-            ),
-        )
-    except (pa.ArrowException, OSError, ValueError):
-        return None
-    if table.num_rows == 0 or table.column_names != names:
-        return None
+def _arrow_columns(cells: dict[str, Any], pool: Any) -> dict[str, Any] | None:
+    """Each of ``read_cells``' columns converted as pandas converts it (None when one of them
+    holds a double quote or does not convert line by line); ``cells`` is emptied as it goes."""
     dtypes = _csv_dtypes()
-    # The columns out of the table, so that each is freed once converted.
-    cells = {name: table.column(name) for name in names}
-    del table
     columns: dict[str, Any] = {}
-    for name in names:
+    for name in list(cells):
         column = cells.pop(name).unify_dictionaries()
         values = _convert_like_pandas(column, name, dtypes.get(name))
         del column
@@ -198,40 +194,16 @@ def _arrow_columns(
     return columns
 
 
-def _plain_csv_header(path: str | os.PathLike[str]) -> list[str] | None:
-    """The header's names when ``path`` is a ``.csv`` file with no double quote anywhere and a
-    header of distinct, non-empty names; otherwise None."""
-    if not os.fspath(path).lower().endswith(".csv"):
-        return None
-    first = b""
-    try:
-        with open(path, "rb") as file:
-            # Block by block: mapping the file instead would count its pages as resident memory.
-            while block := file.read(1 << 20):
-                if b'"' in block:
-                    return None
-                if not first:
-                    first = block
-    except OSError:
-        return None
-    first = first.split(b"\n", 1)[0]
-    try:
-        header = first.decode("utf-8")
-    except UnicodeDecodeError:
-        return None
-    names = header.removeprefix("\ufeff").rstrip("\r").split(",")
-    if "\r" in header.rstrip("\r") or len(set(names)) != len(names) or not all(names):
-        return None
-    return names
-
-
 def _convert_like_pandas(column: Any, name: str, dtype: str | None) -> Any:
     """One dictionary-encoded Arrow column as pandas' C parser converts it (``dtype`` as given
-    to read_csv), or None when its distinct texts cannot stand one per line."""
+    to read_csv), or None when its distinct texts hold a double quote or cannot stand one per
+    line."""
     import pyarrow as pa
     import pyarrow.compute as pa_compute
 
     words = column.chunk(0).dictionary
+    if has_quote(words):
+        return None
     missing = column.null_count > 0
     indices = pa.chunked_array([chunk.indices for chunk in column.chunks]).combine_chunks()
     if missing:
@@ -276,9 +248,18 @@ def _text_categorical(words: Any, codes: npt.NDArray[Any], pa_compute: Any) -> p
     rank[order] = np.arange(len(words))
     rank[-1] = -1
     width = np.int8 if len(words) < 127 else np.int16 if len(words) < 32767 else np.int32
-    categories = pd.Index(words.take(order).to_pylist())
+    categories = _text_index(words.take(order))
     narrow = np.asarray(rank.astype(width).take(codes), dtype=width)
     return pd.Categorical.from_codes(narrow, categories=categories, validate=False)
+
+
+def _text_index(texts: Any) -> pd.Index:
+    """``pd.Index(texts.to_pylist())`` for an Arrow array of texts, without a Python string per
+    text when pandas keeps texts in Arrow (its ``str`` type): 100,000 ids in ~7 ms, not ~40."""
+    kind = pd.Index(texts[:1].to_pylist()).dtype  # the type pandas gives a list of texts
+    if isinstance(kind, pd.StringDtype) and kind.storage == "pyarrow":
+        return pd.Index(pd.array(texts, dtype=kind))
+    return pd.Index(texts.to_pylist())
 
 
 def _read_parquet(source: str | os.PathLike[str], name: str) -> pd.DataFrame:
@@ -353,6 +334,9 @@ def _reject_impossible_scores(frame: pd.DataFrame) -> None:
             f"column {column} must be a finite number",
             frame[column],
         )
+    if not _any_outside(frame, items):
+        return
+    # Some row is outside: the loop below names the first one as it always has.
     codes = frame["instrument"].cat.codes.to_numpy()
     for position, code in enumerate(frame["instrument"].cat.categories):
         instrument = _known_instrument(str(code))
@@ -370,6 +354,40 @@ def _reject_impossible_scores(frame: pd.DataFrame) -> None:
                     f"column {column} must be empty: {code} has {len(instrument.items)} items",
                     frame[column],
                 )
+
+
+def _any_outside(frame: pd.DataFrame, items: list[str]) -> bool:
+    """Whether a total or item is outside its instrument's range, or an item is given beyond
+    the instrument's items: each column checked once against per-row bounds looked up by the
+    instrument's code (a loop per instrument and column made ~100 passes over the rows)."""
+    instruments = [_known_instrument(str(c)) for c in frame["instrument"].cat.categories]
+    codes = frame["instrument"].cat.codes.to_numpy()  # -1 (no instrument) picks the last entry
+    for index, column in enumerate(("total", *items)):
+        # One entry per category, then the bounds of a row without an instrument (code -1).
+        bounds = [*(_bounds(instrument, index - 1) for instrument in instruments), _NO_BOUNDS]
+        low = np.array([bound[0] for bound in bounds], dtype=float)
+        high = np.array([bound[1] for bound in bounds], dtype=float)
+        empty = np.array([bound[2] for bound in bounds], dtype=bool)
+        values = frame[column].to_numpy()
+        with np.errstate(invalid="ignore"):
+            outside = (values < low[codes]) | (values > high[codes])
+        if outside.any() or (empty[codes] & ~np.isnan(values)).any():
+            return True
+    return False
+
+
+_NO_BOUNDS = (-math.inf, math.inf, False)
+
+
+def _bounds(instrument: Instrument | None, item: int) -> tuple[float, float, bool]:
+    """(low, high, must be empty) of item ``item`` (-1: the total) of ``instrument``."""
+    if instrument is None:
+        return _NO_BOUNDS
+    if item < 0:
+        return (instrument.total_min, instrument.total_max, False)
+    if item < len(instrument.items):
+        return (instrument.items[item].min, instrument.items[item].max, False)
+    return (-math.inf, math.inf, True)
 
 
 def _known_instrument(code: str) -> Instrument | None:
@@ -686,8 +704,8 @@ def episode_outcomes_of(
     dates = rows.column("session_date")
     result = pd.DataFrame(
         {
-            "client_id": rows.take("client_id", first),
-            "therapist_id": rows.take("therapist_id", first),
+            "client_id": _strings_at(rows.frame["client_id"], first),
+            "therapist_id": _strings_at(rows.frame["therapist_id"], first),
             "intake": total[first],
             "final": total[last],
             "n_scores": (ends - starts + 1).astype(np.int64),
@@ -698,15 +716,24 @@ def episode_outcomes_of(
         },
         index=pd.Index(rows.episode_ids[code[starts]], name="episode_id", dtype="string"),
     )
-    for name in ("client_id", "therapist_id"):
-        result[name] = result[name].astype("string")
     result["change"] = result["final"] - result["intake"]
     result["days"] = (result["last_date"] - result["first_date"]).dt.days
     for name in EPISODE_COLUMNS:
         if name in rows.frame.columns:
-            values = first_per_episode(rows, position, name, len(result))
-            result[name] = pd.array(values, dtype="string")
+            result[name] = _first_strings(rows, position, name, len(result))
     return result, position
+
+
+def _strings_at(column: pd.Series, positions: npt.NDArray[np.int64]) -> Any:
+    """``pd.array(column.take(positions).to_numpy(), dtype="string")``; for a categorical of
+    texts kept in Arrow, its categories taken by the codes, without a Python string per row
+    (two id columns of 100,000 episodes: ~40 ms less)."""
+    if isinstance(column.dtype, pd.CategoricalDtype):
+        categories = column.cat.categories.array
+        if isinstance(categories.dtype, pd.StringDtype) and categories.dtype.storage == "pyarrow":
+            codes = column.cat.codes.to_numpy()[positions]
+            return categories.take(codes, allow_fill=True).astype("string")
+    return pd.array(column.take(positions).to_numpy(), dtype="string")
 
 
 def first_per_episode(
@@ -714,12 +741,40 @@ def first_per_episode(
 ) -> npt.NDArray[np.object_]:
     """First non-missing value of column ``name`` among each episode's rows (None if none)."""
     column = coded_column(rows.frame[name])
-    codes = column.codes
+    codes = _first_codes(rows, position, column.codes, n_episodes)
+    result = np.full(n_episodes, None, dtype=object)
+    known = codes >= 0
+    result[known] = column.values[codes[known]]
+    return result
+
+
+def _first_strings(
+    rows: CodedRows, position: npt.NDArray[np.int64], name: str, n_episodes: int
+) -> Any:
+    """``pd.array(first_per_episode(...), dtype="string")``; for a categorical of texts kept in
+    Arrow, its categories taken by the first codes, without a Python string per episode."""
+    column = rows.frame[name]
+    if isinstance(column.dtype, pd.CategoricalDtype):
+        categories = column.cat.categories.array
+        if isinstance(categories.dtype, pd.StringDtype) and categories.dtype.storage == "pyarrow":
+            codes = _first_codes(rows, position, column.cat.codes.to_numpy(), n_episodes)
+            return categories.take(codes, allow_fill=True).astype("string")
+    return pd.array(first_per_episode(rows, position, name, n_episodes), dtype="string")
+
+
+def _first_codes(
+    rows: CodedRows,
+    position: npt.NDArray[np.int64],
+    codes: npt.NDArray[np.integer[Any]],
+    n_episodes: int,
+) -> npt.NDArray[np.int64]:
+    """The code (in ``codes``, one per row, -1 when missing) of each episode's first row that
+    has one, by the episode's position in the result; -1 when none of its rows has one."""
     analysed = np.flatnonzero(position >= 0)  # episode codes that have a row in the result
     first = rows.first_row[analysed]
-    result = np.full(n_episodes, None, dtype=object)
+    result = np.full(n_episodes, -1, dtype=np.int64)
     found = codes[first] >= 0
-    result[position[analysed[found]]] = column.values[codes[first[found]]]
+    result[position[analysed[found]]] = codes[first[found]]
     # Episodes whose first row lacks the value (e.g. an ending given on the last row only): the
     # first row that has it, searched among those episodes' rows alone.
     missing = np.zeros(len(position), dtype=bool)
@@ -729,5 +784,5 @@ def first_per_episode(
         candidates = np.flatnonzero(in_missing & (codes >= 0))
         if len(candidates):
             episode_codes, first_index = np.unique(rows.episode[candidates], return_index=True)
-            result[position[episode_codes]] = column.values[codes[candidates[first_index]]]
+            result[position[episode_codes]] = codes[candidates[first_index]]
     return result

@@ -14,7 +14,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from alliance.science import table
+from alliance.science import csv_cells, table
 from alliance.science.simulate import simulate
 from alliance.science.table import TableError, read_administrations
 
@@ -183,3 +183,39 @@ def test_any_mix_of_tokens_reads_as_pandas_reads_it(
     got = table._read_csv_arrow(path)
     if got is not None:
         assert_same_frame(got, pandas_frame(path))
+
+
+def test_the_missing_texts_are_pandas_own() -> None:
+    from pandas._libs.parsers import STR_NA_VALUES
+
+    assert set(csv_cells.NA_TEXTS) == set(STR_NA_VALUES)
+
+
+@pytest.mark.parametrize("column", [0, 3, 7])
+def test_a_double_quote_in_any_cell_sends_the_file_to_pandas(tmp_path: Path, column: int) -> None:
+    row = ["C", "E", "T", "1", "2024-01-01", "ors", "client", "20"]
+    row[column] = 'x"y'
+    path = tmp_path / "quote.csv"
+    path.write_text(HEADER + "\nC,E,T,2,2024-01-02,ors,client,21\n" + ",".join(row) + "\n")
+    assert table._read_csv_arrow(path) is None
+
+
+def test_it_reads_the_same_frame_from_cells_started_in_a_thread(tmp_path: Path) -> None:
+    path = tmp_path / "a.csv"
+    simulate(200, 5, seed=3).to_csv(path, index=False, date_format="%Y-%m-%d")
+    pending = csv_cells.start_reading(path)
+    assert pending is not None
+    frame = read_administrations(path, pending=pending)
+    pd.testing.assert_frame_equal(frame, read_administrations(path), check_exact=True)
+
+
+def test_it_starts_no_thread_for_other_files(tmp_path: Path) -> None:
+    assert csv_cells.start_reading(tmp_path / "a.parquet") is None
+    assert csv_cells.start_reading(tmp_path / "a.csv.gz") is None
+
+
+def test_a_missing_file_started_early_is_named_as_before(tmp_path: Path) -> None:
+    path = tmp_path / "absent.csv"
+    pending = csv_cells.start_reading(path)
+    with pytest.raises(TableError, match="file not found"):
+        read_administrations(path, pending=pending)

@@ -141,3 +141,28 @@ def test_an_argument_error_is_one_line_not_a_usage_dump(capsys):
     err = capsys.readouterr().err
     assert err.count("\n") == 1
     assert "usage:" not in err and "alliance effectiveness --help" in err
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_it_names_the_same_first_bad_score_as_the_loop_over_instruments(
+    tmp_path, monkeypatch, seed
+):
+    # The range check looks at each column once; when it finds a score outside, the loop over
+    # instruments and columns names the row. Here a few scores are pushed out of range, and
+    # the message is the one the loop alone gives.
+    import numpy as np
+
+    from alliance.science import table
+
+    frame = simulate(30, 3, seed=seed)
+    rng = np.random.default_rng(seed)
+    columns = ["total", *table.item_columns(frame.columns)]
+    for _ in range(1 + seed % 3):
+        row, column = int(rng.integers(len(frame))), columns[int(rng.integers(len(columns)))]
+        frame.loc[row, column] = 99.0 if seed % 2 else -3.0
+    path = tmp_path / "bad.csv"
+    frame.to_csv(path, index=False, date_format="%Y-%m-%d")
+    message = refusal(path)
+    monkeypatch.setattr(table, "_any_outside", lambda frame, items: True)
+    assert refusal(path) == message
+    assert "must be between" in message

@@ -66,6 +66,17 @@ def on_postgresql(request) -> bool:
     return False
 
 
+@pytest.fixture
+def pg_personas(request, database_queue):
+    """The personas, with the database queue, on PostgreSQL; None on a SQLite run, which has
+    run the test on PostgreSQL instead (``on_postgresql``)."""
+    if not on_postgresql(request):
+        return None
+    from tests.web.personas import create_personas
+
+    return create_personas()
+
+
 def rate(personas, session, instrument: str, key: str, total: float) -> Administration:
     return services.record_administration(
         personas.tara, session, instrument=instrument, idempotency_key=key, total=total
@@ -80,13 +91,11 @@ def summary(episode_id: int) -> dict[str, object]:
 
 
 def test_it_joins_the_srs_to_the_waiting_follow_up_of_the_ors_and_announces_both(
-    request, database_queue, announced
+    pg_personas, announced
 ):
-    if not on_postgresql(request):
+    if pg_personas is None:
         return
-    from tests.web.personas import create_personas
-
-    personas = create_personas()
+    personas = pg_personas
     session = services.start_session(personas.tara, personas.tara_client)
     create_webhook_endpoint(
         personas.alice,
@@ -112,13 +121,11 @@ def test_it_joins_the_srs_to_the_waiting_follow_up_of_the_ors_and_announces_both
 
 
 def test_it_joins_every_rating_of_the_episode_while_the_row_waits_and_the_worker_runs_it_once(
-    request, database_queue, announced
+    pg_personas, announced
 ):
-    if not on_postgresql(request):
+    if pg_personas is None:
         return
-    from tests.web.personas import create_personas
-
-    personas = create_personas()
+    personas = pg_personas
     first = services.start_session(personas.tara, personas.tara_client, on=START)
     ids = [rate(personas, first, "ors", "a", 20).pk, rate(personas, first, "srs", "b", 30).pk]
     second = services.start_session(personas.tara, personas.tara_client)
@@ -133,14 +140,10 @@ def test_it_joins_every_rating_of_the_episode_while_the_row_waits_and_the_worker
     assert stored["intake_total"] == 20.0
 
 
-def test_it_queues_a_row_of_its_own_when_the_follow_up_already_started(
-    request, database_queue, announced
-):
-    if not on_postgresql(request):
+def test_it_queues_a_row_of_its_own_when_the_follow_up_already_started(pg_personas, announced):
+    if pg_personas is None:
         return
-    from tests.web.personas import create_personas
-
-    personas = create_personas()
+    personas = pg_personas
     session = services.start_session(personas.tara, personas.tara_client)
     ors = rate(personas, session, "ors", "k-ors", 20)
     DBTaskResult.objects.update(status="RUNNING")  # claimed by the worker
@@ -152,16 +155,12 @@ def test_it_queues_a_row_of_its_own_when_the_follow_up_already_started(
     ]
 
 
-def test_it_queues_a_row_of_its_own_when_the_worker_claims_the_waiting_one_meanwhile(
-    request, database_queue
-):
+def test_it_queues_a_row_of_its_own_when_the_worker_claims_the_waiting_one_meanwhile(pg_personas):
     """The worker holds the row's lock (claiming it) when the rating's statement reaches it: the
     statement waits, finds the row RUNNING once the worker commits, and inserts a row."""
-    if not on_postgresql(request):
+    if pg_personas is None:
         return
-    from tests.web.personas import create_personas
-
-    personas = create_personas()
+    personas = pg_personas
     session = services.start_session(personas.tara, personas.tara_client)
     ors = rate(personas, session, "ors", "k-ors", 20)
     row_id = DBTaskResult.objects.get().pk
@@ -197,12 +196,10 @@ def test_it_queues_a_row_of_its_own_when_the_worker_claims_the_waiting_one_meanw
     ]
 
 
-def test_it_never_joins_a_row_of_another_episode(request, database_queue):
-    if not on_postgresql(request):
+def test_it_never_joins_a_row_of_another_episode(pg_personas):
+    if pg_personas is None:
         return
-    from tests.web.personas import create_personas
-
-    personas = create_personas()
+    personas = pg_personas
     mine = services.start_session(personas.tara, personas.tara_client)
     rate(personas, mine, "ors", "a", 20)
     other = services.start_session(personas.theo, personas.theo_client)

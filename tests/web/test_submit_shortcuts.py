@@ -38,6 +38,14 @@ def test_rating_forms_of_other_measures_do_not_change_each_others_choices():
     assert again.fields["rater"] is phq.fields["rater"]
 
 
+def rate_ors(personas, session, key: str, **extra):
+    """An ORS by the therapist through the service, as the page records it."""
+    items = {"individually": 6, "interpersonally": 4, "socially": 7, "overall": 5}
+    return services.record_administration(
+        personas.tara, session, instrument="ors", idempotency_key=key, items=items, **extra
+    )
+
+
 def _couple(personas):
     client = services.create_client(
         personas.tara,
@@ -72,14 +80,7 @@ def test_the_page_moves_on_to_the_next_rater_without_asking_who_has_rated(person
 
 def test_a_rater_who_filled_in_the_form_already_is_not_offered_it_again(personas):
     session, url = _couple(personas)
-    services.record_administration(
-        personas.tara,
-        session,
-        instrument="ors",
-        idempotency_key="partner-first",
-        items={"individually": 7, "interpersonally": 3, "socially": 8, "overall": 6},
-        rater="partner",
-    )
+    rate_ors(personas, session, "partner-first", rater="partner")
     response = logged_in(personas.tara).post(url, {**ORS, "idempotency_key": "next-2"})
     assert response.status_code == 302 and response["Location"] == url  # stays with the client
     assert set(Administration.objects.values_list("rater", flat=True)) == {"client", "partner"}
@@ -89,13 +90,7 @@ def test_a_rating_of_a_closed_episode_writes_nothing(personas, tara_session):
     services.close_episode(personas.tara, tara_session.episode, "planned")
     events = AuditEvent.objects.count()
     try:
-        services.record_administration(
-            personas.tara,
-            tara_session,
-            instrument="ors",
-            idempotency_key="closed-1",
-            items={"individually": 5, "interpersonally": 5, "socially": 5, "overall": 5},
-        )
+        rate_ors(personas, tara_session, "closed-1")
     except services.ServiceError as error:
         assert "closed" in str(error)
     else:

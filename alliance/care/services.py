@@ -862,11 +862,11 @@ def _queue_row_template(backend: Any) -> tuple[str, list[Any], dict[str, int]]:
     head = [
         *(prepared[field] for field in ("status", "task_path", "backend_name", "queue_name")),
         prepared["run_after"],
-        episode_id,
-        prepared["status"],
     ]
+    episode_at = len(head)  # the joined row's episode, set for each rating
+    head += [episode_id, prepared["status"]]
     positions = {name: index + len(head) for name, index in at.items()}
-    positions["episode"] = 5
+    positions["episode"] = episode_at
     if not {"id", "enqueued_at", "episode_arg"} <= set(positions):
         raise RuntimeError("django_tasks_db's row has changed: review _queue_row")
     return clause, [*head, *params], positions

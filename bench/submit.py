@@ -37,7 +37,7 @@ ORS = ("individually", "interpersonally", "socially", "overall")
 SRS = ("relationship", "goals_topics", "approach", "overall")
 
 
-def setup(database: str) -> str:
+def setup(database: str, tasks: str = "database") -> str:
     if database == "sqlite":
         import tempfile
 
@@ -57,7 +57,7 @@ def setup(database: str) -> str:
             "DEBUG": "0",
             "SECURE_COOKIES": "0",
             "ALLOWED_HOSTS": "testserver",
-            "ALLIANCE_TASKS": "database",
+            "ALLIANCE_TASKS": tasks,
             "LOG_LEVEL": "ERROR",
         }
     )
@@ -117,8 +117,19 @@ def main(argv: list[str] | None = None) -> int:
         help="PostgreSQL URL of a scratch database (dropped and created), or 'sqlite'",
     )
     parser.add_argument("--profile", action="store_true", help="cProfile the submits")
+    parser.add_argument(
+        "--tasks",
+        choices=("database", "immediate"),
+        default="database",
+        help="the task queue: the database (production) or run inside the request",
+    )
+    parser.add_argument(
+        "--worker-each-session",
+        action="store_true",
+        help="run the queued follow-ups after every session (a worker keeping up), not at the end",
+    )
     args = parser.parse_args(argv if argv is not None else [])
-    setup(args.database)
+    setup(args.database, args.tasks)
     from django.db import connection
     from django.test import Client
     from django.test.utils import CaptureQueriesContext
@@ -176,6 +187,10 @@ def main(argv: list[str] | None = None) -> int:
         for name, context in (("ors", ors_queries), ("srs", srs_queries), ("floor", floor_queries))
     }
     timed = timed[1:]
+    if args.worker_each_session:  # the warm-up's follow-ups are not timed
+        from django.core.management import call_command as run_now
+
+        run_now("db_worker", batch=True, interval=0, verbosity=0)
 
     def measure(function, *arguments) -> tuple[float, float]:
         wall0, cpu0 = time.perf_counter(), time.process_time()
@@ -187,7 +202,14 @@ def main(argv: list[str] | None = None) -> int:
         import cProfile
 
         profiler = cProfile.Profile(time.process_time)
-    submit_runs, floor_runs = [], []
+    from django.core.management import call_command
+
+    def run_worker() -> None:
+        if args.tasks == "immediate":  # the follow-ups ran inside the requests
+            return
+        call_command("db_worker", batch=True, interval=0, verbosity=0)
+
+    submit_runs, floor_runs, worker_runs = [], [], []
     for url in timed:
         if profiler:
             profiler.enable()
@@ -195,6 +217,8 @@ def main(argv: list[str] | None = None) -> int:
         if profiler:
             profiler.disable()
         floor_runs.append(measure(lambda: (floor(), floor())))
+        if args.worker_each_session and args.tasks == "database":
+            worker_runs.append(measure(run_worker))
     stored = Administration.objects.count()
     # The follow-up tasks the submits queued, run as ``alliance worker --batch`` runs them: what
     # the worker spends per rating beside the server (the floor queues none). Per rating, not
@@ -202,17 +226,16 @@ def main(argv: list[str] | None = None) -> int:
     # ``_queue_row``), and here every row waits until all the submits are done, so one row
     # serves all the ratings of its episode (25 sessions); with a worker keeping up, a row
     # serves about a session (its ORS and SRS).
-    from django.core.management import call_command
     from django_tasks_db.models import DBTaskResult
 
-    queued = DBTaskResult.objects.filter(status="READY").count()
+    queued = DBTaskResult.objects.filter(status="READY").count() if args.tasks == "database" else 0
     with CaptureQueriesContext(connection) as worker_queries:
         wall0, cpu0 = time.perf_counter(), time.process_time()
         worker_profiler = None
         if profiler:  # its own profile: the submits' is printed below
             worker_profiler = cProfile.Profile(time.process_time)
             worker_profiler.enable()
-        call_command("db_worker", batch=True, interval=0, verbosity=0)
+        run_worker()
         if worker_profiler:
             worker_profiler.disable()
             import pstats
@@ -220,8 +243,14 @@ def main(argv: list[str] | None = None) -> int:
             print("--- follow-up task (worker)")
             pstats.Stats(worker_profiler).sort_stats("cumulative").print_stats(70)
         worker_run = (time.perf_counter() - wall0, time.process_time() - cpu0)
+        worker_run = (
+            worker_run[0] + sum(run[0] for run in worker_runs),
+            worker_run[1] + sum(run[1] for run in worker_runs),
+        )
     worker_statements = len(worker_queries.captured_queries)
-    failed = DBTaskResult.objects.exclude(status="SUCCESSFUL").count()
+    failed = (
+        DBTaskResult.objects.exclude(status="SUCCESSFUL").count() if args.tasks == "database" else 0
+    )
     if profiler:
         import pstats
 

@@ -228,9 +228,12 @@ def alert_payload(alert: Alert) -> dict:
 
 
 def announce(agency_id: int, event: str, make_data: Callable[[], dict]) -> list[WebhookDelivery]:
-    """Create a delivery per subscribed endpoint and enqueue it (call after commit).
+    """Create a delivery per subscribed endpoint and enqueue its first attempt.
 
-    ``make_data`` builds the payload, only when some endpoint subscribes: most agencies have
+    Called inside the transaction that stored the event (a rating, its alerts): the deliveries
+    and, with the database queue, their tasks commit with it or not at all. A backend that runs
+    tasks at once (immediate) gets the attempt after the commit instead: no HTTP request is
+    made while the rating's locks are held. ``make_data`` builds the payload, only when some endpoint subscribes: most agencies have
     none, and this runs after every rating.
     """
     return announce_each(agency_id, event, [make_data])
@@ -264,9 +267,18 @@ def announce_each(
             delivery.save(update_fields=["payload"])
             deliveries.append(delivery)
         for delivery in deliveries:
-            enqueue(delivery)
+            _enqueue_first(delivery)
         announced += deliveries
     return announced
+
+
+def _enqueue_first(delivery: WebhookDelivery) -> None:
+    from django.tasks.backends.immediate import ImmediateBackend
+
+    if isinstance(deliver_webhook.get_backend(), ImmediateBackend):
+        transaction.on_commit(partial(enqueue, delivery))
+    else:
+        enqueue(delivery)
 
 
 def enqueue(delivery: WebhookDelivery, run_after: datetime.datetime | None = None) -> None:

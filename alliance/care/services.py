@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import datetime
 import json
+import logging
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, cast
 
 from django.core.exceptions import PermissionDenied
 from django.db import IntegrityError, connection, transaction
-from django.db.models import Count, JSONField, Max, OuterRef, Q, Subquery
-from django.db.models.functions import Coalesce
+from django.db.models import Max, Q
 from django.dispatch import Signal
 from django.tasks import task
 from django.utils import timezone
@@ -26,15 +26,11 @@ from alliance.science.instruments import ResponseError, ScoredResponse, UnknownI
 from alliance.science.instruments.age_bands import DEFAULT_AGE_BAND, default_forms
 from alliance.science.signals import SAFETY_CODE
 
-from . import dates
+from . import dates, summary
 from .feedback import (
-    NOT_READ,
     EpisodeFeedback,
-    Score,
     episode_feedback,
-    episode_summary,
     instrument_for,
-    scores_feedback,
 )
 from .models import (
     ATTENDANCE_NOT_SET,
@@ -47,7 +43,6 @@ from .models import (
     Ending,
     EntryMode,
     Episode,
-    FittedModel,
     IdempotencyKey,
     Rater,
     Session,
@@ -82,6 +77,11 @@ __all__ = [
 ]
 
 
+logger = logging.getLogger(__name__)
+# Re-exported: the API app connects to it here, beside ``administration_recorded``.
+alerts_raised = summary.alerts_raised
+latest_scored_session = summary.latest_scored_session
+
 # Group sessions: each member rates the group on the GSRS, stored in the member's own episode.
 GROUP_FORM = "gsrs"
 
@@ -105,9 +105,10 @@ class AlreadyRatedError(DuplicateError):
         self.administration = administration
 
 
-# Sent after commit (the API app delivers webhooks from them): administration=, alerts=[...].
+# Sent inside the writing transaction (the API app stores webhook deliveries for them, which so
+# commit with the rating or not at all): administration= a rating stored or edited; alerts=[...]
+# (``summary.alerts_raised``) the alerts one refresh raised.
 administration_recorded = Signal()
-alerts_raised = Signal()
 # Sent inside an erasure's transaction, before the client's rows go (client=). Each receiver
 # removes or redacts what its app holds about the client outside the rows that cascade
 # (webhook deliveries, queued messages, task rows) and answers {what: count}; an answer may add
@@ -694,8 +695,7 @@ def _store_administration(
             before=ATTENDANCE_NOT_SET,
             after=Attendance.ATTENDED,
         )
-    # The summary, alerts and webhook follow in a task; its row commits with the rating.
-    follow_up_rating.enqueue(episode.pk, administration.pk)
+    _follow_up_now(administration)
     # Last in the transaction: the lock on the audit chain (lane) is then held only until commit.
     audit(episode.agency_id, actor, event[0], administration, ip, **event[1])
     return RecordResult(administration, existing is None)
@@ -735,141 +735,11 @@ WITH checked AS (
 ), attended AS (
     UPDATE care_session SET attendance = %s
     WHERE id = %s AND attendance = %s AND EXISTS (SELECT 1 FROM administration) RETURNING id
-){queued}
+)
 SELECT checked.end_date, checked.key_seen, checked.raters, (SELECT id FROM administration),
        EXISTS (SELECT 1 FROM attended)
 FROM checked
 """
-
-
-# Per task backend and database: the clauses of _queue_row and their parameters, with the
-# positions of those that change from one rating to the next (built once per process).
-_QUEUE_ROW_TEMPLATES: dict[str, tuple[Any, str, list[Any], dict[str, int]]] = {}
-
-
-def _queue_row(episode_id: int) -> tuple[str, list[Any]]:
-    """The follow-up task's row as more clauses of the rating's statement, when the queue is
-    the database (``ALLIANCE_TASKS=database``); ("", []) otherwise (then it is enqueued).
-
-    The row is the one ``follow_up_rating.enqueue(episode_id, administration_id)`` writes
-    (django_tasks_db's model, its defaults and its pre_save handler), without the ORM's cost
-    per rating; the administration's id comes from the statement itself. The clauses and the
-    row's fixed values are built once per process (``_queue_row_template``, 0.29 -> 0.04 ms per
-    rating); each rating sets only its episode, the row's new id and its enqueued_at.
-
-    Unless the episode's follow-up is still waiting in the queue: then the rating joins that
-    row (its id appended to the row's arguments) and no row is added. The ORS and the SRS of a
-    session arrive moments apart, and one run of the follow-up serves both: it recomputes the
-    summary from every stored score, and announces each administration of its arguments.
-    Why this is safe against the worker claiming that row at the same moment:
-
-    * The worker claims a row with ``SELECT ... FOR UPDATE SKIP LOCKED`` and sets it RUNNING in
-      the same transaction. The row is joined only while its ``status`` is READY, a condition
-      of the UPDATE itself: when the UPDATE has to wait for the worker's lock, PostgreSQL
-      re-checks it on the row's newest version once the worker commits (READ COMMITTED), finds
-      RUNNING, updates nothing, and the INSERT (``NOT EXISTS (SELECT 1 FROM joined)``) adds a
-      row of this rating's own. A row claimed before the UPDATE is not READY either.
-    * A row joined first stays locked by the rating's transaction until it commits: the worker
-      skips it (SKIP LOCKED) until then, and claims it afterwards with the appended id, when
-      the rating is visible to the follow-up's own transaction.
-    * One row at most is joined (the subquery's ``LIMIT 1``), so each id is announced once.
-    * Ratings of one episode take the episode's lock first (``checked`` in ``_NEW_RATING``),
-      but the statement's other parts see the database as it was when the statement began: a
-      row that another rating of the episode added while this one waited for the lock is not
-      seen, and this rating adds a row of its own (correct, only without the saving).
-
-    Rows of other task paths (the old module path), of other queues, or waiting a later run
-    are never joined; a joined row keeps its place in the queue.
-    """
-    from django_tasks_db.backend import DatabaseBackend
-    from django_tasks_db.models import DBTaskResult
-
-    backend = follow_up_rating.get_backend()
-    if type(backend) is not DatabaseBackend:
-        return "", []
-    cached = _QUEUE_ROW_TEMPLATES.get(connection.alias)
-    if cached is None or cached[0] is not backend:  # settings changed (tests): build anew
-        cached = _QUEUE_ROW_TEMPLATES[connection.alias] = (backend, *_queue_row_template(backend))
-    _backend, clause, template, at = cached
-    fields = DBTaskResult._meta
-    params = list(template)
-    params[at["episode"]] = params[at["episode_arg"]] = episode_id
-    params[at["id"]] = fields.get_field("id").get_db_prep_save(backend._get_id(), connection)
-    params[at["enqueued_at"]] = fields.get_field("enqueued_at").get_db_prep_save(
-        timezone.now(), connection
-    )
-    return clause, params
-
-
-def _queue_row_template(backend: Any) -> tuple[str, list[Any], dict[str, int]]:
-    """``_queue_row``'s clauses and parameters, built as for a first rating; ``at`` names the
-    positions of the episode (twice), the row's id and its enqueued_at, set for each rating."""
-    from django.db.models.signals import pre_save
-    from django_tasks_db.models import DBTaskResult
-
-    episode_id = 0  # set by _queue_row
-    task = follow_up_rating
-    row: DBTaskResult = DBTaskResult(
-        id=backend._get_id(),
-        args_kwargs={"args": [], "kwargs": {}},
-        priority=task.priority,
-        task_path=task.module_path,
-        queue_name=task.queue_name,
-        run_after=cast(Any, task.run_after),
-        backend_name=backend.alias,
-    )
-    pre_save.send(DBTaskResult, instance=row, raw=False, using=connection.alias, update_fields=None)
-    columns: list[str] = []
-    values: list[str] = []
-    params: list[Any] = []
-    prepared: dict[str, Any] = {}
-    at: dict[str, int] = {}
-    for field in DBTaskResult._meta.concrete_fields:
-        columns.append(connection.ops.quote_name(cast(str, field.column)))
-        if field.name == "args_kwargs":
-            values.append(
-                "jsonb_build_object('args', jsonb_build_array(%s::bigint, administration.id), "
-                "'kwargs', '{}'::jsonb)"
-            )
-            at["episode_arg"] = len(params)
-            params.append(episode_id)
-            continue
-        value = field.get_db_prep_save(field.pre_save(row, add=True), connection)
-        prepared[field.name] = value
-        values.append("%s")
-        at[field.name] = len(params)
-        params.append(value)
-    name = connection.ops.quote_name
-    table = name(DBTaskResult._meta.db_table)
-    meta = DBTaskResult._meta
-    column = {field.name: name(cast(str, field.column)) for field in meta.concrete_fields}
-    pk, status, args = column["id"], column["status"], column["args_kwargs"]
-    waiting = " AND ".join(
-        f"w.{column[field]} = %s"
-        for field in ("status", "task_path", "backend_name", "queue_name", "run_after")
-    )
-    # Table and column names come from the model's metadata, never from input.
-    clause = (
-        f", waiting AS (SELECT w.{pk} AS id FROM {table} w WHERE {waiting}"  # nosec B608
-        f" AND w.{args} -> 'args' -> 0 = to_jsonb(%s::bigint)"
-        f" AND w.{args} -> 'kwargs' = '{{}}'::jsonb LIMIT 1)"
-        f", joined AS (UPDATE {table} SET {args} = jsonb_set({args}, '{{args}}',"
-        f" ({args} -> 'args') || to_jsonb(administration.id)) FROM administration, waiting"
-        f" WHERE {table}.{pk} = waiting.id AND {table}.{status} = %s RETURNING {table}.{pk})"
-        f", queued AS (INSERT INTO {table} ({', '.join(columns)}) "
-        f"SELECT {', '.join(values)} FROM administration WHERE NOT EXISTS (SELECT 1 FROM joined))"
-    )
-    head = [
-        *(prepared[field] for field in ("status", "task_path", "backend_name", "queue_name")),
-        prepared["run_after"],
-    ]
-    episode_at = len(head)  # the joined row's episode, set for each rating
-    head += [episode_id, prepared["status"]]
-    positions = {name: index + len(head) for name, index in at.items()}
-    positions["episode"] = episode_at
-    if not {"id", "enqueued_at", "episode_arg"} <= set(positions):
-        raise RuntimeError("django_tasks_db's row has changed: review _queue_row")
-    return clause, [*head, *params], positions
 
 
 def _store_new_rating(
@@ -905,10 +775,9 @@ def _store_new_rating(
         created_at=now,
         updated_at=now,
     )
-    queued, queue_params = _queue_row(session.episode_id)
     with connection.cursor() as cursor:
         cursor.execute(
-            _NEW_RATING.replace("{queued}", queued),
+            _NEW_RATING,
             [
                 # checked
                 idempotency_key,
@@ -942,7 +811,6 @@ def _store_new_rating(
                 Attendance.ATTENDED,
                 session.pk,
                 ATTENDANCE_NOT_SET,
-                *queue_params,
             ],
         )
         row = cursor.fetchone()
@@ -965,10 +833,6 @@ def _store_new_rating(
                 {"before": ATTENDANCE_NOT_SET, "after": Attendance.ATTENDED},
             )
         )
-    # The summary, alerts and webhook follow in a task; its row commits with the rating (written
-    # by the statement above when the queue is the database).
-    if not queued:
-        follow_up_rating.enqueue(session.episode_id, administration.pk)
     events.append(
         (
             "administration.recorded",
@@ -983,55 +847,49 @@ def _store_new_rating(
             },
         )
     )
+    _follow_up_now(administration)
     # Last in the transaction: the lock on the audit chain (lane) is then held only until commit.
     record_many(actor, agency_id, events, ip)
     return RecordResult(administration, True, form_raters=frozenset((*raters, rater)))
+
+
+def _follow_up_now(administration: Administration) -> None:
+    """A new or edited rating's follow-up, in the request that stores it: the episode's summary
+    and alerts (``summary.refresh``), then ``administration_recorded``, so that the caseload is
+    right when the page moves on, with or without a task worker.
+
+    In a savepoint of its own: should it fail (a bug, a model file that cannot be read), the
+    rating is still stored, the failure is logged and the follow-up goes to the task queue,
+    where the worker retries it. With the immediate backend that retry runs here and now.
+    """
+    try:
+        with transaction.atomic():
+            summary.refresh(administration.episode_id)
+            administration_recorded.send(sender=Administration, administration=administration)
+    except Exception:  # noqa: BLE001 - whatever failed, the rating must be kept
+        logger.exception("the follow-up of a rating failed; it is queued for the worker")
+        follow_up_rating.enqueue(administration.episode_id, administration.pk)
 
 
 @task
 def follow_up_rating(
     episode_id: int, administration_id: int | None = None, *more_administration_ids: int
 ) -> bool:
-    """What stored ratings set off: the episode's summary and alerts, then the webhooks.
-
-    A task (Django's tasks framework, ``settings.ALLIANCE_TASKS``): with the immediate backend it
-    runs inside the rating's transaction; with the database backend its row commits with the
-    rating (so it cannot be lost) and ``alliance worker`` runs it moments later. On PostgreSQL a
-    rating of an episode whose follow-up is still waiting joins that row (``_queue_row``): one
-    run then serves several ratings, and ``administration_recorded`` goes out for each of them,
-    in the order they were stored. Rows of one rating (``[episode_id, administration_id]``, or
-    ``[episode_id]`` before webhooks) run as they always did.
+    """A rating's follow-up as a task: ``_follow_up_now`` queues it when the follow-up failed in
+    the request; rows queued by earlier versions (which ran every follow-up here, some for
+    several ratings of an episode) run the same way.
 
     Idempotent (the summary is recomputed from all stored scores), so a task that runs twice or
     late does no harm. False when the episode was erased meanwhile.
     """
     wanted = [pk for pk in (administration_id, *more_administration_ids) if pk]
     with transaction.atomic():
-        episode = (
-            Episode.objects.select_for_update(of=("self",))
-            .select_related("client")  # the feedback reads the client's age band
-            .annotate(**_WITH_EPISODE)
-            .filter(pk=episode_id)
-            .first()
-        )
-        if episode is None:
+        if summary.refresh(episode_id) is None:
             return False
-        read = cast(Any, episode)  # the annotations of _WITH_EPISODE
-        attended = {"count": read.attended_count, "last": read.attended_last}
-        _feedback, found = _refresh(episode, wanted, attended, read.fitted_model)
-        missing = [pk for pk in wanted if pk not in found]
-        if missing:  # not among the episode's scores (undone meanwhile): as it was before
-            found.update(Administration.objects.in_bulk(missing))
-        administrations = [found[pk] for pk in wanted if pk in found]
-        if administrations:
-
-            def announce() -> None:
-                for administration in administrations:
-                    administration_recorded.send(
-                        sender=Administration, administration=administration
-                    )
-
-            transaction.on_commit(announce)
+        found = Administration.objects.in_bulk(wanted)
+        for pk in wanted:
+            if pk in found:  # not when undone meanwhile
+                administration_recorded.send(sender=Administration, administration=found[pk])
     return True
 
 
@@ -1154,110 +1012,15 @@ def start_episode(
     return episode
 
 
-# What the follow-up reads beside the episode, as annotations of the episode's own query (one
-# statement): the attended individual sessions its summary counts, and the agency's fitted model.
-_WITH_EPISODE = {
-    "attended_count": Coalesce(
-        Subquery(
-            Session.objects.filter(
-                episode=OuterRef("pk"),
-                attendance=Attendance.ATTENDED,
-                kind=SessionKind.INDIVIDUAL,
-            )
-            .order_by()
-            .values("episode")
-            .annotate(count=Count("pk"))
-            .values("count")
-        ),
-        0,
-    ),
-    "attended_last": Subquery(
-        Session.objects.filter(
-            episode=OuterRef("pk"), attendance=Attendance.ATTENDED, kind=SessionKind.INDIVIDUAL
-        )
-        .order_by()
-        .values("episode")
-        .annotate(last=Max("date"))
-        .values("last")
-    ),
-    # The agency's active fitted model of the episode's outcome form (at most one; None: none).
-    "fitted_model": Subquery(
-        FittedModel.objects.filter(
-            agency_id=OuterRef("agency_id"),
-            instrument=OuterRef("outcome_instrument"),
-            active=True,
-        ).values("parameters")[:1],
-        output_field=JSONField(),
-    ),
-}
-
-
 def refresh_episode_summary(episode: Episode) -> EpisodeFeedback:
-    """Recompute the episode's denormalised summary and its alerts from the stored scores."""
-    return _refresh(episode)[0]
-
-
-def _refresh(
-    episode: Episode,
-    wanted: Sequence[int] = (),
-    attended: Mapping[str, Any] | None = None,
-    stored_model: object = NOT_READ,
-) -> tuple[EpisodeFeedback, dict[int, Administration]]:
-    """``refresh_episode_summary``, and the episode's administrations whose ids are ``wanted``.
-
-    The scores are read as plain values in the order ``Administration.objects.of_episode``
-    gives (the feedback is the same as from the models, without building two models a row);
-    the wanted administrations come whole from the same rows. ``attended`` (count, last date)
-    comes with an episode just read under its lock (``follow_up_rating``): its stored summary
-    is then known, and is written only when a value changed; so does the agency's fitted model
-    (``stored_model``, see ``feedback.model_or_none``).
-    """
-    fields = [field.attname for field in Administration._meta.concrete_fields]
-    rows = (
-        Administration.objects.filter(agency_id=episode.agency_id, episode=episode)
-        .order_by("session__number", "instrument", "rater", "pk")
-        .values_list("session__number", *fields)
-    )
-    scores: list[Score] = []
-    found: dict[int, Administration] = {}
-    at = {name: index + 1 for index, name in enumerate(fields)}
-    pk, instrument, rater, total, items, total_only = (
-        at["id"],
-        at["instrument"],
-        at["rater"],
-        at["total"],
-        at["items"],
-        at["total_only"],
-    )
-    db = rows.db
-    for row in rows:
-        scores.append(
-            (row[0], row[instrument], row[rater], row[total], row[items], row[total_only])
-        )
-        if row[pk] in wanted:
-            found[row[pk]] = Administration.from_db(db, fields, row[1:])
-    feedback = scores_feedback(
-        episode.agency_id,
-        episode.outcome_instrument,
-        episode.alliance_instrument,
-        episode.client.age_band,
-        scores,
-        stored_model,
-    )
-    locked = attended is not None
-    if attended is None:
-        attended = episode.sessions.filter(
-            attendance=Attendance.ATTENDED, kind=SessionKind.INDIVIDUAL
-        ).aggregate(count=Count("pk"), last=Max("date"))
-    summary = episode_summary(feedback, attended["count"], attended["last"])
-    changed = [name for name, value in summary.items() if getattr(episode, name) != value]
-    for name, value in summary.items():
+    """Recompute the episode's denormalised summary and its alerts from the stored scores (in
+    the caller's transaction), and set the summary on ``episode`` too."""
+    refreshed = summary.refresh(episode.pk)
+    if refreshed is None:
+        raise Episode.DoesNotExist("the episode was removed")
+    for name, value in refreshed.summary.items():
         setattr(episode, name, value)
-    # An episode read elsewhere may be older than its row: it is always written.
-    if changed or not locked:
-        episode.save(update_fields=list(summary) if not locked else changed)
-    _sync_alerts(episode, feedback)
-    return feedback, found
+    return refreshed.feedback
 
 
 @task
@@ -1271,53 +1034,6 @@ def refresh_open_episodes(agency_id: int, instrument: str) -> int:
         refresh_episode_summary(episode)
         count += 1
     return count
-
-
-def _sync_alerts(episode: Episode, feedback: EpisodeFeedback) -> None:
-    """Store the current alerts, keeping those of earlier sessions as history.
-
-    The science core reports the alerts that hold now; alerts stored for the latest scored
-    session (or later, after an undo) that no longer hold are removed, earlier ones are kept.
-    A safety alert is never removed here (not by a later score, an undo or a model refresh):
-    only a person acknowledging it closes it, and it stays in the history.
-    """
-    current = {(alert.session_number, alert.code): alert for alert in feedback.signals.alerts}
-    stored = {
-        (number, code): pk
-        for pk, number, code in Alert.objects.filter(episode=episode).values_list(
-            "pk", "session_number", "code"
-        )
-    }
-    latest = latest_scored_session(feedback)
-    stale = [
-        pk
-        for (number, code), pk in stored.items()
-        if (number, code) not in current and number >= latest and code != SAFETY_CODE
-    ]
-    if stale:
-        Alert.objects.filter(pk__in=stale).delete()
-    raised = Alert.objects.bulk_create(
-        [
-            Alert(
-                agency_id=episode.agency_id,
-                episode=episode,
-                session_number=alert.session_number,
-                code=alert.code,
-                severity=alert.severity,
-                reason=alert.reason,
-                facts=plain_facts(alert.facts),
-            )
-            for key, alert in current.items()
-            if key not in stored
-        ]
-    )
-    if raised:
-        transaction.on_commit(lambda: alerts_raised.send(sender=Alert, alerts=raised))
-
-
-def plain_facts(facts) -> dict:
-    """An alert's facts as JSON values (the science core may hand numpy numbers)."""
-    return json.loads(json.dumps(dict(facts), default=lambda value: value.item()))
 
 
 def can_acknowledge(user, client: Client) -> bool:
@@ -1360,11 +1076,6 @@ def acknowledge_alert(
         acknowledged_at=alert.acknowledged_at.isoformat(),
     )
     return alert
-
-
-def latest_scored_session(feedback: EpisodeFeedback) -> int:
-    numbers = [n for n, _ in feedback.outcome] + [s.session_number for s in feedback.alliance]
-    return max(numbers, default=0)
 
 
 # --- privacy: pseudonymous codes, erasure on request, retention (docs/security.md) -----------

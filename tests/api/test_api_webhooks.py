@@ -8,6 +8,8 @@ import threading
 from http.server import BaseHTTPRequestHandler, HTTPServer
 
 import pytest
+from django.db import transaction
+from django.test import TestCase
 from django.utils import timezone
 
 from alliance.api import webhooks
@@ -65,6 +67,12 @@ def receiver(settings):
         server.close()
 
 
+def announce_now(agency_id: int, event: str, make_data):
+    """``webhooks.announce`` and the first attempts, which wait for the commit: run here."""
+    with TestCase.captureOnCommitCallbacks(execute=True):
+        return webhooks.announce(agency_id, event, make_data)
+
+
 def record_ors(personas, total: float, day: datetime.date, key: str):
     session = services.start_session(personas.tara, personas.tara_client, on=day)
     return services.record_administration(
@@ -108,10 +116,17 @@ def test_the_signature_is_hmac_sha256_over_timestamp_dot_body():
     assert webhooks.sign("secret", "1700000000", b"{}") == "sha256=" + expected
 
 
-def test_nothing_is_sent_when_the_transaction_rolls_back(personas, receiver):
+def test_nothing_is_sent_or_kept_when_the_rating_rolls_back(
+    personas, receiver, django_capture_on_commit_callbacks
+):
     server = receiver()
     create_webhook_endpoint(personas.alice, personas.riverside, url=server.url)
-    record_ors(personas, 20.0, DAY1, "hook-rollback")  # the test transaction never commits
+    committed = django_capture_on_commit_callbacks(execute=True)
+    with committed, pytest.raises(RuntimeError), transaction.atomic():
+        record_ors(personas, 20.0, DAY1, "hook-rollback")
+        # The delivery is written with the rating; its attempt waits for the commit.
+        assert WebhookDelivery.objects.count() == 1 and server.requests == []
+        raise RuntimeError("the rating's transaction fails after all")
     assert server.requests == [] and WebhookDelivery.objects.count() == 0
 
 
@@ -157,7 +172,10 @@ def test_it_announces_each_alert_of_a_rating_in_order_looking_up_the_endpoints_o
         )
         for code in ("first", "second")
     ]
-    with CaptureQueriesContext(connection) as queries:
+    with (
+        CaptureQueriesContext(connection) as queries,
+        TestCase.captureOnCommitCallbacks(execute=True),
+    ):
         webhooks.on_alerts_raised(sender=Alert, alerts=alerts)
     # (the deliveries, attempted at once here, read their endpoint with them)
     lookups = [q for q in queries.captured_queries if 'FROM "api_webhookendpoint" W' in q["sql"]]
@@ -171,9 +189,7 @@ def test_a_failed_delivery_is_retried_with_backoff_until_it_succeeds(personas, r
     server = receiver(statuses=[500, 503])
     create_webhook_endpoint(personas.alice, personas.riverside, url=server.url)
     started = timezone.now()
-    [delivery] = webhooks.announce(
-        personas.riverside.pk, "administration.recorded", lambda: {"x": 1}
-    )
+    [delivery] = announce_now(personas.riverside.pk, "administration.recorded", lambda: {"x": 1})
     delivery.refresh_from_db()
     assert (delivery.status, delivery.attempts, delivery.last_status_code) == ("pending", 1, 500)
     first_wait = (delivery.next_attempt_at - started).total_seconds()
@@ -198,7 +214,7 @@ def test_it_gives_up_after_the_maximum_number_of_attempts(personas, receiver, se
     settings.WEBHOOK_MAX_ATTEMPTS = 3
     server = receiver(statuses=[500] * 10)
     create_webhook_endpoint(personas.alice, personas.riverside, url=server.url)
-    [delivery] = webhooks.announce(personas.riverside.pk, "alert.raised", lambda: {"x": 1})
+    [delivery] = announce_now(personas.riverside.pk, "alert.raised", lambda: {"x": 1})
     far = timezone.now() + datetime.timedelta(days=1)
     assert webhooks.retry_due_deliveries(now=far) == 1
     assert webhooks.retry_due_deliveries(now=far + datetime.timedelta(days=1)) == 1
@@ -214,7 +230,7 @@ def test_an_unreachable_endpoint_counts_as_a_failed_attempt(personas, receiver):
     url = server.url
     server.close()  # nothing listens there any more
     create_webhook_endpoint(personas.alice, personas.riverside, url=url)
-    [delivery] = webhooks.announce(personas.riverside.pk, "alert.raised", lambda: {"x": 1})
+    [delivery] = announce_now(personas.riverside.pk, "alert.raised", lambda: {"x": 1})
     delivery.refresh_from_db()
     assert (delivery.status, delivery.attempts, delivery.last_status_code) == ("pending", 1, None)
     assert delivery.last_error
@@ -230,7 +246,7 @@ def test_admins_manage_endpoints_and_read_the_delivery_log_through_the_api(
     endpoint = created.json()
     assert len(endpoint["secret"]) >= 40 and endpoint["events"] == ["alert.raised"]
     assert "secret" not in api.get("/webhooks").json()["items"][0]
-    webhooks.announce(personas.riverside.pk, "alert.raised", lambda: {"x": 1})
+    announce_now(personas.riverside.pk, "alert.raised", lambda: {"x": 1})
     log = api.get(f"/webhooks/{endpoint['id']}/deliveries").json()
     assert log["count"] == 1
     assert (log["items"][0]["status"], log["items"][0]["last_status_code"]) == ("pending", 500)
@@ -246,7 +262,7 @@ def test_no_payload_is_built_when_no_endpoint_subscribes(personas):
     def payload():
         raise AssertionError("built for nobody")
 
-    assert webhooks.announce(personas.riverside.pk, "administration.recorded", payload) == []
+    assert announce_now(personas.riverside.pk, "administration.recorded", payload) == []
 
 
 def test_deliveries_queued_under_the_old_task_path_still_find_their_task():

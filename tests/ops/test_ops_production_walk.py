@@ -5,7 +5,9 @@ queue), on its own PostgreSQL database and the Redis cache: `alliance migrate`, 
 `check --deploy`, then `alliance serve` (gunicorn) and `alliance worker` as the systemd units start
 them, behind nginx with deploy/nginx/alliance.conf (TLS, static files from collectstatic). A
 client, two sessions and two ORS ratings go in through the API over HTTPS to nginx; the episode's
-caseload zone appears only once the worker has run the follow-up task. Runs in every test run (SQLite and PostgreSQL alike): it makes its own database.
+caseload zone is there at once, and the webhook delivery each rating announced waits until the
+worker attempts it. Runs in every test run (SQLite and PostgreSQL alike): it makes its own
+database.
 """
 
 from __future__ import annotations
@@ -50,6 +52,8 @@ def operator_environment(tmp_path: Path, database: str) -> dict[str, str]:
         ALLIANCE_DATA_DIR=str(tmp_path / "var"),
         REDIS_URL="redis://127.0.0.1:6379/7",
         LOG_LEVEL="INFO",
+        # The walk's webhook receiver is on this machine (the operator's opt-in for a local one).
+        WEBHOOK_ALLOWED_NETWORKS="127.0.0.0/8",
     )
     return env
 
@@ -185,8 +189,16 @@ def test_the_production_configuration_walks_a_rating_through_to_the_caseload_zon
 def walk_a_rating_through(
     proxy: Proxy, env: dict[str, str], cwd: Path, started: list[subprocess.Popen]
 ) -> None:
-    """A client, two sessions and two ORS ratings through the API; the zone appears only once
-    the worker has run the follow-up task (the worker is appended to ``started`` to be stopped)."""
+    """A client, two sessions and two ORS ratings through the API: the zone is there at once;
+    the webhook deliveries the ratings announced wait for the worker, which attempts them (the
+    worker is appended to ``started`` to be stopped)."""
+    # A receiver that is not one (the server's own HTTPS port, whose certificate the delivery
+    # does not trust): each attempt fails and is logged, which is all this walk needs to see.
+    webhook = proxy.call(
+        "POST",
+        "/api/v1/webhooks",
+        {"url": proxy.base + "/no-receiver-here", "events": ["administration.recorded"]},
+    )
     client = proxy.call("POST", "/api/v1/clients", {"display_code": "W-1"})
     for number, (day, total) in enumerate([("2026-11-02", 17.0), ("2026-11-09", 31.0)], 1):
         session = proxy.call("POST", "/api/v1/sessions", {"client": client["id"], "date": day})
@@ -202,8 +214,11 @@ def walk_a_rating_through(
         )
     episode = proxy.call("GET", "/api/v1/episodes")["items"][0]
     assert episode["session_count"] == 2
-    # Nothing computed the zone yet: the follow-up task waits in the database queue.
-    assert episode["zone"] in ("", "none", "grey")
+    # The summary is written with each rating: no worker runs yet.
+    assert episode["zone"] == "green", episode
+    assert episode["last_outcome_total"] == 31.0
+    deliveries = f"/api/v1/webhooks/{webhook['id']}/deliveries"
+    assert [d["attempts"] for d in proxy.call("GET", deliveries)["items"]] == [0, 0]
 
     started.append(
         subprocess.Popen(
@@ -216,12 +231,12 @@ def walk_a_rating_through(
     )
     deadline = time.monotonic() + FOLLOW_UP_DEADLINE
     while time.monotonic() < deadline:
-        episode = proxy.call("GET", f"/api/v1/episodes/{episode['id']}")
-        if episode["zone"] not in ("", "none", "grey"):
+        attempted = [d for d in proxy.call("GET", deliveries)["items"] if d["attempts"]]
+        if len(attempted) == 2:
             break
         time.sleep(0.5)
-    assert episode["zone"] == "green", episode
-    assert episode["last_outcome_total"] == 31.0
+    assert len(attempted) == 2, attempted
+    assert all(d["status"] == "pending" and d["last_error"] for d in attempted), attempted
 
 
 def assert_static_files_come_from_nginx(proxy: Proxy) -> None:

@@ -1,5 +1,6 @@
-"""A rating's follow-up (summary, alerts, webhook) is a task: with the database queue its row
-commits with the rating, so it cannot be lost, and the worker brings the summary up to date."""
+"""A rating's follow-up (summary, alerts, webhook) runs in the request that stores it, so the
+caseload is right with no worker; when it fails, the rating is kept and the follow-up waits in
+the task queue for the worker, which also runs rows queued by earlier versions."""
 
 from __future__ import annotations
 
@@ -9,7 +10,8 @@ from django.urls import reverse
 from django.utils.module_loading import import_string
 from django_tasks_db.models import DBTaskResult
 
-from alliance.care import services
+from alliance.audit.models import AuditEvent
+from alliance.care import services, summary
 from alliance.care.models import Administration, Alert, Episode
 from alliance.cli import main as cli_main
 from tests.security.conftest import logged_in
@@ -33,28 +35,24 @@ worker_test = pytest.mark.django_db(transaction=True)
 
 
 @worker_test
-def test_a_rating_queues_its_follow_up_and_the_worker_updates_the_summary(
+def test_a_rating_brings_the_summary_up_to_date_in_its_own_request_with_no_worker(
     personas, tara_session, database_queue
 ):
     browser = logged_in(personas.tara)
     url = reverse("session", kwargs={"public_id": personas.tara_client.public_id, "number": 1})
     assert browser.post(url, ORS_FORM).status_code == 302
-    # Stored and audited at once; the caseload summary waits for the worker.
     assert Administration.objects.get(session=tara_session).total == pytest.approx(20.0)
-    assert Episode.objects.get(pk=tara_session.episode_id).intake_total is None
-    queued = DBTaskResult.objects.get()
-    assert queued.task_path == "alliance.care.services.follow_up_rating"
-    run_worker()
     assert Episode.objects.get(pk=tara_session.episode_id).intake_total == pytest.approx(20.0)
-    assert DBTaskResult.objects.get().status == "SUCCESSFUL"
+    assert not DBTaskResult.objects.exists()  # nothing left for a worker to do
 
 
-def test_a_retried_rating_queues_nothing_more(personas, tara_session, database_queue):
+def test_a_retried_rating_queues_nothing(personas, tara_session, database_queue):
     for _ in range(2):
         services.record_administration(
             personas.tara, tara_session, instrument="ors", idempotency_key="same", total=20
         )
-    assert DBTaskResult.objects.count() == 1
+    assert Administration.objects.count() == 1
+    assert not DBTaskResult.objects.exists()
 
 
 def test_a_rejected_rating_leaves_no_task(personas, tara_session, database_queue):
@@ -66,26 +64,70 @@ def test_a_rejected_rating_leaves_no_task(personas, tara_session, database_queue
     assert not Administration.objects.exists()
 
 
-@worker_test
-def test_the_worker_raises_the_alerts_of_a_poor_alliance(personas, tara_session, database_queue):
+def test_a_poor_alliance_raises_its_alerts_in_the_request(personas, tara_session, database_queue):
     services.record_administration(
         personas.tara, tara_session, instrument="srs", idempotency_key="srs-1", total=20
     )
-    assert not Alert.objects.exists()
-    run_worker()
     assert Alert.objects.filter(episode_id=tara_session.episode_id).exists()
+
+
+def _failing(*args, **kwargs):
+    raise RuntimeError("the follow-up broke")
+
+
+@worker_test
+def test_a_failing_follow_up_keeps_the_rating_and_the_worker_retries_it(
+    personas, tara_session, database_queue, monkeypatch, caplog
+):
+    monkeypatch.setattr(summary, "scores_feedback", _failing)
+    result = services.record_administration(
+        personas.tara, tara_session, instrument="ors", idempotency_key="k", total=20
+    )
+    assert Administration.objects.get(pk=result.administration.pk).total == pytest.approx(20.0)
+    assert AuditEvent.objects.filter(action="administration.recorded").count() == 1
+    assert Episode.objects.get(pk=tara_session.episode_id).intake_total is None
+    assert "follow-up of a rating failed" in caplog.text
+    queued = DBTaskResult.objects.get()
+    assert queued.args_kwargs["args"] == [tara_session.episode_id, result.administration.pk]
+    monkeypatch.undo()
+    run_worker()
+    assert DBTaskResult.objects.get().status == "SUCCESSFUL"
+    assert Episode.objects.get(pk=tara_session.episode_id).intake_total == pytest.approx(20.0)
+
+
+def test_a_follow_up_failing_after_the_summary_leaves_nothing_half_done(
+    personas, tara_session, database_queue
+):
+    def refuse(sender, administration, **kwargs):
+        raise RuntimeError("a receiver broke")
+
+    services.administration_recorded.connect(refuse, dispatch_uid="test-refuse")
+    try:
+        services.record_administration(
+            personas.tara, tara_session, instrument="srs", idempotency_key="k", total=20
+        )
+    finally:
+        services.administration_recorded.disconnect(dispatch_uid="test-refuse")
+    # The summary and the alerts written before the receiver failed went back with it.
+    episode = Episode.objects.get(pk=tara_session.episode_id)
+    assert episode.last_alliance_total is None
+    assert not Alert.objects.filter(episode=episode).exists()
+    assert Administration.objects.filter(session=tara_session).count() == 1
+    assert DBTaskResult.objects.get().args_kwargs["args"][0] == episode.pk
 
 
 @worker_test
 def test_a_follow_up_for_an_erased_client_does_nothing(personas, tara_session, database_queue):
-    services.record_administration(
+    result = services.record_administration(
         personas.tara, tara_session, instrument="ors", idempotency_key="k", total=20
     )
-    [queued] = DBTaskResult.objects.all()
+    services.follow_up_rating.enqueue(tara_session.episode_id, result.administration.pk)
     services.erase_client(personas.alice, personas.tara_client)
     # Erasure removes the queued row; a follow-up already running when it happened does nothing.
     assert not DBTaskResult.objects.exists()
-    assert services.follow_up_rating.call(*queued.args_kwargs["args"]) is False
+    assert (
+        services.follow_up_rating.call(tara_session.episode_id, result.administration.pk) is False
+    )
     run_worker()
 
 
@@ -93,10 +135,13 @@ def test_a_follow_up_for_an_erased_client_does_nothing(personas, tara_session, d
 def test_a_follow_up_queued_under_the_old_module_path_still_runs(
     personas, tara_session, database_queue
 ):
-    # Rows queued before the tasks moved into services.py name the old module.
-    services.record_administration(
+    # Rows queued before the tasks moved into services.py name the old module; rows queued
+    # before the follow-up ran in the request are still run.
+    result = services.record_administration(
         personas.tara, tara_session, instrument="ors", idempotency_key="k", total=20
     )
+    Episode.objects.filter(pk=tara_session.episode_id).update(intake_total=None)
+    services.follow_up_rating.enqueue(tara_session.episode_id, result.administration.pk)
     DBTaskResult.objects.update(task_path="alliance.care.tasks.follow_up_rating")
     run_worker()
     assert DBTaskResult.objects.get().status == "SUCCESSFUL"

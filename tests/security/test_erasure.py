@@ -72,11 +72,15 @@ def test_erasure_removes_pending_deliveries_and_redacts_past_ones(personas, tara
 
 
 def test_erasure_removes_the_clients_queued_tasks(personas, tara_session, database_queue):
-    _rate(personas, tara_session, "k1", 17.5)
+    # Follow-ups wait in the queue when they failed in the request (or were queued by an
+    # earlier version): one of each client's.
+    tara_rating = _rate(personas, tara_session, "k1", 17.5)
+    services.follow_up_rating.enqueue(tara_session.episode_id, tara_rating.pk)
     theo_session = services.start_session(personas.theo, personas.theo_client)
-    services.record_administration(
+    theo_rating = services.record_administration(
         personas.theo, theo_session, instrument="ors", idempotency_key="t1", total=30
-    )
+    ).administration
+    services.follow_up_rating.enqueue(theo_session.episode_id, theo_rating.pk)
     assert DBTaskResult.objects.count() == 2
     services.erase_client(personas.alice, personas.tara_client)
     [left] = DBTaskResult.objects.all()

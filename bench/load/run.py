@@ -13,10 +13,11 @@ Phases, one after the other against the same server and database:
 The server runs as in production: gunicorn with the workers `alliance serve` starts (sync, two
 per core plus one, as docs/deployment.md sizes them; ``--server gthread`` for the threaded
 workers this bench used before) plus one ``alliance worker`` (database task queue,
-niced: background work yields the CPU to requests) that refreshes summaries and alerts after
-each rating. After the phases the queue is drained and every episode's stored summary is
+niced: background work yields the CPU to requests), as production runs one; a rating's summary
+and alerts are written in its own request, and the worker has work only when such a follow-up
+failed there. After the phases the queue is drained and every episode's stored summary is
 compared with one recomputed from its ratings.
-Checks (issue 16): 0 errors, ratings sent == ratings stored, every follow-up task succeeded,
+Checks (issue 16): 0 errors, ratings sent == ratings stored, no queued follow-up failed,
 summaries right, audit chain intact, p95 < 100 ms (paced-app: all its requests, caseload and
 submits together, as locust aggregates them; the worst endpoint's p95 is printed too), and
 flat-out submit throughput
@@ -585,7 +586,8 @@ def main(argv: list[str] | None = None) -> int:
         "0 errors": errors == 0,
         "ratings sent == stored": report["ratings_sent"] == report["ratings_stored"],
         "p95 < 100 ms (paced app, all requests)": report["paced_app_all"]["p95_ms"] < 100,
-        "every follow-up task succeeded": set(state["tasks"]) == {"SUCCESSFUL"},
+        # Follow-ups run in the request; a task is queued only when one failed there.
+        "no queued follow-up failed": set(state["tasks"]) <= {"SUCCESSFUL"},
         "summaries equal a recomputation": state["summaries_wrong"] == 0,
         "audit chain intact": audit_broken == 0,
         "submit >= 80% of the audited floor, flat out": report["flat_submit_vs_audited"] >= 0.8,

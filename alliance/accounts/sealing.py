@@ -50,12 +50,19 @@ def _keys(current: str, older: tuple[str, ...]) -> MultiFernet:
     return MultiFernet([_fernet(material) for material in ordered])
 
 
+def server_key_material() -> str:
+    """What the server's own keys are derived from: ``ALLIANCE_AUDIT_KEY``, else ``SECRET_KEY``.
+
+    The sealed fields and the backups' manifests derive their keys from it; the audit trail's
+    lane heads follow the same rule with a derivation of their own (``audit.models.head_key``).
+    A backup is restored on a server with the same material."""
+    return getattr(settings, "ALLIANCE_AUDIT_KEY", "") or settings.SECRET_KEY
+
+
 def keyring() -> MultiFernet:
     """The current key first (it seals), then every key a value may have been sealed with."""
-    secret_key = settings.SECRET_KEY
-    current = getattr(settings, "ALLIANCE_AUDIT_KEY", "") or secret_key
     fallbacks = tuple(getattr(settings, "SECRET_KEY_FALLBACKS", ()))
-    return _keys(current, (secret_key, *fallbacks))
+    return _keys(server_key_material(), (settings.SECRET_KEY, *fallbacks))
 
 
 def seal(plain: str) -> str:

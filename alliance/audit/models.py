@@ -142,7 +142,9 @@ def detail_digest(detail: object) -> str:
 
 
 def head_key() -> bytes:
-    """The key that signs lane heads: ALLIANCE_AUDIT_KEY, else one derived from SECRET_KEY."""
+    """The key that signs lane heads: ALLIANCE_AUDIT_KEY, else one derived from SECRET_KEY
+    (the rule of ``accounts.sealing.server_key_material``; the audit key is used as it is, so
+    that the heads signed so far stay valid)."""
     own = getattr(settings, "ALLIANCE_AUDIT_KEY", "")
     if own:
         return own.encode()

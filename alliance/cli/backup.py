@@ -69,12 +69,9 @@ def _django() -> None:
 
 def backup_key() -> bytes:
     """The manifest's HMAC key (Django settings must be loaded)."""
-    from django.conf import settings
+    from alliance.accounts.sealing import server_key_material
 
-    own = getattr(settings, "ALLIANCE_AUDIT_KEY", "")
-    if own:
-        return hashlib.sha256(b"alliance.backup:" + own.encode()).digest()
-    return hashlib.sha256(b"alliance.backup:" + settings.SECRET_KEY.encode()).digest()
+    return hashlib.sha256(b"alliance.backup:" + server_key_material().encode()).digest()
 
 
 def _signature(manifest: dict) -> str:

@@ -13,7 +13,7 @@ from alliance.api import webhooks
 from alliance.api.models import WebhookDelivery, WebhookEndpoint
 from alliance.api.services import create_webhook_endpoint
 from alliance.care.services import ServiceError
-from tests.api.test_api_webhooks import receiver  # noqa: F401 (fixture)
+from tests.api.test_api_webhooks import announce_now, receiver  # noqa: F401 (fixture)
 
 
 def resolving_to(*addresses):
@@ -91,7 +91,7 @@ def test_the_address_is_checked_again_at_delivery_time(personas, receiver, setti
     endpoint = create_webhook_endpoint(personas.alice, personas.riverside, url=server.url)
     # The host now resolves somewhere else (or the operator withdrew the network).
     settings.WEBHOOK_ALLOWED_NETWORKS = []
-    [delivery] = webhooks.announce(personas.riverside.pk, "alert.raised", lambda: {"x": 1})
+    [delivery] = announce_now(personas.riverside.pk, "alert.raised", lambda: {"x": 1})
     delivery.refresh_from_db()
     assert server.requests == []
     assert delivery.status == "pending" and delivery.last_status_code is None
@@ -126,7 +126,7 @@ def test_a_refused_port_and_a_silent_one_give_the_same_message(personas, setting
             WebhookEndpoint.objects.filter(agency=personas.riverside).delete()
             url = f"http://127.0.0.1:{port}/hooks"
             create_webhook_endpoint(personas.alice, personas.riverside, url=url)
-            [delivery] = webhooks.announce(personas.riverside.pk, "alert.raised", lambda: {})
+            [delivery] = announce_now(personas.riverside.pk, "alert.raised", lambda: {})
             delivery.refresh_from_db()
             errors.append(delivery.last_error)
     finally:
@@ -153,7 +153,7 @@ def test_a_delivery_verifies_with_the_standard_webhooks_library(
     server = receiver()
     endpoint = create_webhook_endpoint(personas.alice, personas.riverside, url=server.url)
     assert endpoint.secret.startswith("whsec_")
-    [delivery] = webhooks.announce(personas.riverside.pk, "alert.raised", lambda: {"x": 1})
+    [delivery] = announce_now(personas.riverside.pk, "alert.raised", lambda: {"x": 1})
     headers, body = server.requests[0]
     lowered = {name.lower(): value for name, value in headers.items()}
     assert lowered["webhook-id"] == delivery.public_id
@@ -172,6 +172,6 @@ def test_a_host_that_resolves_elsewhere_after_registration_is_not_contacted(pers
         raise AssertionError("connected to a blocked address")
 
     monkeypatch.setattr(webhooks.socket, "create_connection", no_connection)
-    [delivery] = webhooks.announce(personas.riverside.pk, "alert.raised", lambda: {"x": 1})
+    [delivery] = announce_now(personas.riverside.pk, "alert.raised", lambda: {"x": 1})
     delivery.refresh_from_db()
     assert delivery.status == "pending" and "public address" in delivery.last_error

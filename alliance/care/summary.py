@@ -5,7 +5,7 @@ inside its own transaction: a rating (in the request that stores it), an undo, a
 reopened episode, an import, a refitted ETR model. The caseload's zone and the alerts are
 therefore right the moment the write commits, whether a task worker runs or not.
 
-It reads everything it needs in one statement, built once per process (``_facts_sql``): the
+It reads everything it needs in one statement, built once per process (``facts_sql``): the
 episode, locked on PostgreSQL so that concurrent writes of one episode take turns; its client's
 age band; the count and last date of its attended individual sessions; the agency's active
 fitted model; every score of the episode; and the keys of its stored alerts. It then writes only
@@ -71,7 +71,7 @@ class Refreshed:
 _FACTS_SQL: dict[str, str] = {}  # by database vendor
 
 
-def _facts_sql() -> str:
+def facts_sql() -> str:
     """The facts statement (its one parameter: the episode's id), built once per vendor.
 
     Table and column names come from the models' metadata. Scores and alerts come as one JSON
@@ -120,7 +120,7 @@ def _json(value: Any) -> Any:
 def read_facts(episode_id: int) -> Facts | None:
     """The facts of an episode (locking it on PostgreSQL); None when it no longer exists."""
     with connection.cursor() as cursor:
-        cursor.execute(_facts_sql(), [episode_id])
+        cursor.execute(facts_sql(), [episode_id])
         row = cursor.fetchone()
     if row is None:
         return None

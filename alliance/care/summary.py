@@ -34,16 +34,7 @@ from .models import Alert, Attendance, Episode, SessionKind
 alerts_raised = Signal()
 
 # The summary's fields, in the order the facts statement reads them.
-SUMMARY_FIELDS = (
-    "session_count",
-    "last_session_date",
-    "intake_total",
-    "last_outcome_total",
-    "last_outcome_session",
-    "zone",
-    "last_alliance_total",
-    "alliance_flag",
-)
+SUMMARY_FIELDS = Episode.SUMMARY_FIELDS
 
 
 @dataclass(frozen=True)

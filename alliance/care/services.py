@@ -866,8 +866,13 @@ def _follow_up_now(administration: Administration) -> None:
         with transaction.atomic():
             summary.refresh(administration.episode_id)
             administration_recorded.send(sender=Administration, administration=administration)
-    except Exception:  # noqa: BLE001 - whatever failed, the rating must be kept
-        logger.exception("the follow-up of a rating failed; it is queued for the worker")
+    except Exception as error:  # noqa: BLE001 - whatever failed, the rating must be kept
+        # The kind of failure only: a message may quote scores, and logs carry no clinical
+        # data (alliance.ops.logging). The worker's retry keeps the traceback in its task row.
+        logger.error(
+            "the follow-up of a rating failed (%s); it is queued for the worker",
+            type(error).__name__,
+        )
         follow_up_rating.enqueue(administration.episode_id, administration.pk)
 
 

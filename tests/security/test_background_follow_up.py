@@ -86,7 +86,8 @@ def test_a_failing_follow_up_keeps_the_rating_and_the_worker_retries_it(
     assert Administration.objects.get(pk=result.administration.pk).total == pytest.approx(20.0)
     assert AuditEvent.objects.filter(action="administration.recorded").count() == 1
     assert Episode.objects.get(pk=tara_session.episode_id).intake_total is None
-    assert "follow-up of a rating failed" in caplog.text
+    assert "follow-up of a rating failed (RuntimeError)" in caplog.text
+    assert "broke" not in caplog.text  # the kind of failure, never its message
     queued = DBTaskResult.objects.get()
     assert queued.args_kwargs["args"] == [tara_session.episode_id, result.administration.pk]
     monkeypatch.undo()

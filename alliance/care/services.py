@@ -80,7 +80,6 @@ __all__ = [
 logger = logging.getLogger(__name__)
 # Re-exported: the API app connects to it here, beside ``administration_recorded``.
 alerts_raised = summary.alerts_raised
-latest_scored_session = summary.latest_scored_session
 
 # Group sessions: each member rates the group on the GSRS, stored in the member's own episode.
 GROUP_FORM = "gsrs"

@@ -187,10 +187,15 @@ def main(argv: list[str] | None = None) -> int:
         for name, context in (("ors", ors_queries), ("srs", srs_queries), ("floor", floor_queries))
     }
     timed = timed[1:]
-    if args.worker_each_session:  # the warm-up's follow-ups are not timed
-        from django.core.management import call_command as run_now
+    from django.core.management import call_command
 
-        run_now("db_worker", batch=True, interval=0, verbosity=0)
+    def run_worker() -> None:
+        if args.tasks == "immediate":  # the follow-ups ran inside the requests
+            return
+        call_command("db_worker", batch=True, interval=0, verbosity=0)
+
+    if args.worker_each_session:  # the warm-up's queued tasks are not timed
+        run_worker()
 
     def measure(function, *arguments) -> tuple[float, float]:
         wall0, cpu0 = time.perf_counter(), time.process_time()
@@ -202,13 +207,6 @@ def main(argv: list[str] | None = None) -> int:
         import cProfile
 
         profiler = cProfile.Profile(time.process_time)
-    from django.core.management import call_command
-
-    def run_worker() -> None:
-        if args.tasks == "immediate":  # the follow-ups ran inside the requests
-            return
-        call_command("db_worker", batch=True, interval=0, verbosity=0)
-
     submit_runs, floor_runs, worker_runs = [], [], []
     for url in timed:
         if profiler:

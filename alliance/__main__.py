@@ -1,5 +1,3 @@
-import sys
+from alliance.cli import console
 
-from alliance.cli import main
-
-sys.exit(main())
+console()

@@ -43,7 +43,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     outcome.add_argument(
         "--include-open", action="store_true", help="also use episodes that have not ended"
     )
-    outcome.set_defaults(func=run_outcome)
+    outcome.set_defaults(func=run_outcome, exit_at_once=True)
 
     profile = subparsers.add_parser(
         "alliance-profile",
@@ -57,7 +57,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     _common(profile)
     profile.add_argument("--therapist", help="only this therapist (and the agency)")
-    profile.set_defaults(func=run_profile)
+    profile.set_defaults(func=run_profile, exit_at_once=True)
 
 
 def _common(parser: argparse.ArgumentParser) -> None:

@@ -122,7 +122,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         metavar="OUT.csv",
         help="write one row per used case: scores, RCI, category and the reason",
     )
-    parser.set_defaults(func=run)
+    parser.set_defaults(func=run, exit_at_once=True)
 
 
 def run(args: argparse.Namespace) -> int:

@@ -59,7 +59,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "intercept, slope, mean_change, sd_intake, n (default: the analysed file itself)",
     )
     parser.add_argument("--json", action="store_true", help="print one JSON object")
-    parser.set_defaults(func=run)
+    parser.set_defaults(func=run, exit_at_once=True)
 
 
 def run(args: argparse.Namespace) -> int:

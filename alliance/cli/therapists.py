@@ -28,7 +28,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "--include-open", action="store_true", help="also use episodes that have not ended"
     )
     parser.add_argument("--json", action="store_true", help="print one JSON object")
-    parser.set_defaults(func=run)
+    parser.set_defaults(func=run, exit_at_once=True)
 
 
 def run(args: argparse.Namespace) -> int:

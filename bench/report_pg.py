@@ -251,17 +251,12 @@ def replicate(agency_id: int, copies: int) -> None:
     """
     from django.db import connection, transaction
 
+    from alliance.care.models import Administration, Client, Episode, Session
+
+    # Every column of each model (from its metadata, so a new field is copied too).
     tables = {
-        "care_client": "id, public_id, display_code, name, birth_year, age_band, created_at, "
-        "agency_id, team_id, therapist_id",
-        "care_episode": "id, public_id, start_date, end_date, outcome_instrument, "
-        "alliance_instrument, raters, ending, session_count, last_session_date, intake_total, "
-        "last_outcome_total, last_outcome_session, zone, last_alliance_total, alliance_flag, "
-        "agency_id, client_id",
-        "care_session": "id, public_id, number, date, attendance, agency_id, episode_id, kind",
-        "care_administration": "id, public_id, instrument, rater, rater_relationship, items, "
-        "total, total_only, entry_mode, idempotency_key, created_at, updated_at, agency_id, "
-        "entered_by_id, episode_id, session_id",
+        model._meta.db_table: ", ".join(f.column for f in model._meta.concrete_fields)
+        for model in (Client, Episode, Session, Administration)
     }
     changed = {
         "public_id": "left(md5(public_id || '-' || %(k)s), 32)",

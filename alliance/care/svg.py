@@ -27,6 +27,14 @@ def num(value: float | None) -> str:
     return "0" if text == "-0" else text
 
 
+def interval(low: str, high: str) -> str:
+    """An interval's two figures as a table cell shows them: "0.31 – 1.75"; a single "–" when
+    neither end could be estimated (too few cases), not "– – –"."""
+    if low in ("", "–") and high in ("", "–"):
+        return "–"
+    return f"{low} – {high}"
+
+
 def figure(value: float | None, digits: int | None = None) -> str:
     """A number as a person reads it in the active language: "12,5" in Spanish, "12.5" in
     English (no thousands separator). ``digits`` fixes the decimals; without it, as ``num``.

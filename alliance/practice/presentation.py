@@ -51,12 +51,12 @@ def _effectiveness_cell(item: dict[str, Any] | None, kind: str) -> dict[str, str
     if kind == "mean":
         return {
             "value": _num(item.get("value")),
-            "interval": f"{_num(item.get('low'))} – {_num(item.get('high'))}",
+            "interval": svg.interval(_num(item.get("low")), _num(item.get("high"))),
             "n": str(item.get("n", "")),
         }
     return {
         "value": _pct(item.get("proportion")),
-        "interval": f"{_pct(item.get('low'))} – {_pct(item.get('high'))}",
+        "interval": svg.interval(_pct(item.get("low")), _pct(item.get("high"))),
         "n": f"{item.get('count', '')} / {item.get('n', '')}",
     }
 
@@ -65,7 +65,7 @@ def _share_cell(item: dict[str, Any] | None) -> dict[str, str]:
     item = item or {}
     return {
         "value": _pct(item.get("share")),
-        "interval": f"{_pct(item.get('low'))} – {_pct(item.get('high'))}",
+        "interval": svg.interval(_pct(item.get("low")), _pct(item.get("high"))),
         "n": f"{item.get('k', '')} / {item.get('n', '')}",
     }
 
@@ -74,7 +74,7 @@ def _mean_cell(item: dict[str, Any] | None) -> dict[str, str]:
     item = item or {}
     return {
         "value": _num(item.get("mean"), 1),
-        "interval": f"{_num(item.get('low'), 1)} – {_num(item.get('high'), 1)}",
+        "interval": svg.interval(_num(item.get("low"), 1), _num(item.get("high"), 1)),
         "n": str(item.get("n", "")),
     }
 
@@ -168,9 +168,9 @@ def hard_rows(page: Practice) -> list[dict[str, Any]]:
                 "shrunken": {
                     "value": (_num(shrunken.get("estimate"), 1) if kind == "mean" else _pct(shrunken.get("estimate"))),
                     "interval": (
-                        f"{_num(shrunken.get('low'), 1)} – {_num(shrunken.get('high'), 1)}"
+                        svg.interval(_num(shrunken.get('low'), 1), _num(shrunken.get('high'), 1))
                         if kind == "mean"
-                        else f"{_pct(shrunken.get('low'))} – {_pct(shrunken.get('high'))}"
+                        else svg.interval(_pct(shrunken.get('low')), _pct(shrunken.get('high')))
                     ),
                 },
                 "differs": _shrunken_side(shrunken, agency.get(key), kind),

@@ -57,7 +57,9 @@ def summary_rows(summary: dict[str, Any]) -> list[dict[str, str]]:
             {
                 "name": str(label),
                 "value": _fmt(item.get("value"), digits),
-                "interval": f"{_fmt(item.get('low'), digits)} – {_fmt(item.get('high'), digits)}",
+                "interval": svg.interval(
+                    _fmt(item.get("low"), digits), _fmt(item.get("high"), digits)
+                ),
                 "n": str(item.get("n", "")),
             }
         )
@@ -75,7 +77,7 @@ def summary_rows(summary: dict[str, Any]) -> list[dict[str, str]]:
             {
                 "name": str(label),
                 "value": _pct(item.get("proportion")),
-                "interval": f"{_pct(item.get('low'))} – {_pct(item.get('high'))}",
+                "interval": svg.interval(_pct(item.get("low")), _pct(item.get("high"))),
                 "n": f"{item.get('count', '')} / {item.get('n', '')}",
             }
         )
@@ -86,8 +88,8 @@ def summary_rows(summary: dict[str, Any]) -> list[dict[str, str]]:
         rows += [
             {"name": _("Mean alliance score (all sessions)"), "value": _fmt(alliance.get("mean"), 1), "interval": "", "n": str(alliance["n_sessions"])},
             {"name": _("Mean first alliance score"), "value": _fmt(alliance.get("intake_mean"), 1), "interval": "", "n": ""},
-            {"name": _("Sessions with alliance below cutoff"), "value": _pct(below.get("proportion")), "interval": f"{_pct(below.get('low'))} – {_pct(below.get('high'))}", "n": f"{below.get('count', '')} / {below.get('n', '')}"},
-            {"name": _("Early alliance – change correlation (r)"), "value": _fmt(r.get("value")), "interval": f"{_fmt(r.get('low'))} – {_fmt(r.get('high'))}", "n": str(r.get("n", ""))},
+            {"name": _("Sessions with alliance below cutoff"), "value": _pct(below.get("proportion")), "interval": svg.interval(_pct(below.get('low')), _pct(below.get('high'))), "n": f"{below.get('count', '')} / {below.get('n', '')}"},
+            {"name": _("Early alliance – change correlation (r)"), "value": _fmt(r.get("value")), "interval": svg.interval(_fmt(r.get('low')), _fmt(r.get('high'))), "n": str(r.get("n", ""))},
         ]  # fmt: skip
     return rows
 
@@ -103,9 +105,9 @@ def group_rows(result: dict[str, Any], labels: dict[str, str]) -> list[dict[str,
                 "label": labels.get(key, key),
                 "n_used": summary["n_used"],
                 "es": _fmt(es.get("value")),
-                "es_interval": f"{_fmt(es.get('low'))} – {_fmt(es.get('high'))}",
+                "es_interval": svg.interval(_fmt(es.get("low")), _fmt(es.get("high"))),
                 "improved": _pct(ri.get("proportion")),
-                "improved_interval": f"{_pct(ri.get('low'))} – {_pct(ri.get('high'))}",
+                "improved_interval": svg.interval(_pct(ri.get("low")), _pct(ri.get("high"))),
                 "dropout": _pct(dropout.get("proportion")),
                 "small_sample": bool(summary.get("small_sample")),
             }

@@ -34,6 +34,7 @@ from .feedback import (
 )
 from .models import (
     ATTENDANCE_NOT_SET,
+    SAME_AS_STAFF,
     Administration,
     AgeBand,
     Alert,
@@ -1370,6 +1371,7 @@ def merge_clients(actor, duplicate: Client, kept: Client, *, ip: str | None = No
             "name": duplicate.name,
             "birth_year": duplicate.birth_year,
             "age_band": duplicate.age_band,
+            "language": duplicate.language,
             "therapist": duplicate.therapist_id,
             "team": duplicate.team_id,
             "created_at": duplicate.created_at.isoformat(),
@@ -1404,6 +1406,47 @@ def merge_undo_deadline(merge) -> datetime.datetime:
     return merge.merged_at + MERGE_UNDO_WINDOW
 
 
+# What a merge keeps of the duplicate only so that an undo can give it back; once the undo
+# window has passed nothing needs them (the code, age band and therapist stay for the history).
+MERGE_PERSONAL_DETAILS = ("name", "birth_year")
+
+
+def merges_to_forget(now: datetime.datetime | None = None):
+    """The merges past their undo window that still hold the duplicate's personal details."""
+    from .models import ClientMerge
+
+    cutoff = (now or timezone.now()) - MERGE_UNDO_WINDOW
+    return ClientMerge.objects.filter(
+        merged_at__lt=cutoff, duplicate__has_any_keys=list(MERGE_PERSONAL_DETAILS)
+    )
+
+
+def forget_merge_details(now: datetime.datetime | None = None) -> int:
+    """Remove the duplicate's name and birth year from every merge whose undo window has
+    passed (``alliance retention``, daily): health data is kept no longer than it is used.
+    Each is audited, without the details; returns how many merges were cleared."""
+    forgotten = 0
+    for pk in list(merges_to_forget(now).values_list("pk", flat=True)):
+        with transaction.atomic():
+            merge = merges_to_forget(now).select_for_update().filter(pk=pk).first()
+            if merge is None:  # cleared meanwhile by another run
+                continue
+            for key in MERGE_PERSONAL_DETAILS:
+                merge.duplicate.pop(key, None)
+            merge.save(update_fields=["duplicate"])
+            audit(
+                merge.agency_id,
+                None,
+                "client.merge_details_forgotten",
+                merge,
+                None,
+                kept=merge.kept.public_id,
+                fields=list(MERGE_PERSONAL_DETAILS),
+            )
+        forgotten += 1
+    return forgotten
+
+
 @transaction.atomic
 def undo_merge(actor, merge, *, ip: str | None = None, now: datetime.datetime | None = None):
     """Recreate the merged duplicate (same public id and code) and move its rows back."""
@@ -1433,6 +1476,8 @@ def undo_merge(actor, merge, *, ip: str | None = None, now: datetime.datetime | 
         name=fields["name"],
         birth_year=fields["birth_year"],
         age_band=fields["age_band"],
+        # Merges made before the language was kept: the staff member's language, the default.
+        language=fields.get("language", SAME_AS_STAFF),
         therapist_id=fields["therapist"],
         team_id=team,
     )

@@ -50,6 +50,7 @@ COMMAND_MODULES: dict[str, str] = {
     "createadmin": "production",
     "check": "production",
     "reseal": "production",
+    "retention": "production",
 }
 
 

@@ -1,4 +1,4 @@
-"""`alliance migrate`, `collectstatic`, `createadmin`, `check` and `reseal`.
+"""`alliance migrate`, `collectstatic`, `createadmin`, `check`, `reseal` and `retention`.
 
 What a production server needs besides `serve` and `worker`, so that nobody runs manage.py there
 (docs/deployment.md). Each reads the same environment as the server (DATABASE_URL, SECRET_KEY...).
@@ -74,6 +74,19 @@ def register(subparsers) -> None:
         help="the level of finding that fails (default WARNING)",
     )
     check.set_defaults(func=run_check)
+
+    retention = subparsers.add_parser(
+        "retention",
+        help="erase what the agencies' retention periods and the merge undo window say (daily)",
+        description="Erase every client whose episodes ended longer ago than their agency's "
+        "retention period (set on the Policies page; no period: nothing is erased), and remove "
+        "the name and birth year a client merge keeps for its undo once the undo window has "
+        "passed. Each erasure is audited. Run daily by alliance-retention.timer.",
+    )
+    retention.add_argument(
+        "--dry-run", action="store_true", help="change nothing; count what would be erased"
+    )
+    retention.set_defaults(func=run_retention)
 
     reseal = subparsers.add_parser(
         "reseal",
@@ -219,3 +232,41 @@ def run_reseal(args: argparse.Namespace) -> int:
     for label, count in counts.items():
         print(f"{label}: {count} sealed under the current key")
     return 0
+
+
+def run_retention(args: argparse.Namespace) -> int:
+    from alliance.cli.web import setup_django
+
+    setup_django()
+    for line in retention_lines(dry_run=args.dry_run):
+        print(line)
+    return 0
+
+
+def retention_lines(*, dry_run: bool = False) -> list[str]:
+    """Apply (or, dry, count) each agency's retention period and forget the expired merge
+    details; one line per agency and one for the merges. Counts only: no client is named."""
+    from alliance.accounts.models import Agency
+    from alliance.care import services
+
+    lines = []
+    for agency in Agency.objects.order_by("name"):
+        if not agency.retention_years:
+            lines.append(f"{agency.name}: no retention period, nothing erased")
+            continue
+        if dry_run:
+            count = services.retention_due(agency).count()
+            done = "would be erased"
+        else:
+            count = services.apply_retention(agency)
+            done = "erased"
+        lines.append(
+            f"{agency.name}: retention {agency.retention_years} years, "
+            f"{count} client{'' if count == 1 else 's'} {done}"
+        )
+    if dry_run:
+        merges, done = services.merges_to_forget().count(), "would have their details removed"
+    else:
+        merges, done = services.forget_merge_details(), "had their details removed"
+    lines.append(f"merges past their undo window: {merges} {done}")
+    return lines

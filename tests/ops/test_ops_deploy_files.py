@@ -155,6 +155,7 @@ def test_the_systemd_units_run_existing_alliance_commands_with_the_environment_f
         "alliance.service": "serve",
         "alliance-worker.service": "worker",
         "alliance-backup.service": "backup",
+        "alliance-retention.service": "retention",
     }
     for unit, command in expected.items():
         text = (DEPLOY / "systemd" / unit).read_text()
@@ -165,8 +166,9 @@ def test_the_systemd_units_run_existing_alliance_commands_with_the_environment_f
     assert "127.0.0.1:8000" in (DEPLOY / "systemd" / "alliance.service").read_text()
     backup = (DEPLOY / "systemd" / "alliance-backup.service").read_text()
     assert "-mtime +${KEEP_DAYS} -delete" in backup
-    timer = (DEPLOY / "systemd" / "alliance-backup.timer").read_text()
-    assert "OnCalendar=" in timer and "Persistent=true" in timer
+    for timer in ("alliance-backup.timer", "alliance-retention.timer"):
+        text = (DEPLOY / "systemd" / timer).read_text()
+        assert "OnCalendar=" in text and "Persistent=true" in text
 
 
 def settings_variables() -> set[str]:

@@ -111,6 +111,32 @@ def test_without_a_retention_period_nothing_is_erased(personas):
     assert Client.objects.filter(pk=personas.oscar_client.pk).exists()
 
 
+def test_the_nightly_retention_run_erases_what_each_agencys_period_says(personas, monkeypatch):
+    from alliance.cli.production import retention_lines
+
+    monkeypatch.setattr(services, "today", lambda: datetime.date(2026, 6, 1))
+    personas.riverside.retention_years = 7
+    personas.riverside.save()
+    _close(personas.tara_client, datetime.date(2019, 5, 31))
+    _close(personas.oscar_client, datetime.date(2000, 1, 1))  # Hillside keeps: no period
+    dry = retention_lines(dry_run=True)
+    assert "Riverside: retention 7 years, 1 client would be erased" in dry
+    assert "Hillside: no retention period, nothing erased" in dry
+    assert Client.objects.filter(pk=personas.tara_client.pk).exists()  # a dry run erases nothing
+    assert not AuditEvent.objects.filter(action="client.erased").exists()
+    done = retention_lines()
+    assert "Riverside: retention 7 years, 1 client erased" in done
+    assert done[-1] == "merges past their undo window: 0 had their details removed"
+    assert not Client.objects.filter(pk=personas.tara_client.pk).exists()
+    assert Client.objects.filter(pk=personas.oscar_client.pk).exists()
+    # Counts only: no code or name of a client in what the run prints (the journal keeps it).
+    assert not any(personas.tara_client.display_code in line for line in dry + done)
+    assert retention_lines()[0:2] == [
+        "Hillside: no retention period, nothing erased",
+        "Riverside: retention 7 years, 0 clients erased",
+    ]
+
+
 def test_new_clients_get_a_pseudonymous_code_and_no_name_by_default(personas):
     client = services.create_client(
         personas.tara, personas.riverside, display_code="", therapist=personas.tara

@@ -296,3 +296,56 @@ def test_the_clients_page_finds_a_client_by_code(personas):
     text = page.content.decode()
     assert "R-THEO-1" in text and "R-TARA-1" not in text
     assert "H-" not in text
+
+
+def test_an_undo_gives_the_duplicate_back_its_form_language(personas):
+    p = personas
+    duplicate = duplicate_of_tara(p)
+    Client.objects.filter(pk=duplicate.pk).update(language="es")
+    merged = services.merge_clients(p.alice, Client.objects.get(pk=duplicate.pk), p.tara_client)
+    restored = services.undo_merge(p.alice, merged)
+    assert Client.objects.get(pk=restored.pk).language == "es"
+
+
+def test_an_undo_of_a_merge_recorded_before_the_language_was_kept_uses_the_default(personas):
+    p = personas
+    merged = services.merge_clients(p.alice, duplicate_of_tara(p), p.tara_client)
+    merged.duplicate.pop("language")
+    ClientMerge.objects.filter(pk=merged.pk).update(duplicate=merged.duplicate)
+    restored = services.undo_merge(p.alice, ClientMerge.objects.get(pk=merged.pk))
+    assert Client.objects.get(pk=restored.pk).language == ""
+
+
+def _merge_with_details(p, hours_ago: float) -> ClientMerge:
+    duplicate = duplicate_of_tara(p)
+    Client.objects.filter(pk=duplicate.pk).update(name="Tara Example", birth_year=1990)
+    merged = services.merge_clients(p.alice, Client.objects.get(pk=duplicate.pk), p.tara_client)
+    ClientMerge.objects.filter(pk=merged.pk).update(
+        merged_at=merged.merged_at - datetime.timedelta(hours=hours_ago)
+    )
+    return ClientMerge.objects.get(pk=merged.pk)
+
+
+def test_the_duplicates_name_and_birth_year_are_forgotten_once_the_undo_window_has_passed(
+    personas,
+):
+    merged = _merge_with_details(personas, hours_ago=24.1)
+    assert merged.duplicate["name"] == "Tara Example"
+    assert services.forget_merge_details() == 1
+    kept = ClientMerge.objects.get(pk=merged.pk).duplicate
+    assert "name" not in kept and "birth_year" not in kept
+    assert kept["display_code"] == "R-TARA-1-DUP"  # the history stays readable
+    event = AuditEvent.objects.get(action="client.merge_details_forgotten")
+    assert event.target_id == merged.public_id
+    assert "Tara" not in str(event.detail)
+    # The next night finds nothing more to do.
+    assert services.forget_merge_details() == 0
+    assert AuditEvent.objects.filter(action="client.merge_details_forgotten").count() == 1
+
+
+def test_a_merge_still_within_its_undo_window_keeps_the_details_its_undo_needs(personas):
+    merged = _merge_with_details(personas, hours_ago=23)
+    assert services.forget_merge_details() == 0
+    assert ClientMerge.objects.get(pk=merged.pk).duplicate["name"] == "Tara Example"
+    restored = services.undo_merge(personas.alice, merged)
+    assert Client.objects.get(pk=restored.pk).name == "Tara Example"

@@ -367,3 +367,22 @@ def test_reseal_moves_the_sealed_secrets_to_a_rotated_key_and_refuses_an_unknown
     assert read.returncode == 0, read.stderr
     assert read.stdout.strip() == "whsec_x"
     assert alliance(migrated, "check", SECRET_KEY=new).returncode == 0
+
+
+def test_retention_runs_without_manage_py_and_a_dry_run_says_what_it_would_do(migrated):
+    created = alliance(
+        migrated, "createadmin", "--agency", "Riverside", "--username", "alice", "--password-stdin",
+        stdin=PASSWORD + "\n",
+    )  # fmt: skip
+    assert created.returncode == 0, created.stderr
+    dry = alliance(migrated, "retention", "--dry-run")
+    assert dry.returncode == 0, dry.stderr
+    assert dry.stdout.splitlines() == [
+        "Riverside: no retention period, nothing erased",
+        "merges past their undo window: 0 would have their details removed",
+    ]
+    done = alliance(migrated, "retention")
+    assert done.returncode == 0, done.stderr
+    assert (
+        done.stdout.splitlines()[-1] == "merges past their undo window: 0 had their details removed"
+    )

@@ -235,9 +235,15 @@ def run_reseal(args: argparse.Namespace) -> int:
 
 
 def run_retention(args: argparse.Namespace) -> int:
-    from alliance.cli.web import setup_django
+    # Unattended (a timer): it never migrates by itself, unlike the commands a person runs.
+    from alliance.cli.web import configure_django
 
-    setup_django()
+    configure_django()
+    from alliance.ops.health import unapplied_migrations
+
+    waiting = unapplied_migrations()
+    if waiting:
+        raise CliError(f"{waiting} migration(s) waiting: run `alliance migrate` first")
     for line in retention_lines(dry_run=args.dry_run):
         print(line)
     return 0

@@ -386,3 +386,10 @@ def test_retention_runs_without_manage_py_and_a_dry_run_says_what_it_would_do(mi
     assert (
         done.stdout.splitlines()[-1] == "merges past their undo window: 0 had their details removed"
     )
+
+
+def test_retention_never_migrates_by_itself_and_says_what_to_run(tmp_path):
+    refused = alliance(tmp_path, "retention")
+    assert refused.returncode == 2
+    assert "migration(s) waiting: run `alliance migrate` first" in refused.stderr
+    assert alliance(tmp_path, "migrate", "--check").returncode == 1  # still nothing applied

@@ -207,13 +207,19 @@ def run_check(args: argparse.Namespace) -> int:
         print(error, file=sys.stderr)
         return 1
     if args.deploy:
-        from alliance.ops.health import unapplied_migrations
-
-        waiting = unapplied_migrations()
+        waiting = _migrations_waiting()
         if waiting:
-            print(f"{waiting} migration(s) waiting: run `alliance migrate`.", file=sys.stderr)
+            print(f"{waiting}.", file=sys.stderr)
             return 1
     return 0
+
+
+def _migrations_waiting() -> str:
+    """What to run first when migrations of the installed code wait ("" when none do)."""
+    from alliance.ops.health import unapplied_migrations
+
+    waiting = unapplied_migrations()
+    return f"{waiting} migration(s) waiting: run `alliance migrate`" if waiting else ""
 
 
 def run_reseal(args: argparse.Namespace) -> int:
@@ -239,11 +245,9 @@ def run_retention(args: argparse.Namespace) -> int:
     from alliance.cli.web import configure_django
 
     configure_django()
-    from alliance.ops.health import unapplied_migrations
-
-    waiting = unapplied_migrations()
+    waiting = _migrations_waiting()
     if waiting:
-        raise CliError(f"{waiting} migration(s) waiting: run `alliance migrate` first")
+        raise CliError(f"{waiting} first")
     for line in retention_lines(dry_run=args.dry_run):
         print(line)
     return 0
